@@ -1,0 +1,56 @@
+import type { CdromDiskType, DiskType, HvInfo } from "../generated/common.js";
+import type { Device, JsonValue, Props } from "./model.js";
+import { pciAddr } from "./slots.js";
+
+/** The id of the one SCSI controller; its bus is `scsi.0` (Ganeti's names, kept for runtime files). */
+export const SCSI_CONTROLLER_ID = "scsi";
+export const SCSI_BUS = `${SCSI_CONTROLLER_ID}.0`;
+export const PCI_BUS = "pci.0";
+
+export type BusKind = "pci" | "scsi" | "ide";
+
+/** Ganeti's disk_type → QEMU device, and the bus it needs. */
+const DISK_DEVICES: Record<DiskType, { driver: string; bus: BusKind; writeCache: boolean }> = {
+  paravirtual: { driver: "virtio-blk-pci", bus: "pci", writeCache: true },
+  "scsi-hd": { driver: "scsi-hd", bus: "scsi", writeCache: true },
+  // Pass-through devices forward the guest's cache commands to the LUN: QEMU has no write-cache there.
+  "scsi-block": { driver: "scsi-block", bus: "scsi", writeCache: false },
+  "scsi-generic": { driver: "scsi-generic", bus: "scsi", writeCache: false },
+  ide: { driver: "ide-hd", bus: "ide", writeCache: true },
+};
+
+export const diskDevice = (t: DiskType) => DISK_DEVICES[t];
+
+/** Disk types that can be hot-plugged: IDE buses are not hot-pluggable in QEMU. */
+export const isHotpluggable = (t: DiskType): boolean => DISK_DEVICES[t].bus !== "ide";
+
+/** CD-ROM device for cdrom_disk_type (already defaulted from disk_type). */
+export function cdromDevice(t: Exclude<CdromDiskType, "">): { driver: string; bus: BusKind } {
+  if (t === "ide") return { driver: "ide-cd", bus: "ide" };
+  if (t === "paravirtual") return { driver: "virtio-blk-pci", bus: "pci" };
+  return { driver: "scsi-cd", bus: "scsi" };
+}
+
+/** Where a device sits, in Ganeti's hvinfo shape (IDE disks get a PCI slot recorded, as Ganeti does). */
+export type Placement = { bus: "pci"; slot: number } | { bus: "scsi"; scsiId: number } | { bus: "auto" };
+
+export function hvinfoFor(diskType: DiskType, id: string, place: Placement): HvInfo {
+  if (place.bus === "scsi") {
+    return { driver: DISK_DEVICES[diskType].driver as "scsi-hd", id, bus: SCSI_BUS, channel: 0, "scsi-id": place.scsiId, lun: 0 };
+  }
+  const slot = place.bus === "pci" ? place.slot : 0;
+  return { driver: diskType === "ide" ? "ide" : "virtio-blk-pci", id, bus: PCI_BUS, addr: pciAddr(slot) };
+}
+
+/** Device properties for a placement; IDE and auto placements let QEMU pick the bus. */
+export function placementProps(place: Placement): Props {
+  if (place.bus === "pci") return { bus: PCI_BUS, addr: pciAddr(place.slot) };
+  if (place.bus === "scsi") return { bus: SCSI_BUS, channel: 0, "scsi-id": place.scsiId, lun: 0 };
+  return {};
+}
+
+export function device(driver: string, props: { [k: string]: JsonValue | undefined }): Device {
+  const clean: Props = {};
+  for (const [k, v] of Object.entries(props)) if (v !== undefined) clean[k] = v;
+  return { driver, props: clean };
+}

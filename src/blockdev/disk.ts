@@ -1,0 +1,108 @@
+import { InputError } from "../errors.js";
+import type { DevType, HvInfo } from "../generated/common.js";
+import { type CacheSetting, cacheSetting } from "./cache.js";
+import { device, diskDevice, hvinfoFor, type Placement, placementProps } from "./devices.js";
+import { checkNodeName, diskDeviceId, fileNodeName } from "./ids.js";
+import type { BlockNode, Device, DiskSpec, Props, QemuCaps, StorageSettings } from "./model.js";
+import { fileProtocol, hostDeviceProtocol, uriProtocol } from "./protocols.js";
+
+/** Ganeti's file-based dev types; every other kernelspace disk is a block device. */
+const FILE_DEV_TYPES: ReadonlySet<DevType> = new Set(["file", "sharedfile", "gluster"]);
+
+const where = (disk: DiskSpec) => `disk ${disk.index} (${disk.uuid})`;
+
+/** Options every node of one disk carries: QEMU reports the parent's cache, opens with the child's. */
+function nodeOptions(cache: CacheSetting, readOnly: boolean, discard: string): Props {
+  return {
+    "read-only": readOnly,
+    "auto-read-only": false,
+    discard,
+    cache: { direct: cache.direct, "no-flush": cache.noFlush },
+  };
+}
+
+/** Rejects aio modes this disk's cache or this host cannot honour, before QEMU does it less clearly. */
+function checkAio(disk: DiskSpec, s: StorageSettings, cache: CacheSetting, caps: QemuCaps): void {
+  if (s.aio === "native" && !cache.direct) {
+    throw new InputError(
+      "AIO_NEEDS_DIRECT",
+      `disk_aio=native needs disk_cache=none or directsync (O_DIRECT), but ${where(disk)} has disk_cache=${cache.mode}`,
+    );
+  }
+  if (s.aio === "io_uring" && !caps.ioUring.usable) {
+    throw new InputError("IO_URING_UNAVAILABLE", `disk_aio=io_uring cannot be used here: ${caps.ioUring.reason}`);
+  }
+}
+
+/** The protocol node for a disk: its URI (userspace access) or its path (kernelspace). */
+function diskProtocol(disk: DiskSpec, s: StorageSettings): Props {
+  if (disk.access === "userspace") {
+    if (!disk.uri) throw new InputError("MISSING_URI", `${where(disk)}: access=userspace needs a storage URI`);
+    return uriProtocol(disk.uri, `${where(disk)} uri`);
+  }
+  const kind = disk.pathKind ?? (FILE_DEV_TYPES.has(disk.devType) ? "file" : "block");
+  return kind === "file" ? fileProtocol(disk.link, s.aio) : hostDeviceProtocol(disk.link, s.aio);
+}
+
+/** The -blockdev tree of one disk. `warn` hears about cache modes the shared-storage rule replaced. */
+export function diskBlockNode(
+  disk: DiskSpec,
+  id: string,
+  s: StorageSettings,
+  caps: QemuCaps,
+  warn: (m: string) => void,
+): BlockNode {
+  const cache = cacheSetting(s.cache, disk.devType);
+  if (cache.forcedFrom !== undefined && cache.forcedFrom !== "none") {
+    warn(`${where(disk)}: disk_cache=${cache.forcedFrom} replaced by none for shared storage (dev_type ${disk.devType})`);
+  }
+  const protocol = diskProtocol(disk, s);
+  if (disk.access === "kernelspace") checkAio(disk, s, cache, caps);
+  const readOnly = disk.mode === "ro";
+  if (readOnly && s.diskType === "ide") {
+    throw new InputError("RO_IDE", `${where(disk)}: mode ro cannot use disk_type=ide (QEMU's ide-hd needs a writable node)`);
+  }
+  const common = nodeOptions(cache, readOnly, s.discard);
+  return {
+    nodeName: id,
+    props: {
+      driver: "raw",
+      "node-name": id,
+      ...common,
+      file: { ...protocol, "node-name": fileNodeName(id), ...common },
+    },
+  };
+}
+
+/** The guest device of one disk at a placement; IDE disks keep Ganeti's PCI slot only on record. */
+export function diskGuestDevice(
+  disk: DiskSpec,
+  id: string,
+  s: StorageSettings,
+  place: Placement,
+  bootindex?: number,
+): PlannedDevice {
+  const dev = diskDevice(s.diskType);
+  const cache = cacheSetting(s.cache, disk.devType);
+  const guestPlace: Placement = dev.bus === "ide" ? { bus: "auto" } : place;
+  return {
+    device: device(dev.driver, {
+      id,
+      ...placementProps(guestPlace),
+      drive: id,
+      "write-cache": dev.writeCache ? (cache.writeCache ? "on" : "off") : undefined,
+      bootindex,
+    }),
+    hvinfo: hvinfoFor(s.diskType, id, place),
+  };
+}
+
+export interface PlannedDevice {
+  device: Device;
+  hvinfo: HvInfo;
+}
+
+/** The device id (= node name) of a disk: the one recorded in hvinfo wins, so a migration target matches. */
+export function diskId(disk: DiskSpec): string {
+  return checkNodeName(disk.hvinfo?.id ?? diskDeviceId(disk.uuid));
+}

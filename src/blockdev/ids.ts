@@ -1,0 +1,24 @@
+import { InputError } from "../errors.js";
+
+/** QEMU keeps node names in a 32-byte buffer and wants a letter first (block.c). */
+export const NODE_NAME_RE = /^[A-Za-z][A-Za-z0-9._-]{0,30}$/;
+
+/**
+ * Ganeti's device id, `disk-` + the first three groups of the uuid. Ganeti also uses it as the
+ * node name, and so do we, so that runtime files and Ganeti's own hot-remove keep working.
+ */
+export function diskDeviceId(uuid: string): string {
+  return `disk-${uuid.toLowerCase().split("-").slice(0, 3).join("-")}`;
+}
+
+/** The protocol child of a format node. */
+export function fileNodeName(nodeName: string): string {
+  return `${nodeName}-file`;
+}
+
+export function checkNodeName(name: string): string {
+  if (!NODE_NAME_RE.test(name)) {
+    throw new InputError("BAD_NODE_NAME", `node name '${name}' is not a valid QEMU node name (letter first, at most 31 characters)`);
+  }
+  return name;
+}

@@ -1,0 +1,133 @@
+import { InputError } from "../errors.js";
+import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
+import { MEDIA_CACHE } from "./cache.js";
+import { type BusKind, cdromDevice, device, diskDevice, type Placement, placementProps, SCSI_CONTROLLER_ID } from "./devices.js";
+import { diskBlockNode, diskGuestDevice, diskId } from "./disk.js";
+import { fileNodeName } from "./ids.js";
+import type { BlockNode, Device, DiskSpec, QemuCaps, StorageSettings } from "./model.js";
+import { fileProtocol, hostDeviceProtocol, httpProtocol } from "./protocols.js";
+import { PciSlots, parsePciAddr, ScsiIds } from "./slots.js";
+
+export interface MediaInfo {
+  /** What a local CD-ROM or floppy image path is, when the caller could stat it. */
+  pathKind?: (path: string) => "file" | "block" | undefined;
+}
+
+export interface InstanceStorage {
+  nodes: BlockNode[];
+  devices: Device[];
+  /** Other arguments, e.g. -global for the board's floppy controller. */
+  extraArgs: string[];
+  runtimeDisks: RuntimeDiskEntry[];
+  warnings: string[];
+}
+
+const isUrl = (image: string) => /^https?:\/\//i.test(image);
+
+/** Where an hvinfo recorded by an earlier start puts the disk, if it still fits the disk type. */
+function recordedPlacement(hv: HvInfo | undefined, bus: BusKind, driver: string): Placement | undefined {
+  if (!hv) return undefined;
+  if ("addr" in hv && bus !== "scsi" && (hv.driver === driver || (bus === "ide" && hv.driver === "ide"))) {
+    return { bus: "pci", slot: parsePciAddr(hv.addr) };
+  }
+  if ("scsi-id" in hv && bus === "scsi" && hv.driver === driver) return { bus: "scsi", scsiId: hv["scsi-id"] };
+  return undefined;
+}
+
+/**
+ * The whole storage configuration of one instance: disks, CD-ROMs, floppy, their controller and
+ * boot order. Pure: every fact about the host comes in through the arguments.
+ */
+export function instanceStorage(
+  disks: readonly DiskSpec[],
+  s: StorageSettings,
+  caps: QemuCaps,
+  media: MediaInfo = {},
+): InstanceStorage {
+  const warnings: string[] = [];
+  const warn = (m: string) => warnings.push(m);
+  const pci = new PciSlots(s.pciReservations);
+  const dev = diskDevice(s.diskType);
+  const cd = cdromDevice(s.cdromDiskType);
+  const cdImages = s.cdromImages.filter((img) => img !== "");
+  const needsScsi = (disks.length > 0 && dev.bus === "scsi") || (cdImages.length > 0 && cd.bus === "scsi");
+  const scsi = needsScsi ? new ScsiIds(s.scsiController) : undefined;
+  const boot = s.kernelPath === "" ? s.bootOrder : undefined;
+  if (boot === "cdrom" && s.cdromImages[0] === "") {
+    throw new InputError("BOOT_WITHOUT_MEDIUM", "boot_order=cdrom needs cdrom_image_path");
+  }
+  if (boot === "floppy" && s.floppyImage === "") {
+    throw new InputError("BOOT_WITHOUT_MEDIUM", "boot_order=floppy needs floppy_image_path");
+  }
+
+  // Ids first: two uuids sharing their first three groups would share a device and a node.
+  const ids = disks.map(diskId);
+  ids.forEach((id, i) => {
+    const j = ids.indexOf(id);
+    if (j !== i) throw new InputError("DUPLICATE_DISK", `disks ${j} and ${i} both map to device id ${id}`);
+  });
+
+  // Recorded placements are claimed before new ones are handed out, so they never move.
+  const places: (Placement | undefined)[] = disks.map((d, i) => {
+    const recorded = recordedPlacement(d.hvinfo, dev.bus, dev.driver);
+    const what = `disk ${i}`;
+    if (d.hvinfo && !recorded) warn(`${what}: recorded hvinfo (${d.hvinfo.driver}) does not fit disk_type=${s.diskType}; placing it anew`);
+    if (recorded?.bus === "pci") pci.claim(recorded.slot, what);
+    if (recorded?.bus === "scsi") scsi?.claim(recorded.scsiId, what);
+    return recorded;
+  });
+  const nodes: BlockNode[] = [];
+  const devices: Device[] = [];
+  const runtimeDisks: RuntimeDiskEntry[] = [];
+  if (scsi) devices.push(device(scsiControllerDriver(s), { id: SCSI_CONTROLLER_ID }));
+  disks.forEach((d, i) => {
+    const id = ids[i] as string;
+    const place: Placement =
+      places[i] ?? (dev.bus === "scsi" ? { bus: "scsi", scsiId: (scsi as ScsiIds).next(`disk ${i}`) } : { bus: "pci", slot: pci.next(`disk ${i}`) });
+    nodes.push(diskBlockNode(d, id, s, caps, warn));
+    const planned = diskGuestDevice(d, id, s, place, boot === "disk" && i === 0 ? 1 : undefined);
+    devices.push(planned.device);
+    runtimeDisks.push([{ ...d.ganeti, hvinfo: planned.hvinfo }, d.link, d.uri]);
+  });
+
+  // CD-ROMs: read-only raw over a file or an HTTP(S) URL. SCSI ones take ids from the top so that
+  // disks added later never collide with them; PCI ones let QEMU pick a reserved slot, as Ganeti does.
+  s.cdromImages.forEach((image, i) => {
+    if (image === "") return;
+    const name = `cdrom${i + 1}`;
+    const local = isUrl(image) ? undefined : (media.pathKind?.(image) ?? "file");
+    const protocol = local === undefined ? httpProtocol(image) : local === "block" ? hostDeviceProtocol(image) : fileProtocol(image);
+    nodes.push(mediaNode(name, protocol, true));
+    const place: Placement = cd.bus === "scsi" ? { bus: "scsi", scsiId: (scsi as ScsiIds).last(name) } : { bus: "auto" };
+    devices.push(device(cd.driver, { id: name, ...placementProps(place), drive: name, bootindex: boot === "cdrom" && i === 0 ? 1 : undefined }));
+  });
+
+  // Floppy: the board's controller on pc; q35 has none, so one is added.
+  const extraArgs: string[] = [];
+  if (s.floppyImage !== "") {
+    const fdBoot = boot === "floppy";
+    nodes.push(mediaNode("floppy1", fileProtocol(s.floppyImage), false));
+    if (/q35/.test(s.machine)) devices.push(device("isa-fdc", { id: "fdc0", bootindexA: fdBoot ? 1 : undefined }));
+    else if (fdBoot) extraArgs.push("-global", "isa-fdc.bootindexA=1");
+    devices.push(device("floppy", { id: "floppy1", unit: 0, drive: "floppy1" }));
+  }
+  // Network boot belongs to the NICs, which Ganeti creates; the firmware is told to try them first.
+  if (boot === "network") extraArgs.push("-boot", "order=n");
+  return { nodes, devices, extraArgs, runtimeDisks, warnings };
+}
+
+function scsiControllerDriver(s: StorageSettings): string {
+  return s.scsiController === "lsi" ? "lsi53c895a" : s.scsiController;
+}
+
+function mediaNode(name: string, protocol: BlockNode["props"], readOnly: boolean): BlockNode {
+  const common = {
+    "read-only": readOnly,
+    "auto-read-only": false,
+    cache: { direct: MEDIA_CACHE.direct, "no-flush": MEDIA_CACHE.noFlush },
+  };
+  return {
+    nodeName: name,
+    props: { driver: "raw", "node-name": name, ...common, file: { ...protocol, "node-name": fileNodeName(name), ...common } },
+  };
+}

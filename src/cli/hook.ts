@@ -1,0 +1,142 @@
+import { fstatSync, readFileSync } from "node:fs";
+import { InputError, PluginError } from "../errors.js";
+import { jsonPath } from "../ganeti/validate.js";
+import { check } from "../ganeti/validate.js";
+import type { GeneratedValidator } from "../generated/validators.js";
+import { DEFAULT_PATHS, type NodePaths } from "../ganeti/paths.js";
+
+export interface Flag {
+  name: string;
+  value?: string;
+  help: string;
+}
+
+export const PATH_FLAGS: Flag[] = [
+  { name: "disk-dir", value: "DIR", help: `instance disk symlinks <DIR>/<instance>:<n> (default ${DEFAULT_PATHS.diskDir})` },
+  { name: "qmp-dir", value: "DIR", help: `QMP sockets <DIR>/<instance>.qmp (default ${DEFAULT_PATHS.qmpDir})` },
+  { name: "runtime-dir", value: "DIR", help: `KVM runtime files <DIR>/<instance>.runtime (default ${DEFAULT_PATHS.runtimeDir})` },
+  { name: "cache-dir", value: "DIR", help: `the plugin's cache (default ${DEFAULT_PATHS.cacheDir})` },
+];
+
+export const COMMON_FLAGS: Flag[] = [
+  { name: "help", help: "show this text and exit" },
+  { name: "input", value: "FILE", help: "read the JSON input from FILE ('-' for stdin); default: stdin when it is not empty" },
+  { name: "debug", help: "print stack traces of internal errors" },
+];
+
+export type Args = Map<string, string | true>;
+
+export function parseArgs(argv: readonly string[], flags: readonly Flag[]): Args {
+  const known = new Map(flags.map((f) => [f.name, f]));
+  const args: Args = new Map();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const flag = m ? known.get(m[1] as string) : undefined;
+    if (!m || !flag) throw new InputError("BAD_FLAG", `unknown argument ${JSON.stringify(arg)} (see --help)`);
+    if (!flag.value) {
+      if (m[2] !== undefined) throw new InputError("BAD_FLAG", `--${flag.name} takes no value`);
+      args.set(flag.name, true);
+      continue;
+    }
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new InputError("BAD_FLAG", `--${flag.name} needs a value (${flag.value})`);
+    args.set(flag.name, value);
+  }
+  return args;
+}
+
+export const str = (args: Args, name: string): string | undefined => {
+  const v = args.get(name);
+  return typeof v === "string" ? v : undefined;
+};
+
+export function seconds(args: Args, name: string, fallback: number): number {
+  const v = str(args, name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InputError("BAD_FLAG", `--${name}: must be a number of seconds from 0 to 3600 (got ${JSON.stringify(v)})`);
+  return n;
+}
+
+export function nodePaths(args: Args): NodePaths {
+  return {
+    diskDir: str(args, "disk-dir") ?? DEFAULT_PATHS.diskDir,
+    qmpDir: str(args, "qmp-dir") ?? DEFAULT_PATHS.qmpDir,
+    runtimeDir: str(args, "runtime-dir") ?? DEFAULT_PATHS.runtimeDir,
+    cacheDir: str(args, "cache-dir") ?? DEFAULT_PATHS.cacheDir,
+  };
+}
+
+/**
+ * The optional JSON input. Ganeti runs hooks with stdin on /dev/null, which reads as empty; a
+ * terminal is never read, so an operator typing the command does not hang it.
+ */
+export function readJsonInput<T>(args: Args, validate: GeneratedValidator): T | undefined {
+  const file = str(args, "input");
+  let text: string;
+  let source: string;
+  if (file !== undefined && file !== "-") {
+    source = file;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new InputError("BAD_INPUT_FILE", `--input ${file}: ${(e as Error).message}`);
+    }
+  } else {
+    source = "stdin";
+    if (file === undefined && fstatSync(0).isCharacterDevice() && process.stdin.isTTY) return undefined;
+    text = readFileSync(0, "utf8");
+  }
+  if (text.trim() === "") {
+    if (file !== undefined) throw new InputError("INVALID_JSON", `${source}: empty, expected a JSON document`);
+    return undefined;
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new InputError("INVALID_JSON", `${source}: not JSON (${(e as Error).message})`);
+  }
+  return check<T>(validate, doc, "INVALID_JSON", (p) => `${source} at ${jsonPath(p)}`);
+}
+
+function usage(name: string, summary: string, flags: readonly Flag[]): string {
+  const lines = flags.map((f) => `  --${f.name}${f.value ? ` ${f.value}` : ""}`.padEnd(26) + f.help);
+  return `${summary.replaceAll("$0", name)}\n\nOptions:\n${lines.join("\n")}\n`;
+}
+
+/** One line on stderr per message; never a multi-line trace unless --debug. */
+export const say = (name: string, kind: string, msg: string) => process.stderr.write(`${name}: ${kind}: ${msg.replace(/\s*\n\s*/g, " ")}\n`);
+
+/**
+ * Runs a hook body with Ganeti's exit convention: 0 done, 1 failed, 2 invalid input.
+ * Errors become one line on stderr; a body may also print its own result and return 1.
+ */
+export async function runHook(
+  name: string,
+  summary: string,
+  flags: readonly Flag[],
+  body: (args: Args) => Promise<number> | number,
+): Promise<void> {
+  let debug = false;
+  try {
+    const args = parseArgs(process.argv.slice(2), flags);
+    debug = args.has("debug");
+    if (args.has("help")) {
+      process.stdout.write(usage(name, summary, flags));
+      process.exitCode = 0;
+      return;
+    }
+    process.exitCode = await body(args);
+  } catch (e) {
+    if (e instanceof PluginError) {
+      say(name, `error [${e.code}]`, e.message);
+      process.exitCode = e.exitCode;
+    } else {
+      say(name, "internal error", e instanceof Error ? e.message : String(e));
+      if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { readHookEnv } from "../ganeti/env.js";
+import type { StartInput } from "../generated/start-input.js";
+import { validateStartInput } from "../generated/validators.js";
+import { startStorage } from "../start.js";
+import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, runHook, say, str } from "./hook.js";
+import { InputError } from "../errors.js";
+
+const SUMMARY = `Usage: $0 [options] [< input.json]
+
+Prints the QEMU storage arguments (-blockdev + -device, never -drive) of a Ganeti instance and the
+runtime disk entries Ganeti stores, from Ganeti's hook environment (GANETI_INSTANCE_*; the
+GANETI_POST_INSTANCE_* view wins when present) and, optionally, a JSON document:
+  - Ganeti's KVM runtime document [kvm_cmd, nics, up_hvp, disks], or
+  - {"disks": [[Disk.ToDict(), link, uri], ...], "hvparams": {...}, "qemu": {"version": "7.2.22"}}
+What the JSON carries wins over the environment. Disks that carry hvinfo keep their slots and ids.
+Without JSON, disk n is <disk-dir>/<instance>:n, as Ganeti links it.
+
+Output (stdout): {"argv": [...], "disks": [[Disk.ToDict() with hvinfo, link, uri], ...],
+"warnings": [...]} -- or, with --format shell, the argv shell-quoted on one line.
+Warnings and errors go to stderr, one line each.
+
+Exit status: 0 success; 2 invalid input (the message names the variable or JSON path and what
+is allowed); 1 any other failure (e.g. QEMU's version could not be read).`;
+
+const FLAGS = [
+  ...COMMON_FLAGS,
+  { name: "format", value: "json|shell", help: "output format (default json)" },
+  { name: "qemu-version", value: "X.Y.Z", help: "QEMU's version; default: the JSON's qemu.version, else <kvm_path> --version (cached)" },
+  ...PATH_FLAGS,
+];
+
+const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+
+void runHook("instance-start", SUMMARY, FLAGS, (args) => {
+  const format = str(args, "format") ?? "json";
+  if (format !== "json" && format !== "shell") throw new InputError("BAD_FLAG", `--format: must be json or shell (got ${JSON.stringify(format)})`);
+  const env = readHookEnv(process.env);
+  const input = readJsonInput<StartInput>(args, validateStartInput);
+  const opts: Parameters<typeof startStorage>[2] = { paths: nodePaths(args) };
+  const version = str(args, "qemu-version");
+  if (version !== undefined) opts.qemuVersion = version;
+  const out = startStorage(env, input, opts);
+  for (const w of out.warnings) say("instance-start", "warning", w);
+  process.stdout.write(format === "shell" ? `${out.argv.map(shellQuote).join(" ")}\n` : `${JSON.stringify(out)}\n`);
+  return 0;
+});

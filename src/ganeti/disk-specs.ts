@@ -1,0 +1,50 @@
+import { statSync } from "node:fs";
+import type { DiskSpec } from "../blockdev/model.js";
+import type { GanetiDisk, RuntimeDiskEntry } from "../generated/common.js";
+import type { EnvDisk } from "./env.js";
+
+/** What a path is, following symlinks; undefined when it does not exist (yet), e.g. in a pre hook. */
+export function pathKind(path: string): "file" | "block" | undefined {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) return undefined;
+  return st.isBlockDevice() || st.isCharacterDevice() ? "block" : "file";
+}
+
+/** A disk known only from the hook environment: Ganeti's dict rebuilt from BuildDiskEnv's fields. */
+export function specFromEnv(d: EnvDisk, link: string): DiskSpec {
+  const ganeti: GanetiDisk & Record<string, unknown> = {
+    uuid: d.uuid,
+    dev_type: d.devType,
+    mode: d.mode,
+    iv_name: `disk/${d.index}`,
+    params: {},
+  };
+  if (d.name !== undefined) ganeti.name = d.name;
+  if (d.size !== undefined) ganeti.size = d.size;
+  if (d.logicalId) ganeti["logical_id"] = d.logicalId;
+  return withKind({ index: d.index, uuid: d.uuid, devType: d.devType, mode: d.mode, access: "kernelspace", link, uri: null, ganeti });
+}
+
+/** A disk from Ganeti's own serialisation: [Disk.ToDict(), link, uri]. */
+export function specFromEntry([disk, link, uri]: RuntimeDiskEntry, index: number): DiskSpec {
+  const spec: DiskSpec = {
+    index,
+    uuid: disk.uuid.toLowerCase(),
+    devType: disk.dev_type,
+    mode: disk.mode ?? "rw",
+    access: disk.params?.access ?? "kernelspace",
+    link,
+    uri,
+    ganeti: disk,
+  };
+  if (disk.hvinfo) spec.hvinfo = disk.hvinfo;
+  return withKind(spec);
+}
+
+function withKind(spec: DiskSpec): DiskSpec {
+  if (spec.access === "kernelspace") {
+    const kind = pathKind(spec.link);
+    if (kind) spec.pathKind = kind;
+  }
+  return spec;
+}

@@ -1,0 +1,120 @@
+import { InputError } from "../errors.js";
+import type { DevType, DiskMode, HvParams } from "../generated/common.js";
+import type { HookEnv } from "../generated/hook-env.js";
+import { validateHookEnv, validateInstanceEnv } from "../generated/validators.js";
+import { check } from "./validate.js";
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** One disk as the hook environment describes it (BuildDiskEnv). */
+export interface EnvDisk {
+  index: number;
+  uuid: string;
+  devType: DevType;
+  mode: DiskMode;
+  name?: string;
+  size?: number;
+  /** DISKn_DRIVER / DISKn_ID: e.g. loop + the file path for file disks. */
+  logicalId?: [string, string];
+}
+
+/** The instance as one side (GANETI_ or GANETI_POST_) of the environment shows it. */
+export interface InstanceView {
+  name: string;
+  hv: HvParams;
+  disks: EnvDisk[];
+}
+
+export interface HookEnvironment {
+  phase?: "pre" | "post";
+  opCode?: string;
+  hooksPath?: string;
+  /** GANETI_INSTANCE_*: the state before the operation (in both phases). */
+  pre: InstanceView;
+  /** GANETI_POST_INSTANCE_*: the state after it (post phase only). */
+  post?: InstanceView;
+}
+
+const HV_STRING_KEYS = [
+  "disk_type",
+  "cdrom_disk_type",
+  "disk_cache",
+  "disk_aio",
+  "disk_discard",
+  "scsi_controller_type",
+  "boot_order",
+  "cdrom_image_path",
+  "cdrom2_image_path",
+  "floppy_image_path",
+  "kernel_path",
+  "kvm_path",
+  "machine_version",
+] as const satisfies readonly (keyof HvParams)[];
+
+const POST = "GANETI_POST_INSTANCE_";
+const PRE = "GANETI_INSTANCE_";
+
+/** Only the variables we read: copying keeps ajv away from process.env and from unrelated names. */
+function pick(env: Env, prefix: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && k.startsWith(prefix)) out[PRE + k.slice(prefix.length)] = v;
+  return out;
+}
+
+function view(vars: Record<string, string>, prefix: string): InstanceView {
+  const name = (k: string) => prefix + k.slice(PRE.length);
+  const hv: HvParams = {};
+  const hvVar = (k: string) => vars[`${PRE}HV_${k}`];
+  for (const k of HV_STRING_KEYS) {
+    const v = hvVar(k);
+    if (v !== undefined) (hv as Record<string, string>)[k] = v;
+  }
+  const reservations = hvVar("kvm_pci_reservations");
+  if (reservations !== undefined) hv.kvm_pci_reservations = Number(reservations);
+
+  const count = Number(vars[`${PRE}DISK_COUNT`] ?? "0");
+  const disks: EnvDisk[] = [];
+  const seen = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    const get = (k: string) => vars[`${PRE}DISK${i}_${k}`];
+    const required = (k: string) => {
+      const v = get(k);
+      if (!v) throw new InputError("INVALID_ENV", `${name(`${PRE}DISK${i}_${k}`)}: required but missing (${name(`${PRE}DISK_COUNT`)}=${count})`);
+      return v;
+    };
+    const uuid = required("UUID").toLowerCase();
+    const earlier = seen.get(uuid);
+    if (earlier !== undefined) {
+      throw new InputError("INVALID_ENV", `${name(`${PRE}DISK${i}_UUID`)}: same uuid as disk ${earlier} (${uuid})`);
+    }
+    seen.set(uuid, i);
+    const disk: EnvDisk = { index: i, uuid, devType: required("DEV_TYPE") as DevType, mode: (get("MODE") ?? "rw") as DiskMode };
+    const diskName = get("NAME");
+    if (diskName) disk.name = diskName;
+    const size = get("SIZE");
+    if (size) disk.size = Number(size);
+    const driver = get("DRIVER");
+    const id = get("ID");
+    if (driver && id) disk.logicalId = [driver, id];
+    disks.push(disk);
+  }
+  return { name: vars[`${PRE}NAME`] as string, hv, disks };
+}
+
+/** Validates the environment against schemas/hook-env.schema.json and reads both of its views. */
+export function readHookEnv(env: Env): HookEnvironment {
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && k.startsWith("GANETI_") && !k.startsWith(POST)) base[k] = v;
+  const parsed = check<HookEnv>(validateHookEnv, base, "INVALID_ENV", (p) => p.slice(1));
+  // hook-env.schema.json includes instance-env.schema.json, so the pre view is checked already.
+  const out: HookEnvironment = { pre: view(pick(env, PRE), PRE) };
+  if (parsed.GANETI_HOOKS_PHASE) out.phase = parsed.GANETI_HOOKS_PHASE;
+  if (parsed.GANETI_OP_CODE) out.opCode = parsed.GANETI_OP_CODE;
+  if (parsed.GANETI_HOOKS_PATH) out.hooksPath = parsed.GANETI_HOOKS_PATH;
+  if (env[`${POST}NAME`] !== undefined) {
+    const post = pick(env, POST);
+    check(validateInstanceEnv, post, "INVALID_ENV", (p) => POST + p.slice(1 + PRE.length));
+    out.post = view(post, POST);
+  }
+  return out;
+}

@@ -1,0 +1,22 @@
+/** Where Ganeti keeps things on a node (pathutils / hv_kvm); every one can be overridden by a flag. */
+export interface NodePaths {
+  /** Symlinks to each instance disk: <diskDir>/<instance>:<index>. */
+  diskDir: string;
+  /** QMP sockets: <qmpDir>/<instance>.qmp. */
+  qmpDir: string;
+  /** KVM runtime files: <runtimeDir>/<instance>.runtime. */
+  runtimeDir: string;
+  /** The plugin's own cache (QEMU version per binary). */
+  cacheDir: string;
+}
+
+export const DEFAULT_PATHS: NodePaths = {
+  diskDir: "/var/run/ganeti/instance-disks",
+  qmpDir: "/var/run/ganeti/kvm-hypervisor/ctrl",
+  runtimeDir: "/var/run/ganeti/kvm-hypervisor/conf",
+  cacheDir: "/var/cache/ganeti-qemu-blockdev",
+};
+
+export const diskLink = (p: NodePaths, instance: string, index: number) => `${p.diskDir}/${instance}:${index}`;
+export const qmpSocket = (p: NodePaths, instance: string) => `${p.qmpDir}/${instance}.qmp`;
+export const runtimeFile = (p: NodePaths, instance: string) => `${p.runtimeDir}/${instance}.runtime`;

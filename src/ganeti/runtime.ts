@@ -1,0 +1,41 @@
+import { readFileSync } from "node:fs";
+import { InputError, PluginError } from "../errors.js";
+import type { RuntimeDiskEntry, RuntimeDocument } from "../generated/common.js";
+import { validateHotplugInput } from "../generated/validators.js";
+import { writeAtomically } from "./atomic.js";
+import { check, jsonPath } from "./validate.js";
+
+/** Reads Ganeti's KVM runtime file; undefined when there is none (an instance Ganeti did not start). */
+export function readRuntime(path: string): RuntimeDocument | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new PluginError("RUNTIME_UNREADABLE", `cannot read runtime file ${path}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new InputError("INVALID_RUNTIME", `runtime file ${path} is not JSON: ${(e as Error).message}`);
+  }
+  // The hot-plug input schema carries the runtime document's definition.
+  check(validateHotplugInput, { runtime: doc }, "INVALID_RUNTIME", (p) => `runtime file ${path} at ${jsonPath(p.replace(/^\/runtime/, ""))}`);
+  return doc as RuntimeDocument;
+}
+
+/** Writes the runtime file atomically, so a crash never leaves a torn one. */
+export function writeRuntime(path: string, doc: RuntimeDocument): void {
+  writeAtomically(path, JSON.stringify(doc));
+}
+
+/** The runtime with `entry` in place of the disk with the same uuid (or appended). */
+export function withDisk(doc: RuntimeDocument, entry: RuntimeDiskEntry): RuntimeDocument {
+  const disks = doc[3].filter((e) => e[0].uuid !== entry[0].uuid);
+  return [doc[0], doc[1], doc[2], [...disks, entry]];
+}
+
+export function withoutDisk(doc: RuntimeDocument, uuid: string): RuntimeDocument {
+  return [doc[0], doc[1], doc[2], doc[3].filter((e) => e[0].uuid !== uuid)];
+}

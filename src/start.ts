@@ -1,0 +1,49 @@
+import { storageArgv } from "./blockdev/argv.js";
+import { instanceStorage } from "./blockdev/instance.js";
+import type { DiskSpec } from "./blockdev/model.js";
+import { storageSettings } from "./blockdev/settings.js";
+import type { HvParams, RuntimeDiskEntry } from "./generated/common.js";
+import type { StartInput } from "./generated/start-input.js";
+import type { StartOutput } from "./generated/start-output.js";
+import { qemuCaps } from "./ganeti/caps.js";
+import { pathKind, specFromEntry, specFromEnv } from "./ganeti/disk-specs.js";
+import type { HookEnvironment } from "./ganeti/env.js";
+import { diskLink, type NodePaths } from "./ganeti/paths.js";
+
+export interface StartOptions {
+  paths: NodePaths;
+  /** --qemu-version: skips asking the binary. */
+  qemuVersion?: string;
+}
+
+/** Normalises both JSON shapes (runtime document or request object) to disks + hvparams + version. */
+function fromJson(input: StartInput | undefined): { disks?: RuntimeDiskEntry[]; hv?: HvParams; version?: string } {
+  if (input === undefined) return {};
+  if (Array.isArray(input)) return { disks: input[3], hv: input[2] };
+  const out: { disks?: RuntimeDiskEntry[]; hv?: HvParams; version?: string } = {};
+  if (input.disks) out.disks = input.disks;
+  if (input.hvparams) out.hv = input.hvparams;
+  if (input.qemu?.version) out.version = input.qemu.version;
+  return out;
+}
+
+/**
+ * instance-start: the storage arguments and runtime disk entries of one instance. The JSON input,
+ * when given, wins over the environment for what it carries.
+ */
+export function startStorage(env: HookEnvironment, input: StartInput | undefined, opts: StartOptions): StartOutput {
+  const instance = env.post ?? env.pre;
+  const json = fromJson(input);
+  const hv: HvParams = { ...instance.hv, ...json.hv };
+  const warnings: string[] = [];
+  const settings = storageSettings(hv, (m) => warnings.push(m));
+  const disks: DiskSpec[] = json.disks
+    ? json.disks.map(specFromEntry)
+    : instance.disks.map((d) => specFromEnv(d, diskLink(opts.paths, instance.name, d.index)));
+  const capsOpts: Parameters<typeof qemuCaps>[0] = { kvmPath: hv.kvm_path ?? "/usr/bin/kvm", cacheDir: opts.paths.cacheDir };
+  if (opts.qemuVersion !== undefined) capsOpts.flag = opts.qemuVersion;
+  if (json.version !== undefined) capsOpts.json = json.version;
+  const caps = qemuCaps(capsOpts);
+  const storage = instanceStorage(disks, settings, caps, { pathKind });
+  return { argv: storageArgv(storage, caps), disks: storage.runtimeDisks, warnings: [...warnings, ...storage.warnings] };
+}
