@@ -15,7 +15,14 @@ const schemas = readdirSync(schemaDir)
   .map((f) => JSON.parse(readFileSync(join(schemaDir, f), "utf8")));
 
 // verbose: errors carry the failing schema, whose description becomes the "allowed values" text.
-const ajv = new Ajv({ schemas, allErrors: false, verbose: true, strictTuples: false, allowUnionTypes: true, code: { source: true, esm: true } });
+const ajv = new Ajv({
+  schemas,
+  allErrors: false,
+  verbose: true,
+  strictTuples: false,
+  allowUnionTypes: true,
+  code: { source: true, esm: true },
+});
 const entry = {
   validateHookEnv: "hook-env",
   validateInstanceEnv: "instance-env",

@@ -2,13 +2,13 @@ import { storageArgv } from "./blockdev/argv.js";
 import { instanceStorage } from "./blockdev/instance.js";
 import type { DiskSpec } from "./blockdev/model.js";
 import { storageSettings } from "./blockdev/settings.js";
-import type { HvParams, RuntimeDiskEntry } from "./generated/common.js";
-import type { StartInput } from "./generated/start-input.js";
-import type { StartOutput } from "./generated/start-output.js";
 import { qemuCaps } from "./ganeti/caps.js";
 import { pathKind, specFromEntry, specFromEnv } from "./ganeti/disk-specs.js";
 import type { HookEnvironment } from "./ganeti/env.js";
 import { diskLink, type NodePaths } from "./ganeti/paths.js";
+import type { HvParams, RuntimeDiskEntry } from "./generated/common.js";
+import type { StartInput } from "./generated/start-input.js";
+import type { StartOutput } from "./generated/start-output.js";
 
 export interface StartOptions {
   paths: NodePaths;

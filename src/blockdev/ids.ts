@@ -18,7 +18,10 @@ export function fileNodeName(nodeName: string): string {
 
 export function checkNodeName(name: string): string {
   if (!NODE_NAME_RE.test(name)) {
-    throw new InputError("BAD_NODE_NAME", `node name '${name}' is not a valid QEMU node name (letter first, at most 31 characters)`);
+    throw new InputError(
+      "BAD_NODE_NAME",
+      `node name '${name}' is not a valid QEMU node name (letter first, at most 31 characters)`,
+    );
   }
   return name;
 }

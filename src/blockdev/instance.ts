@@ -71,7 +71,8 @@ export function instanceStorage(
   const places: (Placement | undefined)[] = disks.map((d, i) => {
     const recorded = recordedPlacement(d.hvinfo, dev.bus, dev.driver);
     const what = `disk ${i}`;
-    if (d.hvinfo && !recorded) warn(`${what}: recorded hvinfo (${d.hvinfo.driver}) does not fit disk_type=${s.diskType}; placing it anew`);
+    if (d.hvinfo && !recorded)
+      warn(`${what}: recorded hvinfo (${d.hvinfo.driver}) does not fit disk_type=${s.diskType}; placing it anew`);
     if (recorded?.bus === "pci") pci.claim(recorded.slot, what);
     if (recorded?.bus === "scsi") scsi?.claim(recorded.scsiId, what);
     return recorded;
@@ -83,7 +84,10 @@ export function instanceStorage(
   disks.forEach((d, i) => {
     const id = ids[i] as string;
     const place: Placement =
-      places[i] ?? (dev.bus === "scsi" ? { bus: "scsi", scsiId: (scsi as ScsiIds).next(`disk ${i}`) } : { bus: "pci", slot: pci.next(`disk ${i}`) });
+      places[i] ??
+      (dev.bus === "scsi"
+        ? { bus: "scsi", scsiId: (scsi as ScsiIds).next(`disk ${i}`) }
+        : { bus: "pci", slot: pci.next(`disk ${i}`) });
     nodes.push(diskBlockNode(d, id, s, caps, warn));
     const planned = diskGuestDevice(d, id, s, place, boot === "disk" && i === 0 ? 1 : undefined);
     devices.push(planned.device);
@@ -96,10 +100,18 @@ export function instanceStorage(
     if (image === "") return;
     const name = `cdrom${i + 1}`;
     const local = isUrl(image) ? undefined : (media.pathKind?.(image) ?? "file");
-    const protocol = local === undefined ? httpProtocol(image) : local === "block" ? hostDeviceProtocol(image) : fileProtocol(image);
+    const protocol =
+      local === undefined ? httpProtocol(image) : local === "block" ? hostDeviceProtocol(image) : fileProtocol(image);
     nodes.push(mediaNode(name, protocol, true));
     const place: Placement = cd.bus === "scsi" ? { bus: "scsi", scsiId: (scsi as ScsiIds).last(name) } : { bus: "auto" };
-    devices.push(device(cd.driver, { id: name, ...placementProps(place), drive: name, bootindex: boot === "cdrom" && i === 0 ? 1 : undefined }));
+    devices.push(
+      device(cd.driver, {
+        id: name,
+        ...placementProps(place),
+        drive: name,
+        bootindex: boot === "cdrom" && i === 0 ? 1 : undefined,
+      }),
+    );
   });
 
   // Floppy: the board's controller on pc; q35 has none, so one is added.

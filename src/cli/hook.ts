@@ -1,9 +1,8 @@
 import { fstatSync, readFileSync } from "node:fs";
 import { InputError, PluginError } from "../errors.js";
-import { jsonPath } from "../ganeti/validate.js";
-import { check } from "../ganeti/validate.js";
-import type { GeneratedValidator } from "../generated/validators.js";
 import { DEFAULT_PATHS, type NodePaths } from "../ganeti/paths.js";
+import { check, jsonPath } from "../ganeti/validate.js";
+import type { GeneratedValidator } from "../generated/validators.js";
 
 export interface Flag {
   name: string;
@@ -55,7 +54,8 @@ export function seconds(args: Args, name: string, fallback: number): number {
   const v = str(args, name);
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InputError("BAD_FLAG", `--${name}: must be a number of seconds from 0 to 3600 (got ${JSON.stringify(v)})`);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600)
+    throw new InputError("BAD_FLAG", `--${name}: must be a number of seconds from 0 to 3600 (got ${JSON.stringify(v)})`);
   return n;
 }
 
@@ -107,7 +107,8 @@ function usage(name: string, summary: string, flags: readonly Flag[]): string {
 }
 
 /** One line on stderr per message; never a multi-line trace unless --debug. */
-export const say = (name: string, kind: string, msg: string) => process.stderr.write(`${name}: ${kind}: ${msg.replace(/\s*\n\s*/g, " ")}\n`);
+export const say = (name: string, kind: string, msg: string) =>
+  process.stderr.write(`${name}: ${kind}: ${msg.replace(/\s*\n\s*/g, " ")}\n`);
 
 /**
  * Runs a hook body with Ganeti's exit convention: 0 done, 1 failed, 2 invalid input.

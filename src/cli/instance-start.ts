@@ -1,9 +1,9 @@
+import { InputError } from "../errors.js";
 import { readHookEnv } from "../ganeti/env.js";
 import type { StartInput } from "../generated/start-input.js";
 import { validateStartInput } from "../generated/validators.js";
 import { startStorage } from "../start.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, runHook, say, str } from "./hook.js";
-import { InputError } from "../errors.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
 
@@ -25,7 +25,11 @@ is allowed); 1 any other failure (e.g. QEMU's version could not be read).`;
 const FLAGS = [
   ...COMMON_FLAGS,
   { name: "format", value: "json|shell", help: "output format (default json)" },
-  { name: "qemu-version", value: "X.Y.Z", help: "QEMU's version; default: the JSON's qemu.version, else <kvm_path> --version (cached)" },
+  {
+    name: "qemu-version",
+    value: "X.Y.Z",
+    help: "QEMU's version; default: the JSON's qemu.version, else <kvm_path> --version (cached)",
+  },
   ...PATH_FLAGS,
 ];
 
@@ -33,7 +37,8 @@ const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s
 
 void runHook("instance-start", SUMMARY, FLAGS, (args) => {
   const format = str(args, "format") ?? "json";
-  if (format !== "json" && format !== "shell") throw new InputError("BAD_FLAG", `--format: must be json or shell (got ${JSON.stringify(format)})`);
+  if (format !== "json" && format !== "shell")
+    throw new InputError("BAD_FLAG", `--format: must be json or shell (got ${JSON.stringify(format)})`);
   const env = readHookEnv(process.env);
   const input = readJsonInput<StartInput>(args, validateStartInput);
   const opts: Parameters<typeof startStorage>[2] = { paths: nodePaths(args) };

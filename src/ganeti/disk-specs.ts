@@ -22,7 +22,16 @@ export function specFromEnv(d: EnvDisk, link: string): DiskSpec {
   if (d.name !== undefined) ganeti.name = d.name;
   if (d.size !== undefined) ganeti.size = d.size;
   if (d.logicalId) ganeti["logical_id"] = d.logicalId;
-  return withKind({ index: d.index, uuid: d.uuid, devType: d.devType, mode: d.mode, access: "kernelspace", link, uri: null, ganeti });
+  return withKind({
+    index: d.index,
+    uuid: d.uuid,
+    devType: d.devType,
+    mode: d.mode,
+    access: "kernelspace",
+    link,
+    uri: null,
+    ganeti,
+  });
 }
 
 /** A disk from Ganeti's own serialisation: [Disk.ToDict(), link, uri]. */

@@ -79,7 +79,11 @@ function view(vars: Record<string, string>, prefix: string): InstanceView {
     const get = (k: string) => vars[`${PRE}DISK${i}_${k}`];
     const required = (k: string) => {
       const v = get(k);
-      if (!v) throw new InputError("INVALID_ENV", `${name(`${PRE}DISK${i}_${k}`)}: required but missing (${name(`${PRE}DISK_COUNT`)}=${count})`);
+      if (!v)
+        throw new InputError(
+          "INVALID_ENV",
+          `${name(`${PRE}DISK${i}_${k}`)}: required but missing (${name(`${PRE}DISK_COUNT`)}=${count})`,
+        );
       return v;
     };
     const uuid = required("UUID").toLowerCase();

@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
-import { PluginError } from "../errors.js";
 import type { QemuCaps } from "../blockdev/model.js";
+import { PluginError } from "../errors.js";
 import { writeAtomically } from "./atomic.js";
 
 export type Version = readonly [number, number, number];
@@ -23,7 +23,10 @@ export function probeQemuVersion(kvmPath: string, cacheDir: string): Version {
   try {
     st = statSync(kvmPath);
   } catch (e) {
-    throw new PluginError("QEMU_NOT_FOUND", `kvm_path ${kvmPath}: ${(e as Error).message} (set the kvm_path hvparam, or pass --qemu-version)`);
+    throw new PluginError(
+      "QEMU_NOT_FOUND",
+      `kvm_path ${kvmPath}: ${(e as Error).message} (set the kvm_path hvparam, or pass --qemu-version)`,
+    );
   }
   const key = `${kvmPath}\0${st.ino}\0${st.size}\0${st.mtimeMs}`;
   const file = `${cacheDir}/qemu-version-${createHash("sha256").update(kvmPath).digest("hex").slice(0, 16)}.json`;

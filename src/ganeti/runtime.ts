@@ -21,7 +21,12 @@ export function readRuntime(path: string): RuntimeDocument | undefined {
     throw new InputError("INVALID_RUNTIME", `runtime file ${path} is not JSON: ${(e as Error).message}`);
   }
   // The hot-plug input schema carries the runtime document's definition.
-  check(validateHotplugInput, { runtime: doc }, "INVALID_RUNTIME", (p) => `runtime file ${path} at ${jsonPath(p.replace(/^\/runtime/, ""))}`);
+  check(
+    validateHotplugInput,
+    { runtime: doc },
+    "INVALID_RUNTIME",
+    (p) => `runtime file ${path} at ${jsonPath(p.replace(/^\/runtime/, ""))}`,
+  );
   return doc as RuntimeDocument;
 }
 

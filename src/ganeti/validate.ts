@@ -24,7 +24,8 @@ export function jsonPath(pointer: string): string {
 function describe(err: ErrorObject, name: (pointer: string) => string): string {
   const where = name(err.instancePath);
   const params = err.params as Record<string, unknown>;
-  if (err.keyword === "required") return `${name(`${err.instancePath}/${String(params["missingProperty"])}`)}: required but missing`;
+  if (err.keyword === "required")
+    return `${name(`${err.instancePath}/${String(params["missingProperty"])}`)}: required but missing`;
   if (err.keyword === "additionalProperties") return `${where}: unknown field ${preview(params["additionalProperty"])}`;
   if (err.keyword === "additionalItems" || err.keyword === "maxItems") return `${where}: ${err.message ?? "too many items"}`;
   const described = (err.parentSchema as { description?: unknown } | undefined)?.description;
