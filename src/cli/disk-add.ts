@@ -1,1 +1,71 @@
-export {};
+import { isHotpluggable } from "../blockdev/devices.js";
+import { InputError } from "../errors.js";
+import { ioUringStatus } from "../ganeti/qemu-facts.js";
+import { withDisk, writeRuntime } from "../ganeti/runtime.js";
+import { hotAdd, planAdd } from "../hotplug/add.js";
+import { disksToAdd } from "../hotplug/request.js";
+import { withInstance } from "../hotplug/session.js";
+import { runHook, say } from "./hook.js";
+import { currentRuntime, HOTPLUG_FLAGS, hotplugContext, reportChange, startedSettings, updateRuntime } from "./hotplug.js";
+
+const SUMMARY = `Usage: $0 [options] [< input.json]
+
+Hot-adds a disk to a running Ganeti instance over QMP (blockdev-add + device_add, verified through
+query-block), configured like the instance's other disks: the hvparams it was started with
+(runtime file up_hvp) and the same blockdev core as instance-start.
+
+Which disk: the JSON payload {"disk": Disk.ToDict(), "link": ..., "uri": ..., "index": n,
+"runtime": [kvm_cmd, nics, up_hvp, disks]}, or else the disk GANETI_POST_INSTANCE_DISK* lists and
+GANETI_INSTANCE_DISK* does not (instance-modify post phase). Without a disk change it does nothing.
+It acts only where the instance's QMP socket exists; elsewhere it exits 0 with a note.
+The slot (PCI addr or scsi-id) is chosen from what QEMU reports plus the runtime file.
+
+Output (stdout), one line per disk: {"change": ["disk/<n>", "hotplug:done"|"hotplug:failed"],
+"disk": [Disk.ToDict() with hvinfo, link, uri], "error": {...}, "warnings": [...]}. The runtime
+file, when one is in use, gets the new entry (written atomically).
+Any failure undoes what was done: the VM is left as it was.
+
+Exit status: 0 done (or nothing to do); 1 failed; 2 invalid input (nothing sent to QEMU).`;
+
+void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
+  const ctx = hotplugContext("disk-add", args);
+  if (!ctx) return 0;
+  const disks = disksToAdd(ctx.env, ctx.input, ctx.paths);
+  if ("none" in disks) {
+    say("disk-add", "note", `${disks.none}; nothing to do`);
+    return 0;
+  }
+  const settings = startedSettings(ctx);
+  if (!isHotpluggable(settings.diskType)) {
+    throw new InputError(
+      "NOT_HOTPLUGGABLE",
+      `disk_type=${settings.diskType} cannot be hot-plugged (QEMU's IDE buses are not hot-pluggable); nothing was sent`,
+    );
+  }
+  // Everything decidable without the VM is decided first: bad input never reaches QEMU. The
+  // version is checked against io_uring's needs once QEMU has said which it is.
+  const plans = disks.map((d) => planAdd(d, settings, { version: [99, 0, 0], ioUring: ioUringStatus([99, 0, 0]) }, ctx.warn));
+  let status: 0 | 1 = 0;
+  for (const plan of plans) {
+    const rc = await reportChange("disk-add", plan.disk.index, ctx.warnings, async () => {
+      const entry = await withInstance(
+        ctx.name,
+        ctx.session,
+        async (qmp) => {
+          if (settings.aio === "io_uring" && !ioUringStatus([qmp.version.major, qmp.version.minor, qmp.version.micro]).usable) {
+            throw new InputError(
+              "IO_URING_UNAVAILABLE",
+              `disk_aio=io_uring needs QEMU >= 5.0; this instance runs ${qmp.version.major}.${qmp.version.minor}`,
+            );
+          }
+          const recorded = (currentRuntime(ctx)?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
+          return hotAdd(qmp, plan, recorded, ctx.warn);
+        },
+        (added) => updateRuntime(ctx, (doc) => withDisk(doc, added)),
+      );
+      return { disk: entry };
+    });
+    status = rc === 1 ? 1 : status;
+  }
+  return status;
+});

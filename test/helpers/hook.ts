@@ -38,10 +38,10 @@ export function runHook(name: string, env: EnvVars, opts: { args?: string[]; std
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (b: Buffer) => {
+    child.stdout?.on("data", (b: Buffer) => {
       stdout += b.toString();
     });
-    child.stderr.on("data", (b: Buffer) => {
+    child.stderr?.on("data", (b: Buffer) => {
       stderr += b.toString();
     });
     child.on("error", reject);

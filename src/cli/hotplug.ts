@@ -1,0 +1,113 @@
+import { storageSettings } from "../blockdev/settings.js";
+import { InputError, PluginError } from "../errors.js";
+import { type HookEnvironment, readHookEnv } from "../ganeti/env.js";
+import { type NodePaths, runtimeFile } from "../ganeti/paths.js";
+import { readRuntime, writeRuntime } from "../ganeti/runtime.js";
+import type { RuntimeDocument } from "../generated/common.js";
+import type { HotplugInput } from "../generated/hotplug-input.js";
+import type { HotplugOutput } from "../generated/hotplug-output.js";
+import { validateHotplugInput } from "../generated/validators.js";
+import { runsHere, type SessionOptions } from "../hotplug/session.js";
+import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, readJsonInput, say, seconds } from "./hook.js";
+
+export const HOTPLUG_FLAGS: Flag[] = [
+  ...COMMON_FLAGS,
+  { name: "qmp-timeout", value: "SECONDS", help: "connect/greeting and each QMP command (default 10)" },
+  { name: "lock-timeout", value: "SECONDS", help: "wait for another hook on the same instance (default 60)" },
+  ...PATH_FLAGS,
+];
+
+export interface HotplugContext {
+  name: string;
+  env: HookEnvironment;
+  input: HotplugInput | undefined;
+  paths: NodePaths;
+  session: SessionOptions;
+  /** The runtime document in use: the JSON's, else the runtime file's (then `runtimePath` is set). */
+  runtime: RuntimeDocument | undefined;
+  runtimePath: string | undefined;
+  warn: (m: string) => void;
+  warnings: string[];
+}
+
+/**
+ * The runtime document as it is now. Call it under the instance lock: another hook may have
+ * rewritten the file since this one started.
+ */
+export function currentRuntime(ctx: HotplugContext): RuntimeDocument | undefined {
+  return ctx.runtimePath ? readRuntime(ctx.runtimePath) : ctx.runtime;
+}
+
+/** Applies a change to the runtime file, if one is in use; call it under the instance lock. */
+export function updateRuntime(ctx: HotplugContext, change: (doc: RuntimeDocument) => RuntimeDocument): void {
+  const now = ctx.runtimePath ? readRuntime(ctx.runtimePath) : undefined;
+  if (now && ctx.runtimePath) writeRuntime(ctx.runtimePath, change(now));
+}
+
+/** Reads and checks everything a hot-plug hook needs; undefined when there is nothing to do here. */
+export function hotplugContext(hook: string, args: Args): HotplugContext | undefined {
+  const env = readHookEnv(process.env);
+  const input = readJsonInput<HotplugInput>(args, validateHotplugInput);
+  const paths = nodePaths(args);
+  const name = env.pre.name;
+  if (!runsHere(paths, name)) {
+    say(hook, "note", `instance ${name} does not run on this node (no QMP socket in ${paths.qmpDir}); nothing to do`);
+    return undefined;
+  }
+  const warnings: string[] = [];
+  const warn = (m: string) => {
+    warnings.push(m);
+    say(hook, "warning", m);
+  };
+  let runtime = input?.runtime;
+  let runtimePath: string | undefined;
+  if (!runtime) {
+    runtimePath = runtimeFile(paths, name);
+    runtime = readRuntime(runtimePath);
+    if (!runtime) runtimePath = undefined;
+  }
+  return {
+    name,
+    env,
+    input,
+    paths,
+    session: {
+      paths,
+      qmpTimeoutMs: seconds(args, "qmp-timeout", 10) * 1000,
+      lockTimeoutMs: seconds(args, "lock-timeout", 60) * 1000,
+    },
+    runtime,
+    runtimePath,
+    warn,
+    warnings,
+  };
+}
+
+/** The hvparams the instance was started with (runtime up_hvp); the environment's as a fallback. */
+export function startedSettings(ctx: HotplugContext) {
+  if (!ctx.runtime)
+    ctx.warn("no KVM runtime file: using the hook environment's hvparams, which may differ from those the instance started with");
+  return storageSettings(ctx.runtime?.[2] ?? ctx.env.pre.hv, ctx.warn);
+}
+
+/**
+ * Runs one disk's hot-plug and prints Ganeti's change tuple. Invalid input propagates (exit 2,
+ * nothing printed on stdout); any other failure is reported as hotplug:failed.
+ */
+export async function reportChange(
+  hook: string,
+  index: number,
+  warnings: string[],
+  fn: () => Promise<Partial<HotplugOutput>>,
+): Promise<0 | 1> {
+  let out: HotplugOutput;
+  try {
+    out = { change: [`disk/${index}`, "hotplug:done"], ...(await fn()), warnings };
+  } catch (e) {
+    if (e instanceof InputError || !(e instanceof PluginError)) throw e;
+    out = { change: [`disk/${index}`, "hotplug:failed"], error: { code: e.code, message: e.message }, warnings };
+    say(hook, `error [${e.code}]`, `disk/${index}: ${e.message}`);
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  return out.change[1] === "hotplug:done" ? 0 : 1;
+}

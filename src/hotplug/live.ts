@@ -1,0 +1,54 @@
+import type { QmpClient } from "../qmp/client.js";
+
+export interface BlockEntry {
+  device: string;
+  qdev: string;
+  inserted?: { "node-name": string; ro: boolean };
+}
+
+/** What the running VM has right now, as QEMU reports it; slot choices are made from this. */
+export interface LiveState {
+  /** qdev id → QOM type, for /machine/peripheral. */
+  devices: Map<string, string>;
+  pciSlots: Set<number>;
+  scsiIds: Set<number>;
+  nodes: Set<string>;
+  blocks: BlockEntry[];
+}
+
+const SCSI_DEVICE_TYPES = new Set(["scsi-hd", "scsi-cd", "scsi-block", "scsi-generic"]);
+
+export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promise<LiveState> {
+  // Sent back to back: QEMU answers in order, so the round trips overlap.
+  const [peripheral, pci, nodes, blocks] = await Promise.all([
+    qmp.execute<{ name: string; type: string }[]>("qom-list", { path: "/machine/peripheral" }),
+    qmp.execute<{ bus: number; devices: { slot: number }[] }[]>("query-pci"),
+    qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true }),
+    qmp.execute<BlockEntry[]>("query-block"),
+  ]);
+  const devices = new Map<string, string>();
+  for (const p of peripheral) {
+    const m = /^child<(.+)>$/.exec(p.type);
+    if (m) devices.set(p.name, m[1] as string);
+  }
+  const scsiIds = new Set<number>();
+  if (opts.scsi) {
+    const ids = [...devices].filter(([, type]) => SCSI_DEVICE_TYPES.has(type)).map(([id]) => id);
+    const values = await Promise.all(
+      ids.map((id) => qmp.execute<number>("qom-get", { path: `/machine/peripheral/${id}`, property: "scsi-id" })),
+    );
+    for (const v of values) scsiIds.add(v);
+  }
+  return {
+    devices,
+    pciSlots: new Set((pci.find((b) => b.bus === 0)?.devices ?? []).map((d) => d.slot)),
+    scsiIds,
+    nodes: new Set(nodes.map((n) => n["node-name"])),
+    blocks,
+  };
+}
+
+/** The query-block entry of a device: SCSI/IDE report the id, virtio-blk its backend's QOM path. */
+export function blockOf(state: LiveState, id: string): BlockEntry | undefined {
+  return state.blocks.find((b) => b.qdev === id || b.qdev === `/machine/peripheral/${id}/virtio-backend`);
+}

@@ -1,0 +1,67 @@
+import { fileNodeName } from "../blockdev/ids.js";
+import { HotplugError } from "../errors.js";
+import type { QmpClient } from "../qmp/client.js";
+import { QmpCommandError, QmpTimeoutError } from "../qmp/errors.js";
+import { blockOf, liveState } from "./live.js";
+
+const describe = (e: unknown) => (e instanceof QmpCommandError ? e.desc : e instanceof Error ? e.message : String(e));
+
+/**
+ * device_del, wait for the guest to let go (DEVICE_DELETED for our id), then blockdev-del and a
+ * check that both are gone. If the guest does not let go in time the disk stays attached, and a
+ * later call finishes the job: QEMU keeps the unplug request pending.
+ */
+export async function hotRemove(qmp: QmpClient, id: string, unplugTimeoutMs: number, warn: (m: string) => void): Promise<void> {
+  const live = await liveState(qmp, { scsi: false });
+  const blk = blockOf(live, id);
+  if (blk && blk.device !== "") {
+    throw new HotplugError(
+      "LEGACY_DRIVE",
+      `disk ${id} was attached with -drive by an older Ganeti (drive '${blk.device}'); restart or live-migrate the instance first so that it is re-created with -blockdev; nothing was changed`,
+    );
+  }
+  if (live.devices.has(id)) {
+    // Registered before device_del: SCSI unplugs synchronously and the event can precede the reply.
+    const events = qmp.listen({ names: ["DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"], data: { device: id } });
+    try {
+      try {
+        await qmp.execute("device_del", { id });
+      } catch (e) {
+        if (e instanceof QmpCommandError && /already in the process of unplug/.test(e.desc)) {
+          warn(`an unplug of ${id} was already pending; waiting for the guest again`);
+        } else if (!(e instanceof QmpCommandError && e.qmpClass === "DeviceNotFound")) {
+          throw new HotplugError("DEVICE_DEL_FAILED", `device_del ${id} failed: ${describe(e)}; the disk stays attached`);
+        }
+      }
+      let ev: Awaited<ReturnType<typeof events.next>>;
+      try {
+        ev = await events.next(unplugTimeoutMs);
+      } catch (e) {
+        if (!(e instanceof QmpTimeoutError)) throw e;
+        throw new HotplugError(
+          "UNPLUG_TIMEOUT",
+          `the guest did not release ${id} within ${unplugTimeoutMs / 1000} s (no ACPI hot-plug support, paused, or busy?); the disk stays attached and recorded; run disk-remove again to finish once the guest lets go`,
+        );
+      }
+      if (ev.event === "DEVICE_UNPLUG_GUEST_ERROR") {
+        throw new HotplugError("GUEST_REFUSED", `the guest refused to release ${id}; the disk stays attached`);
+      }
+    } finally {
+      events.close();
+    }
+  }
+  try {
+    await qmp.execute("blockdev-del", { "node-name": id });
+  } catch (e) {
+    if (!(e instanceof QmpCommandError && /Failed to find node/.test(e.desc))) {
+      throw new HotplugError(
+        "BLOCKDEV_DEL_FAILED",
+        `the device is gone but blockdev-del ${id} failed: ${describe(e)}; run disk-remove again`,
+      );
+    }
+  }
+  const after = await liveState(qmp, { scsi: false });
+  if (after.devices.has(id) || after.nodes.has(id) || after.nodes.has(fileNodeName(id))) {
+    throw new HotplugError("VERIFY_FAILED", `${id} is still present after removal; run disk-remove again`);
+  }
+}

@@ -1,0 +1,59 @@
+import { diskDeviceId } from "../blockdev/ids.js";
+import type { DiskSpec } from "../blockdev/model.js";
+import { InputError } from "../errors.js";
+import { specFromEntry, specFromEnv } from "../ganeti/disk-specs.js";
+import type { EnvDisk, HookEnvironment } from "../ganeti/env.js";
+import { diskLink, type NodePaths } from "../ganeti/paths.js";
+import type { RuntimeDocument } from "../generated/common.js";
+import type { HotplugInput } from "../generated/hotplug-input.js";
+
+/** Why there is nothing to do: every node and both phases run the hook, most of them idly. */
+export type NoChange = { none: string };
+
+const missingFrom = (a: readonly EnvDisk[], b: readonly EnvDisk[]) => a.filter((d) => !b.some((x) => x.uuid === d.uuid));
+
+/** The disks in one env view and not in the other; Ganeti exports the change only in the post phase. */
+function envDiff(env: HookEnvironment, kind: "add" | "remove"): EnvDisk[] | NoChange {
+  if (!env.post) return { none: "the environment names no disk change (Ganeti exports it in the post phase only)" };
+  const changed = kind === "add" ? missingFrom(env.post.disks, env.pre.disks) : missingFrom(env.pre.disks, env.post.disks);
+  return changed.length
+    ? changed
+    : { none: `no disk was ${kind === "add" ? "added" : "removed"} (the disk lists before and after are the same)` };
+}
+
+/** The disks disk-add attaches: the JSON payload's, else those only the post environment lists. */
+export function disksToAdd(env: HookEnvironment, input: HotplugInput | undefined, paths: NodePaths): DiskSpec[] | NoChange {
+  const name = env.pre.name;
+  if (input?.disk) {
+    const index = input.index ?? env.post?.disks.find((d) => d.uuid === input.disk?.uuid.toLowerCase())?.index;
+    if (index === undefined)
+      throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
+    return [specFromEntry([input.disk, input.link ?? diskLink(paths, name, index), input.uri ?? null], index)];
+  }
+  const diff = envDiff(env, "add");
+  return "none" in diff ? diff : diff.map((d) => specFromEnv(d, diskLink(paths, name, d.index)));
+}
+
+export interface Removal {
+  uuid: string;
+  index: number;
+  id: string;
+}
+
+/** The disks disk-remove detaches; the device id comes from the runtime entry when there is one. */
+export function disksToRemove(
+  env: HookEnvironment,
+  input: HotplugInput | undefined,
+  runtime: RuntimeDocument | undefined,
+): Removal[] | NoChange {
+  const idOf = (uuid: string) => runtime?.[3].find((e) => e[0].uuid.toLowerCase() === uuid)?.[0].hvinfo?.id ?? diskDeviceId(uuid);
+  if (input?.disk) {
+    const uuid = input.disk.uuid.toLowerCase();
+    const index = input.index ?? env.pre.disks.find((d) => d.uuid === uuid)?.index;
+    if (index === undefined)
+      throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
+    return [{ uuid, index, id: idOf(uuid) }];
+  }
+  const diff = envDiff(env, "remove");
+  return "none" in diff ? diff : diff.map((d) => ({ uuid: d.uuid, index: d.index, id: idOf(d.uuid) }));
+}

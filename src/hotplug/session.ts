@@ -1,0 +1,43 @@
+import { existsSync } from "node:fs";
+import { type NodePaths, qmpSocket } from "../ganeti/paths.js";
+import { QmpClient } from "../qmp/client.js";
+import { lockInstance } from "./lock.js";
+
+export interface SessionOptions {
+  paths: NodePaths;
+  qmpTimeoutMs: number;
+  lockTimeoutMs: number;
+}
+
+/** Whether the instance's QEMU runs on this node: its QMP socket is here. */
+export const runsHere = (paths: NodePaths, instance: string) => existsSync(qmpSocket(paths, instance));
+
+/**
+ * Runs `fn` holding the instance's lock and a QMP connection. The connection is closed as soon as
+ * `fn` is done with QEMU (QEMU serves one client per socket; Ganeti needs it too); `after` runs
+ * still under the lock, for the runtime file.
+ */
+export async function withInstance<T>(
+  instance: string,
+  opts: SessionOptions,
+  fn: (qmp: QmpClient) => Promise<T>,
+  after: (result: T) => void = () => {},
+): Promise<T> {
+  const release = await lockInstance(instance, opts.lockTimeoutMs);
+  try {
+    const qmp = await QmpClient.connect(qmpSocket(opts.paths, instance), {
+      timeoutMs: opts.qmpTimeoutMs,
+      commandTimeoutMs: opts.qmpTimeoutMs,
+    });
+    let result: T;
+    try {
+      result = await fn(qmp);
+    } finally {
+      qmp.close();
+    }
+    after(result);
+    return result;
+  } finally {
+    release();
+  }
+}
