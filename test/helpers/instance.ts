@@ -1,0 +1,85 @@
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Test } from "tap";
+import type { RuntimeDocument } from "../../src/generated/common.js";
+import { type EnvVars, loadEnv, runHook } from "./hook.js";
+import { namedNodes, peripheralIds } from "./inspect.js";
+import { startVm, type Vm, type VmOptions } from "./qemu.js";
+import { tempDir } from "./tmp.js";
+
+export const INSTANCE = "inst1.ganeti.test";
+
+export interface Instance {
+  vm: Vm;
+  base: string;
+  diskDir: string;
+  runtimePath: string;
+  /** --disk-dir/--qmp-dir/--runtime-dir/--cache-dir pointing into this test's temp dir. */
+  pathArgs: string[];
+  /** A fresh 8 MiB image linked as Ganeti would link disk `index`; returns the image path. */
+  addImage: (index: number, bytes?: number) => string;
+  runtime: () => RuntimeDocument;
+  /** Nodes and device ids right after start, to prove later that nothing was left behind. */
+  baseline: { nodes: string[]; ids: string[] };
+  snapshot: () => Promise<{ nodes: string[]; ids: string[] }>;
+}
+
+/** Hvparams as Ganeti's runtime up_hvp holds them (typed values, not env strings). */
+function upHvp(env: EnvVars): Record<string, string | number | boolean> {
+  const hv: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith("GANETI_INSTANCE_HV_")) continue;
+    const key = k.slice("GANETI_INSTANCE_HV_".length);
+    hv[key] = /^[0-9]+$/.test(v) ? Number(v) : v === "True" ? true : v === "False" ? false : v;
+  }
+  return hv;
+}
+
+/**
+ * The recorded instance (inst1, 2 disks) started as Ganeti would: instance-start's argv, a runtime
+ * file with its disk entries and up_hvp, and QEMU on a QMP socket where the hooks look for it.
+ */
+export async function startInstance(t: Test, hv: Record<string, string> = {}, opts: VmOptions = {}): Promise<Instance> {
+  const base = tempDir(t);
+  const diskDir = join(base, "disks");
+  mkdirSync(diskDir);
+  const pathArgs = ["--disk-dir", diskDir, "--qmp-dir", base, "--runtime-dir", base, "--cache-dir", join(base, "cache")];
+  const addImage = (index: number, bytes = 8 << 20) => {
+    const img = join(diskDir, `image${index}.raw`);
+    writeFileSync(img, Buffer.alloc(bytes));
+    symlinkSync(img, join(diskDir, `${INSTANCE}:${index}`));
+    return img;
+  };
+  const env: EnvVars = {
+    ...loadEnv("ganeti-3.0.2/instance-start-pre.env"),
+    GANETI_INSTANCE_HV_cdrom_image_path: "",
+    GANETI_INSTANCE_HV_kvm_path: "/usr/bin/qemu-system-x86_64",
+    GANETI_INSTANCE_HV_disk_cache: "default",
+  };
+  for (const [k, v] of Object.entries(hv)) env[`GANETI_INSTANCE_HV_${k}`] = v;
+  addImage(0);
+  addImage(1);
+  const res = await runHook("instance-start", env, { args: pathArgs });
+  if (res.code !== 0) throw new Error(`instance-start failed: ${res.stderr}`);
+  const runtimePath = join(base, `${INSTANCE}.runtime`);
+  writeFileSync(
+    runtimePath,
+    JSON.stringify([["/usr/bin/qemu-system-x86_64", "-name", INSTANCE], [], upHvp(env), res.json.disks]),
+  );
+  const vm = await startVm(t, base, INSTANCE, res.json.argv, { machine: opts.machine ?? "pc", ...opts });
+  const snapshot = async () => ({
+    nodes: (await namedNodes(vm.qmp)).map((n) => n["node-name"]).sort(),
+    ids: await peripheralIds(vm.qmp),
+  });
+  return {
+    vm,
+    base,
+    diskDir,
+    runtimePath,
+    pathArgs,
+    addImage,
+    runtime: () => JSON.parse(readFileSync(runtimePath, "utf8")) as RuntimeDocument,
+    baseline: await snapshot(),
+    snapshot,
+  };
+}

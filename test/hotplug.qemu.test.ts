@@ -1,0 +1,151 @@
+// disk-add and disk-remove against a real QEMU 7.2 without a guest, driven by the hook
+// environments recorded on a real Ganeti cluster (instance-modify post phase).
+import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import { diskDeviceId } from "../src/blockdev/ids.js";
+import { loadEnv, runHook } from "./helpers/hook.js";
+import { blockOf, qemuIo, qomGet } from "./helpers/inspect.js";
+import { INSTANCE, type Instance, startInstance } from "./helpers/instance.js";
+
+const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
+const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
+const NEW_UUID = "f0647398-5c2c-4b5c-903a-76aaad150ecc";
+const NEW_ID = diskDeviceId(NEW_UUID);
+
+async function nothingLeft(t: Test, inst: Instance) {
+  t.same(await inst.snapshot(), inst.baseline, "block nodes and devices are as they were at start");
+}
+
+for (const controller of ["virtio-scsi-pci", "lsi"]) {
+  t.test(`scsi-hd on ${controller}: add and remove with no guest, from the recorded environments`, async (t) => {
+    const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: controller });
+    inst.addImage(2);
+    const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+    t.equal(add.code, 0, `disk-add exits 0: ${add.stderr}`);
+    t.same(add.json.change, ["disk/2", "hotplug:done"], "Ganeti's change tuple");
+    t.match(add.json.disk[0].hvinfo, { driver: "scsi-hd", id: NEW_ID, bus: "scsi.0", "scsi-id": 2, lun: 0 }, "next free scsi-id");
+    t.equal(await qomGet(inst.vm.qmp, NEW_ID, "type"), "scsi-hd", "QEMU has the device");
+    t.equal(await qomGet(inst.vm.qmp, NEW_ID, "scsi-id"), 2, "at scsi-id 2");
+    t.equal((await blockOf(inst.vm.qmp, NEW_ID))?.inserted?.["node-name"], NEW_ID, "backed by our node");
+    t.same(
+      inst
+        .runtime()[3]
+        .map((e) => e[0].uuid)
+        .at(-1),
+      NEW_UUID,
+      "runtime file lists the new disk",
+    );
+    await qemuIo(inst.vm.qmp, NEW_ID, "write -P 0x11 0 64k");
+
+    const again = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+    t.equal(again.code, 0, "a repeated add is done, not a duplicate");
+    t.match(again.stderr, /already attached/, "and says so");
+    t.equal(inst.runtime()[3].length, 3, "the runtime still lists three disks");
+
+    const rm = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
+    t.equal(rm.code, 0, `disk-remove exits 0: ${rm.stderr}`);
+    t.same(rm.json.change, ["disk/2", "hotplug:done"]);
+    t.equal(inst.runtime()[3].length, 2, "runtime file is back to two disks");
+    await nothingLeft(t, inst);
+  });
+}
+
+t.test("virtio-blk with no guest: the unplug times out, the disk stays usable, a later call finishes", async (t) => {
+  const inst = await startInstance(t, { disk_type: "paravirtual" });
+  const img = inst.addImage(2);
+  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  t.equal(add.code, 0, `disk-add exits 0: ${add.stderr}`);
+  t.match(
+    add.json.disk[0].hvinfo,
+    { driver: "virtio-blk-pci", bus: "pci.0", addr: "0xe" },
+    "slot after the two disks (0xc, 0xd)",
+  );
+  t.equal((await qomGet<number>(inst.vm.qmp, NEW_ID, "addr")) >> 3, 0xe, "QEMU placed it at 0xe");
+
+  const rm = await runHook("disk-remove", REMOVE_ENV, { args: [...inst.pathArgs, "--unplug-timeout", "1"] });
+  t.equal(rm.code, 1, "disk-remove fails");
+  t.same(rm.json.change, ["disk/2", "hotplug:failed"]);
+  t.equal(rm.json.error.code, "UNPLUG_TIMEOUT");
+  t.match(rm.stderr, /stays attached/, "says the disk stays attached");
+  t.ok((await inst.snapshot()).ids.includes(NEW_ID), "the device is still there");
+  await qemuIo(inst.vm.qmp, NEW_ID, "write -P 0x22 0 64k");
+  await qemuIo(inst.vm.qmp, NEW_ID, "flush");
+  t.equal(
+    readFileSync(img)
+      .subarray(0, 65536)
+      .every((b) => b === 0x22),
+    true,
+    "and still takes writes",
+  );
+  t.equal(inst.runtime()[3].length, 3, "the runtime entry is kept");
+
+  const rm2 = await runHook("disk-remove", REMOVE_ENV, { args: [...inst.pathArgs, "--unplug-timeout", "1"] });
+  t.equal(rm2.code, 1, "a second call while the guest still holds it fails the same way");
+  t.match(rm2.stderr, /already pending/, "knowing the unplug is pending");
+
+  await inst.vm.qmp.execute("system_reset"); // a reset completes pending unplugs, as a guest ack would
+  await new Promise((r) => setTimeout(r, 300));
+  const rm3 = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
+  t.equal(rm3.code, 0, `the next call finishes the job: ${rm3.stderr}`);
+  t.equal(inst.runtime()[3].length, 2, "runtime entry removed");
+  await nothingLeft(t, inst);
+});
+
+t.test("a disk attached with legacy -drive is refused before anything is sent", async (t) => {
+  const inst = await startInstance(t, { disk_type: "paravirtual" });
+  const img = inst.addImage(2);
+  // What Ganeti 3.0 did for disk 2: a -drive backend with the device id as drive id.
+  await inst.vm.qmp.execute("human-monitor-command", {
+    "command-line": `drive_add 0 file=${img},format=raw,if=none,id=${NEW_ID}`,
+  });
+  await inst.vm.qmp.execute("device_add", { driver: "virtio-blk-pci", id: NEW_ID, drive: NEW_ID, bus: "pci.0", addr: "0xe" });
+  const before = await inst.snapshot();
+  const rm = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
+  t.equal(rm.code, 1);
+  t.equal(rm.json.error.code, "LEGACY_DRIVE");
+  t.match(rm.stderr, /restart or live-migrate/, "explains what to do");
+  t.same(await inst.snapshot(), before, "nothing changed");
+  t.equal((await blockOf(inst.vm.qmp, NEW_ID))?.device, NEW_ID, "the legacy drive is still attached");
+});
+
+t.test("device_add failing after blockdev-add is rolled back", async (t) => {
+  const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
+  // Disk 2's link points at disk 0's image: blockdev-add succeeds, device_add cannot take the write lock.
+  symlinkSync(join(inst.diskDir, "image0.raw"), join(inst.diskDir, `${INSTANCE}:2`));
+  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  t.equal(add.code, 1, "disk-add fails");
+  t.same(add.json.change, ["disk/2", "hotplug:failed"]);
+  t.match(add.json.error.message, /device_add .* failed: .*lock.*removed again/, "names the cause and the rollback");
+  await nothingLeft(t, inst);
+  t.equal(inst.runtime()[3].length, 2, "runtime unchanged");
+});
+
+t.test("no change, pre phase, or another node: exit 0 and send nothing", async (t) => {
+  const inst = await startInstance(t, {});
+  const pre = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-pre.env");
+  const r1 = await runHook("disk-add", pre, { args: inst.pathArgs });
+  t.equal(r1.code, 0);
+  t.match(r1.stderr, /post phase only/);
+  const r2 = await runHook("disk-add", ADD_ENV, { args: [...inst.pathArgs, "--qmp-dir", join(inst.base, "elsewhere")] });
+  t.equal(r2.code, 0);
+  t.match(r2.stderr, /does not run on this node/);
+  const hvOnly: Record<string, string> = {
+    ...loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-pre.env"),
+    GANETI_HOOKS_PHASE: "post",
+  };
+  for (const [k, v] of Object.entries(hvOnly)) if (k.startsWith("GANETI_INSTANCE_")) hvOnly[`GANETI_POST_${k.slice(7)}`] = v;
+  const r3 = await runHook("disk-remove", hvOnly, { args: inst.pathArgs });
+  t.equal(r3.code, 0);
+  t.match(r3.stderr, /no disk was removed/);
+  t.same(await inst.snapshot(), inst.baseline, "nothing changed on the VM");
+});
+
+t.test("ide disks are refused before anything is sent", async (t) => {
+  const inst = await startInstance(t, { disk_type: "ide" });
+  inst.addImage(2);
+  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  t.equal(add.code, 2);
+  t.match(add.stderr, /disk_type=ide cannot be hot-plugged/);
+  t.same(await inst.snapshot(), inst.baseline, "nothing changed on the VM");
+});
