@@ -14,6 +14,8 @@ export interface Instance {
   base: string;
   diskDir: string;
   runtimePath: string;
+  /** The guest's serial console log, when a kernel was given. */
+  consoleLog: string;
   /** --disk-dir/--qmp-dir/--runtime-dir/--cache-dir pointing into this test's temp dir. */
   pathArgs: string[];
   /** A fresh 8 MiB image linked as Ganeti would link disk `index`; returns the image path. */
@@ -66,7 +68,10 @@ export async function startInstance(t: Test, hv: Record<string, string> = {}, op
     runtimePath,
     JSON.stringify([["/usr/bin/qemu-system-x86_64", "-name", INSTANCE], [], upHvp(env), res.json.disks]),
   );
-  const vm = await startVm(t, base, INSTANCE, res.json.argv, { machine: opts.machine ?? "pc", ...opts });
+  const consoleLog = join(base, "console.log");
+  const vmOpts: VmOptions = { machine: "pc", ...opts };
+  if (opts.kernel) vmOpts.kernel = { ...opts.kernel, console: consoleLog };
+  const vm = await startVm(t, base, INSTANCE, res.json.argv, vmOpts);
   const snapshot = async () => ({
     nodes: (await namedNodes(vm.qmp)).map((n) => n["node-name"]).sort(),
     ids: await peripheralIds(vm.qmp),
@@ -76,6 +81,7 @@ export async function startInstance(t: Test, hv: Record<string, string> = {}, op
     base,
     diskDir,
     runtimePath,
+    consoleLog,
     pathArgs,
     addImage,
     runtime: () => JSON.parse(readFileSync(runtimePath, "utf8")) as RuntimeDocument,
