@@ -1,6 +1,6 @@
 // disk-add and disk-remove against a real QEMU 7.2 without a guest, driven by the hook
 // environments recorded on a real Ganeti cluster (instance-modify post phase).
-import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
@@ -148,4 +148,24 @@ t.test("ide disks are refused before anything is sent", async (t) => {
   t.equal(add.code, 2);
   t.match(add.stderr, /disk_type=ide cannot be hot-plugged/);
   t.same(await inst.snapshot(), inst.baseline, "nothing changed on the VM");
+});
+
+t.test("8 disk-add at once, then 8 disk-remove at once: distinct slots, nothing lost", async (t) => {
+  const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
+  const uuids = Array.from({ length: 8 }, (_, i) => `c0ffee0${i}-1234-4abc-8def-00000000000${i}`);
+  uuids.forEach((_u, i) => inst.addImage(2 + i, 1 << 20));
+  const payload = (i: number) => JSON.stringify({ disk: { uuid: uuids[i], dev_type: "file", mode: "rw", size: 1 }, index: 2 + i });
+  const adds = await Promise.all(uuids.map((_u, i) => runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload(i) })));
+  t.same(adds.map((r) => r.code), Array(8).fill(0), `all adds succeed: ${adds.map((r) => r.stderr).join("")}`);
+  const ids = adds.map((r) => r.json.disk[0].hvinfo["scsi-id"]);
+  t.equal(new Set(ids).size, 8, `distinct scsi-ids ${ids.join(",")}`);
+  t.same(new Set(ids), new Set([2, 3, 4, 5, 6, 7, 8, 9]), "the eight free ids after disks 0 and 1");
+  const live = await inst.snapshot();
+  for (const u of uuids) t.ok(live.ids.includes(diskDeviceId(u)), `${diskDeviceId(u)} is attached`);
+  t.same(inst.runtime()[3].map((e) => e[0].uuid).sort(), [...inst.runtime()[3].slice(0, 2).map((e) => e[0].uuid), ...uuids].sort(), "runtime lists all ten disks");
+
+  const removes = await Promise.all(uuids.map((_u, i) => runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs, stdin: payload(i) })));
+  t.same(removes.map((r) => r.code), Array(8).fill(0), `all removes succeed: ${removes.map((r) => r.stderr).join("")}`);
+  t.equal(inst.runtime()[3].length, 2, "runtime lists exactly the two original disks");
+  await nothingLeft(t, inst);
 });

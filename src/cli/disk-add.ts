@@ -1,7 +1,7 @@
 import { isHotpluggable } from "../blockdev/devices.js";
 import { InputError } from "../errors.js";
 import { ioUringStatus } from "../ganeti/qemu-facts.js";
-import { withDisk, writeRuntime } from "../ganeti/runtime.js";
+import { withDisk } from "../ganeti/runtime.js";
 import { hotAdd, planAdd } from "../hotplug/add.js";
 import { disksToAdd } from "../hotplug/request.js";
 import { withInstance } from "../hotplug/session.js";

@@ -1,4 +1,4 @@
-import { withoutDisk, writeRuntime } from "../ganeti/runtime.js";
+import { withoutDisk } from "../ganeti/runtime.js";
 import { hotRemove } from "../hotplug/remove.js";
 import { disksToRemove } from "../hotplug/request.js";
 import { withInstance } from "../hotplug/session.js";
@@ -45,12 +45,7 @@ void runHook(
           ctx.name,
           ctx.session,
           (qmp) => hotRemove(qmp, r.id, unplugMs, ctx.warn),
-          () => {
-            if (ctx.runtime && ctx.runtimePath) {
-              ctx.runtime = withoutDisk(ctx.runtime, r.uuid);
-              writeRuntime(ctx.runtimePath, ctx.runtime);
-            }
-          },
+          () => updateRuntime(ctx, (doc) => withoutDisk(doc, r.uuid)),
         );
         return {};
       });
