@@ -4,7 +4,7 @@ import { build } from "esbuild";
 
 const hooks = ["instance-start", "disk-add", "disk-remove"];
 await build({
-  entryPoints: Object.fromEntries(hooks.map((h) => [h, `src/cli/${h}.ts`])),
+  entryPoints: { ...Object.fromEntries(hooks.map((h) => [h, `src/cli/${h}.ts`])), demo: "scripts/demo.ts" },
   bundle: true,
   platform: "node",
   target: "node20",

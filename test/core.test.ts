@@ -17,7 +17,13 @@ interface Case {
   hv: HvParams;
   caps?: { version?: [number, number, number]; ioUring?: boolean };
   disks: Array<Partial<DiskSpec> & { dev_type?: string; uri?: string }>;
-  expect: { nodes?: unknown[]; devices?: unknown[]; hvinfo?: unknown[]; warnings?: string[]; error?: { code: string; message?: string } };
+  expect: {
+    nodes?: unknown[];
+    devices?: unknown[];
+    hvinfo?: unknown[];
+    warnings?: string[];
+    error?: { code: string; message?: string };
+  };
 }
 
 const cases = JSON.parse(readFileSync(join(ROOT, "test/fixtures/core-cases.json"), "utf8")) as Case[];
@@ -46,9 +52,19 @@ for (const c of cases) {
     const version = c.caps?.version ?? [7, 2, 0];
     const caps: QemuCaps = {
       version,
-      ioUring: c.caps?.ioUring === false ? { usable: false, reason: "io_uring_disabled = 2" } : version[0] >= 5 ? { usable: true, reason: "" } : { usable: false, reason: "QEMU 4.2.0 is older than 5.0" },
+      ioUring:
+        c.caps?.ioUring === false
+          ? { usable: false, reason: "io_uring_disabled = 2" }
+          : version[0] >= 5
+            ? { usable: true, reason: "" }
+            : { usable: false, reason: "QEMU 4.2.0 is older than 5.0" },
     };
-    const run = () => instanceStorage(c.disks.map(spec), storageSettings(c.hv, (m) => warnings.push(m)), caps);
+    const run = () =>
+      instanceStorage(
+        c.disks.map(spec),
+        storageSettings(c.hv, (m) => warnings.push(m)),
+        caps,
+      );
     if (c.expect.error) {
       const err = (() => {
         try {
@@ -66,10 +82,24 @@ for (const c of cases) {
       return;
     }
     const out = run();
-    if (c.expect.nodes) t.match(out.nodes.map((n) => n.props), c.expect.nodes, "block nodes");
+    if (c.expect.nodes)
+      t.match(
+        out.nodes.map((n) => n.props),
+        c.expect.nodes,
+        "block nodes",
+      );
     if (c.expect.devices) t.match(out.devices, c.expect.devices, "devices");
-    if (c.expect.hvinfo) t.match(out.runtimeDisks.map((e) => e[0].hvinfo), c.expect.hvinfo, "hvinfo");
-    for (const w of c.expect.warnings ?? []) t.ok([...warnings, ...out.warnings].some((x) => x.includes(w)), `warns: ${w}`);
+    if (c.expect.hvinfo)
+      t.match(
+        out.runtimeDisks.map((e) => e[0].hvinfo),
+        c.expect.hvinfo,
+        "hvinfo",
+      );
+    for (const w of c.expect.warnings ?? [])
+      t.ok(
+        [...warnings, ...out.warnings].some((x) => x.includes(w)),
+        `warns: ${w}`,
+      );
     t.notOk(storageArgv(out, caps).includes("-drive"), "never -drive");
     t.end();
   });

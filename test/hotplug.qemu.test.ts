@@ -154,18 +154,42 @@ t.test("8 disk-add at once, then 8 disk-remove at once: distinct slots, nothing 
   const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
   const uuids = Array.from({ length: 8 }, (_, i) => `c0ffee0${i}-1234-4abc-8def-00000000000${i}`);
   uuids.forEach((_u, i) => inst.addImage(2 + i, 1 << 20));
-  const payload = (i: number) => JSON.stringify({ disk: { uuid: uuids[i], dev_type: "file", mode: "rw", size: 1 }, index: 2 + i });
+  const payload = (i: number) =>
+    JSON.stringify({ disk: { uuid: uuids[i], dev_type: "file", mode: "rw", size: 1 }, index: 2 + i });
   const adds = await Promise.all(uuids.map((_u, i) => runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload(i) })));
-  t.same(adds.map((r) => r.code), Array(8).fill(0), `all adds succeed: ${adds.map((r) => r.stderr).join("")}`);
+  t.same(
+    adds.map((r) => r.code),
+    Array(8).fill(0),
+    `all adds succeed: ${adds.map((r) => r.stderr).join("")}`,
+  );
   const ids = adds.map((r) => r.json.disk[0].hvinfo["scsi-id"]);
   t.equal(new Set(ids).size, 8, `distinct scsi-ids ${ids.join(",")}`);
   t.same(new Set(ids), new Set([2, 3, 4, 5, 6, 7, 8, 9]), "the eight free ids after disks 0 and 1");
   const live = await inst.snapshot();
   for (const u of uuids) t.ok(live.ids.includes(diskDeviceId(u)), `${diskDeviceId(u)} is attached`);
-  t.same(inst.runtime()[3].map((e) => e[0].uuid).sort(), [...inst.runtime()[3].slice(0, 2).map((e) => e[0].uuid), ...uuids].sort(), "runtime lists all ten disks");
+  t.same(
+    inst
+      .runtime()[3]
+      .map((e) => e[0].uuid)
+      .sort(),
+    [
+      ...inst
+        .runtime()[3]
+        .slice(0, 2)
+        .map((e) => e[0].uuid),
+      ...uuids,
+    ].sort(),
+    "runtime lists all ten disks",
+  );
 
-  const removes = await Promise.all(uuids.map((_u, i) => runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs, stdin: payload(i) })));
-  t.same(removes.map((r) => r.code), Array(8).fill(0), `all removes succeed: ${removes.map((r) => r.stderr).join("")}`);
+  const removes = await Promise.all(
+    uuids.map((_u, i) => runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs, stdin: payload(i) })),
+  );
+  t.same(
+    removes.map((r) => r.code),
+    Array(8).fill(0),
+    `all removes succeed: ${removes.map((r) => r.stderr).join("")}`,
+  );
   t.equal(inst.runtime()[3].length, 2, "runtime lists exactly the two original disks");
   await nothingLeft(t, inst);
 });

@@ -16,7 +16,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A fake QMP server: `onCommand` answers each command (after qmp_capabilities) as the test likes. */
 async function fakeServer(
   t: Test,
-  opts: { greeting?: (s: Socket) => Promise<void> | void; onCommand?: (s: Socket, cmd: { execute: string; id: string; arguments?: unknown }) => void },
+  opts: {
+    greeting?: (s: Socket) => Promise<void> | void;
+    onCommand?: (s: Socket, cmd: { execute: string; id: string; arguments?: unknown }) => void;
+  },
 ): Promise<string> {
   const path = join(tempDir(t), "fake.qmp");
   const sockets = new Set<Socket>();
@@ -62,7 +65,7 @@ t.test("frames split across reads, byte by byte", async (t) => {
   const q = await QmpClient.connect(path);
   t.teardown(() => q.close());
   t.same(q.version, { major: 7, minor: 2, micro: 22, package: "fake" }, "version from the greeting");
-  t.same(await q.execute("echo", { a: "ü,=\"" }), { echoed: { a: "ü,=\"" } }, "reply reassembled");
+  t.same(await q.execute("echo", { a: 'ü,="' }), { echoed: { a: 'ü,="' } }, "reply reassembled");
 });
 
 t.test("several frames in one read; an event before its command's reply is not lost", async (t) => {
@@ -156,11 +159,19 @@ t.test("real QEMU: a 100 KB+ schema reply, and one client per socket", async (t)
   t.ok(JSON.stringify(schema).length > 100_000, `query-qmp-schema is ${JSON.stringify(schema).length} bytes`);
   t.equal(first.version.major, 7);
   const started = Date.now();
-  await t.rejects(QmpClient.connect(vm.hookSocket, { timeoutMs: 300 }), { code: "QMP_TIMEOUT" }, "a second client gets no greeting");
+  await t.rejects(
+    QmpClient.connect(vm.hookSocket, { timeoutMs: 300 }),
+    { code: "QMP_TIMEOUT" },
+    "a second client gets no greeting",
+  );
   t.ok(Date.now() - started < 2000, "and gives up in bounded time");
   first.close();
   await sleep(50);
   const second = await QmpClient.connect(vm.hookSocket);
-  t.same(await second.execute("query-status"), { status: "prelaunch", singlestep: false, running: false }, "served once the first left");
+  t.same(
+    await second.execute("query-status"),
+    { status: "prelaunch", singlestep: false, running: false },
+    "served once the first left",
+  );
   second.close();
 });
