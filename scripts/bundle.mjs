@@ -4,12 +4,18 @@ import { build } from "esbuild";
 
 const hooks = ["instance-start", "disk-add", "disk-remove"];
 await build({
-  entryPoints: { ...Object.fromEntries(hooks.map((h) => [h, `src/cli/${h}.ts`])), demo: "scripts/demo.ts" },
+  entryPoints: {
+    ...Object.fromEntries(hooks.map((h) => [h, `src/cli/${h}.ts`])),
+    demo: "scripts/demo.ts",
+    bench: "bench/run.ts",
+  },
   bundle: true,
   platform: "node",
   target: "node20",
   format: "cjs",
   outdir: "dist",
   outExtension: { ".js": ".cjs" },
+  minify: process.env.GQB_NO_MINIFY ? false : true,
+  charset: "ascii",
   logLevel: "warning",
 });

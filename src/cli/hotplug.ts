@@ -8,7 +8,7 @@ import type { HotplugInput } from "../generated/hotplug-input.js";
 import type { HotplugOutput } from "../generated/hotplug-output.js";
 import { validateHotplugInput } from "../generated/validators.js";
 import { runsHere, type SessionOptions } from "../hotplug/session.js";
-import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, readJsonInput, say, seconds } from "./hook.js";
+import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, readJsonInput, say, seconds, writeFd } from "./hook.js";
 
 export const HOTPLUG_FLAGS: Flag[] = [
   ...COMMON_FLAGS,
@@ -108,6 +108,6 @@ export async function reportChange(
     out = { change: [`disk/${index}`, "hotplug:failed"], error: { code: e.code, message: e.message }, warnings };
     say(hook, `error [${e.code}]`, `disk/${index}: ${e.message}`);
   }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  writeFd(1, `${JSON.stringify(out)}\n`);
   return out.change[1] === "hotplug:done" ? 0 : 1;
 }

@@ -3,7 +3,7 @@ import { readHookEnv } from "../ganeti/env.js";
 import type { StartInput } from "../generated/start-input.js";
 import { validateStartInput } from "../generated/validators.js";
 import { startStorage } from "../start.js";
-import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, runHook, say, str } from "./hook.js";
+import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, runHook, say, str, writeFd } from "./hook.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
 
@@ -46,6 +46,6 @@ void runHook("instance-start", SUMMARY, FLAGS, (args) => {
   if (version !== undefined) opts.qemuVersion = version;
   const out = startStorage(env, input, opts);
   for (const w of out.warnings) say("instance-start", "warning", w);
-  process.stdout.write(format === "shell" ? `${out.argv.map(shellQuote).join(" ")}\n` : `${JSON.stringify(out)}\n`);
+  writeFd(1, format === "shell" ? `${out.argv.map(shellQuote).join(" ")}\n` : `${JSON.stringify(out)}\n`);
   return 0;
 });

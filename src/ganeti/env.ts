@@ -54,10 +54,16 @@ const HV_STRING_KEYS = [
 const POST = "GANETI_POST_INSTANCE_";
 const PRE = "GANETI_INSTANCE_";
 
-/** Only the variables we read: copying keeps ajv away from process.env and from unrelated names. */
+/** The instance variables we read (the schema's names); Ganeti exports ~100, most of no concern here. */
+const READ = new Set(["NAME", "PRIMARY", "DISK_COUNT", ...[...HV_STRING_KEYS, "kvm_pci_reservations"].map((k) => `HV_${k}`)]);
+const isRead = (rest: string) => READ.has(rest) || /^DISK[0-9]+_/.test(rest);
+
+/** Copies only what we read: keeps ajv away from process.env and from variables we ignore. */
 function pick(env: Env, prefix: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && k.startsWith(prefix)) out[PRE + k.slice(prefix.length)] = v;
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && k.startsWith(prefix) && isRead(k.slice(prefix.length))) out[PRE + k.slice(prefix.length)] = v;
+  }
   return out;
 }
 
@@ -107,11 +113,15 @@ function view(vars: Record<string, string>, prefix: string): InstanceView {
 
 /** Validates the environment against schemas/hook-env.schema.json and reads both of its views. */
 export function readHookEnv(env: Env): HookEnvironment {
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && k.startsWith("GANETI_") && !k.startsWith(POST)) base[k] = v;
+  const pre = pick(env, PRE);
+  const base: Record<string, string> = { ...pre };
+  for (const k of ["GANETI_HOOKS_VERSION", "GANETI_HOOKS_PHASE", "GANETI_HOOKS_PATH", "GANETI_OP_CODE"]) {
+    const v = env[k];
+    if (v !== undefined) base[k] = v;
+  }
   const parsed = check<HookEnv>(validateHookEnv, base, "INVALID_ENV", (p) => p.slice(1));
   // hook-env.schema.json includes instance-env.schema.json, so the pre view is checked already.
-  const out: HookEnvironment = { pre: view(pick(env, PRE), PRE) };
+  const out: HookEnvironment = { pre: view(pre, PRE) };
   if (parsed.GANETI_HOOKS_PHASE) out.phase = parsed.GANETI_HOOKS_PHASE;
   if (parsed.GANETI_OP_CODE) out.opCode = parsed.GANETI_OP_CODE;
   if (parsed.GANETI_HOOKS_PATH) out.hooksPath = parsed.GANETI_HOOKS_PATH;

@@ -1,8 +1,7 @@
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import type { QemuCaps } from "../blockdev/model.js";
 import { PluginError } from "../errors.js";
+import { shortHash } from "../util/hash.js";
 import { writeAtomically } from "./atomic.js";
 
 export type Version = readonly [number, number, number];
@@ -29,7 +28,7 @@ export function probeQemuVersion(kvmPath: string, cacheDir: string): Version {
     );
   }
   const key = `${kvmPath}\0${st.ino}\0${st.size}\0${st.mtimeMs}`;
-  const file = `${cacheDir}/qemu-version-${createHash("sha256").update(kvmPath).digest("hex").slice(0, 16)}.json`;
+  const file = `${cacheDir}/qemu-version-${shortHash(kvmPath)}.json`;
   try {
     const cached = JSON.parse(readFileSync(file, "utf8")) as { key?: string; version?: Version };
     if (cached.key === key && Array.isArray(cached.version)) return cached.version;
@@ -38,6 +37,8 @@ export function probeQemuVersion(kvmPath: string, cacheDir: string): Version {
   }
   let out: string;
   try {
+    // Loaded only on a cache miss: node:child_process alone costs a hook ~4 ms of start-up.
+    const { execFileSync } = process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
     out = execFileSync(kvmPath, ["--version"], { encoding: "utf8", timeout: 10_000, stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     throw new PluginError("QEMU_VERSION", `cannot run ${kvmPath} --version: ${(e as Error).message.split("\n")[0]}`);

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { createServer } from "node:net";
 import { HotplugError } from "../errors.js";
+import { shortHash } from "../util/hash.js";
 
 /**
  * Serialises our hooks per instance. The lock is a listening socket in Linux's abstract namespace:
@@ -8,7 +8,7 @@ import { HotplugError } from "../errors.js";
  * is never a stale lock file to clean up after a crash.
  */
 export async function lockInstance(instance: string, timeoutMs: number): Promise<() => void> {
-  const name = `\0ganeti-qemu-blockdev/${createHash("sha256").update(instance).digest("hex").slice(0, 32)}`;
+  const name = `\0ganeti-qemu-blockdev/${shortHash(instance)}`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const server = createServer();

@@ -1,0 +1,448 @@
+// npm run bench: the hooks' latency and memory against baselines measured in the same run.
+// Absolute times drift on a shared 2-core machine; ratios and deltas to an interleaved baseline
+// do not, so every figure is reported next to its baseline and checked against its budget.
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { storageArgv } from "../src/blockdev/argv.js";
+import { instanceStorage } from "../src/blockdev/instance.js";
+import type { DiskSpec, QemuCaps } from "../src/blockdev/model.js";
+import { storageSettings } from "../src/blockdev/settings.js";
+import { QmpClient } from "../src/qmp/client.js";
+
+const root = resolve(__dirname, "..");
+const dir = mkdtempSync(join(tmpdir(), "gqb-bench-"));
+const procs: ChildProcess[] = [];
+process.on("exit", () => {
+  for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+process.on("SIGINT", () => process.exit(130));
+
+const N = Number(process.env["BENCH_RUNS"] ?? 30);
+const qemuPath = execFileSync("sh", ["-c", "command -v qemu-system-x86_64"], { encoding: "utf8" }).trim();
+const nodePath = process.execPath;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Stats {
+  median: number;
+  p10: number;
+  p90: number;
+  n: number;
+}
+function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))] as number;
+  return { median: at(0.5), p10: at(0.1), p90: at(0.9), n: s.length };
+}
+
+/** Wall time of one process from spawn to exit, in ms; rejects on a non-zero exit. */
+function timed(cmd: string, args: string[], env: Record<string, string>, stdinFile?: string): Promise<number> {
+  const stdin = stdinFile ? openSync(stdinFile, "r") : "ignore";
+  const t0 = performance.now();
+  return new Promise((ok, fail) => {
+    // Pipes for stdout and stderr, as Ganeti's hook runner gives them.
+    const p = spawn(cmd, args, { env, cwd: "/", stdio: [stdin, "pipe", "pipe"] });
+    p.stdout?.resume();
+    let err = "";
+    p.stderr?.on("data", (b: Buffer) => {
+      err += b.toString();
+    });
+    p.on("exit", (code) => {
+      const ms = performance.now() - t0;
+      if (typeof stdin === "number") closeSync(stdin);
+      if (code === 0) ok(ms);
+      else fail(new Error(`${cmd} exited ${code}: ${err.trim()}`));
+    });
+  });
+}
+
+/** Peak RSS in KiB (GNU time's %M). */
+function peakRss(cmd: string, args: string[], env: Record<string, string>, stdinFile?: string): number {
+  const r = spawnSync("/usr/bin/time", ["-f", "%M", cmd, ...args], {
+    env,
+    cwd: "/",
+    input: stdinFile ? readFileSync(stdinFile) : "",
+    encoding: "utf8",
+  });
+  return Number(r.stderr.trim().split("\n").at(-1));
+}
+
+const hook = (name: string) => join(root, "hooks", name);
+const baseEnv = { PATH: process.env["PATH"] ?? "/usr/bin:/bin" };
+
+// ---- an instance with 4 disks, 2 CD-ROMs and a floppy ----------------------------------------
+const INSTANCE = "bench1.example.org";
+const diskDir = join(dir, "disks");
+mkdirSync(diskDir);
+const img = (name: string, bytes: number) => {
+  const p = join(dir, name);
+  writeFileSync(p, Buffer.alloc(bytes));
+  return p;
+};
+const uuid = (i: number) => `b00000${String(i).padStart(2, "0")}-0000-4000-8000-000000000000`;
+const startEnv: Record<string, string> = {
+  ...baseEnv,
+  GANETI_HOOKS_VERSION: "2",
+  GANETI_HOOKS_PHASE: "pre",
+  GANETI_HOOKS_PATH: "instance-start",
+  GANETI_OP_CODE: "OP_INSTANCE_STARTUP",
+  GANETI_INSTANCE_NAME: INSTANCE,
+  GANETI_INSTANCE_DISK_COUNT: "4",
+  GANETI_INSTANCE_HV_disk_type: "scsi-hd",
+  GANETI_INSTANCE_HV_scsi_controller_type: "virtio-scsi-pci",
+  GANETI_INSTANCE_HV_disk_cache: "none",
+  GANETI_INSTANCE_HV_disk_aio: "native",
+  GANETI_INSTANCE_HV_disk_discard: "unmap",
+  GANETI_INSTANCE_HV_cdrom_image_path: img("cd1.iso", 1 << 20),
+  GANETI_INSTANCE_HV_cdrom2_image_path: "http://127.0.0.1:9/cd2.iso",
+  GANETI_INSTANCE_HV_floppy_image_path: img("floppy.img", 1474560),
+  GANETI_INSTANCE_HV_boot_order: "disk",
+  GANETI_INSTANCE_HV_kernel_path: "",
+  GANETI_INSTANCE_HV_kvm_path: qemuPath,
+};
+for (let i = 0; i < 4; i++) {
+  Object.assign(startEnv, {
+    [`GANETI_INSTANCE_DISK${i}_UUID`]: uuid(i),
+    [`GANETI_INSTANCE_DISK${i}_DEV_TYPE`]: "plain",
+    [`GANETI_INSTANCE_DISK${i}_MODE`]: "rw",
+    [`GANETI_INSTANCE_DISK${i}_SIZE`]: "16",
+  });
+  symlinkSync(img(`disk${i}.img`, 16 << 20), join(diskDir, `${INSTANCE}:${i}`));
+}
+const paths = ["--disk-dir", diskDir, "--qmp-dir", dir, "--runtime-dir", dir, "--cache-dir", join(dir, "cache")];
+const startJson = join(dir, "start.json");
+
+interface Row {
+  figure: string;
+  median: number;
+  p10: number;
+  p90: number;
+  baseline: string;
+  budget: string;
+  pass: boolean;
+  note?: string;
+}
+const rows: Row[] = [];
+
+async function startup(): Promise<number> {
+  // One run fills the QEMU version cache (env-only mode asks the binary once per install).
+  const first = execFileSync(hook("instance-start"), paths, { env: startEnv, encoding: "utf8" });
+  const out = JSON.parse(first) as { disks: unknown[] };
+  writeFileSync(
+    startJson,
+    JSON.stringify({
+      disks: out.disks,
+      hvparams: {
+        disk_type: "scsi-hd",
+        scsi_controller_type: "virtio-scsi-pci",
+        disk_cache: "none",
+        disk_aio: "native",
+        disk_discard: "unmap",
+        cdrom_image_path: startEnv["GANETI_INSTANCE_HV_cdrom_image_path"],
+        cdrom2_image_path: startEnv["GANETI_INSTANCE_HV_cdrom2_image_path"],
+        floppy_image_path: startEnv["GANETI_INSTANCE_HV_floppy_image_path"],
+      },
+      qemu: { version: "7.2.22" },
+    }),
+  );
+  const bare: number[] = [];
+  const envOnly: number[] = [];
+  const withJson: number[] = [];
+  for (let i = 0; i < N + 5; i++) {
+    const b = await timed(nodePath, ["-e", ""], baseEnv);
+    const e = await timed(hook("instance-start"), paths, startEnv);
+    const j = await timed(hook("instance-start"), paths, startEnv, startJson);
+    if (i >= 5) {
+      bare.push(b);
+      envOnly.push(e);
+      withJson.push(j);
+    }
+  }
+  const b = stats(bare);
+  for (const [name, xs] of [
+    ["env-only", envOnly],
+    ["with JSON", withJson],
+  ] as const) {
+    const s = stats(xs);
+    const ratio = s.median / b.median;
+    rows.push({
+      figure: `1. instance-start, 4 disks + 2 CDs + floppy, ${name}`,
+      ...s,
+      baseline: `node -e '' ${b.median.toFixed(1)} ms`,
+      budget: `≤ 1.15× (${ratio.toFixed(3)}×)`,
+      pass: ratio <= 1.15,
+    });
+  }
+  return stats(envOnly).median;
+}
+
+async function waitFile(p: string) {
+  for (let i = 0; i < 400 && !existsSync(p); i++) await sleep(25);
+}
+
+async function scsiHotplug(startupMs: number) {
+  const out = JSON.parse(execFileSync(hook("instance-start"), paths, { env: startEnv, encoding: "utf8" })) as {
+    argv: string[];
+    disks: unknown[];
+  };
+  writeFileSync(
+    join(dir, `${INSTANCE}.runtime`),
+    JSON.stringify([
+      [qemuPath],
+      [],
+      {
+        disk_type: "scsi-hd",
+        scsi_controller_type: "virtio-scsi-pci",
+        disk_cache: "none",
+        disk_aio: "native",
+        disk_discard: "unmap",
+      },
+      out.disks,
+    ]),
+  );
+  const argv = out.argv.filter((a, i, all) => !(a.includes("cdrom2") || all[i + 1]?.includes('"cdrom2"')));
+  const qemu = spawn(
+    qemuPath,
+    [
+      "-accel",
+      "tcg",
+      "-nodefaults",
+      "-display",
+      "none",
+      "-S",
+      "-m",
+      "64",
+      "-qmp",
+      `unix:${join(dir, `${INSTANCE}.qmp`)},server=on,wait=off`,
+      ...argv,
+    ],
+    { stdio: "ignore" },
+  );
+  procs.push(qemu);
+  await waitFile(join(dir, `${INSTANCE}.qmp`));
+  await sleep(200);
+  const env = { ...baseEnv, GANETI_INSTANCE_NAME: INSTANCE, GANETI_HOOKS_PHASE: "post" };
+  const adds: number[] = [];
+  const removes: number[] = [];
+  const payload = join(dir, "hot.json");
+  writeFileSync(payload, JSON.stringify({ disk: { uuid: uuid(50), dev_type: "plain", mode: "rw" }, index: 4 }));
+  symlinkSync(img("hot.img", 16 << 20), join(diskDir, `${INSTANCE}:4`));
+  for (let i = 0; i < N + 3; i++) {
+    const a = await timed(hook("disk-add"), paths, env, payload);
+    const r = await timed(hook("disk-remove"), paths, env, payload);
+    if (i >= 3) {
+      adds.push(a);
+      removes.push(r);
+    }
+  }
+  const a = stats(adds);
+  const r = stats(removes);
+  rows.push({
+    figure: "2. disk-add, scsi-hd, real QEMU",
+    ...a,
+    baseline: `start-up ${startupMs.toFixed(1)} ms`,
+    budget: `≤ +30 ms (+${(a.median - startupMs).toFixed(1)})`,
+    pass: a.median <= startupMs + 30,
+  });
+  rows.push({
+    figure: "3. disk-remove, scsi-hd, real QEMU",
+    ...r,
+    baseline: `start-up ${startupMs.toFixed(1)} ms`,
+    budget: `≤ +80 ms (+${(r.median - startupMs).toFixed(1)})`,
+    pass: r.median <= startupMs + 80,
+  });
+  qemu.kill("SIGKILL");
+}
+
+async function guestRemove() {
+  const guestDir = execFileSync(nodePath, [join(root, "scripts/build-guest.mjs")], { encoding: "utf8" }).trim();
+  const gEnv = {
+    ...startEnv,
+    GANETI_INSTANCE_HV_disk_type: "paravirtual",
+    GANETI_INSTANCE_HV_cdrom_image_path: "",
+    GANETI_INSTANCE_HV_cdrom2_image_path: "",
+    GANETI_INSTANCE_HV_floppy_image_path: "",
+  };
+  const out = JSON.parse(execFileSync(hook("instance-start"), paths, { env: gEnv, encoding: "utf8" })) as {
+    argv: string[];
+    disks: unknown[];
+  };
+  writeFileSync(
+    join(dir, `${INSTANCE}.runtime`),
+    JSON.stringify([
+      [qemuPath],
+      [],
+      { disk_type: "paravirtual", disk_cache: "none", disk_aio: "native", disk_discard: "unmap" },
+      out.disks,
+    ]),
+  );
+  const consoleLog = join(dir, "console.log");
+  const monitor = join(dir, "bench-monitor.qmp");
+  const qemu = spawn(
+    qemuPath,
+    [
+      "-accel",
+      "tcg",
+      "-nodefaults",
+      "-display",
+      "none",
+      "-m",
+      "256",
+      "-machine",
+      "pc",
+      "-kernel",
+      join(guestDir, "vmlinux"),
+      "-initrd",
+      join(guestDir, "initrd.gz"),
+      "-append",
+      "console=ttyS0 panic=-1 quiet",
+      "-chardev",
+      `file,id=con,path=${consoleLog}`,
+      "-serial",
+      "chardev:con",
+      "-no-reboot",
+      "-qmp",
+      `unix:${join(dir, `${INSTANCE}.qmp`)},server=on,wait=off`,
+      "-qmp",
+      `unix:${monitor},server=on,wait=off`,
+      ...out.argv,
+    ],
+    { stdio: "ignore" },
+  );
+  procs.push(qemu);
+  await waitFile(monitor);
+  for (let i = 0; i < 1200 && !(existsSync(consoleLog) && readFileSync(consoleLog, "utf8").includes("BOOT-OK")); i++)
+    await sleep(50);
+  const mon = await QmpClient.connect(monitor);
+  const env = { ...baseEnv, GANETI_INSTANCE_NAME: INSTANCE, GANETI_HOOKS_PHASE: "post" };
+  const payload = join(dir, "hot.json");
+  const id = `disk-${uuid(50).split("-").slice(0, 3).join("-")}`;
+  const deltas: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    await timed(hook("disk-add"), paths, env, payload);
+    await sleep(1500); // let the guest finish probing the new disk
+    const events = mon.listen({ names: ["DEVICE_DELETED"], data: { device: id } });
+    await timed(hook("disk-remove"), paths, env, payload);
+    const exitEpoch = performance.timeOrigin + performance.now();
+    const ev = await events.next(5000);
+    events.close();
+    const ts = ev.timestamp as { seconds: number; microseconds: number };
+    deltas.push(exitEpoch - (ts.seconds * 1000 + ts.microseconds / 1000));
+  }
+  mon.close();
+  qemu.kill("SIGKILL");
+  const s = stats(deltas);
+  rows.push({
+    figure: "4. disk-remove, virtio-blk, real guest: DEVICE_DELETED → hook exit",
+    ...s,
+    baseline: "QEMU's event timestamp",
+    budget: "≤ 10 ms",
+    pass: s.median <= 10,
+    note: "includes process exit and the spawn callback",
+  });
+}
+
+function coreCost() {
+  const caps: QemuCaps = { version: [7, 2, 22], ioUring: { usable: true, reason: "" } };
+  const disks: DiskSpec[] = Array.from({ length: 16 }, (_, i) => ({
+    index: i,
+    uuid: uuid(i),
+    devType: "plain",
+    mode: "rw",
+    access: "kernelspace",
+    link: `/var/run/ganeti/instance-disks/${INSTANCE}:${i}`,
+    uri: null,
+    ganeti: { uuid: uuid(i), dev_type: "plain" },
+  }));
+  const settings = storageSettings(
+    {
+      disk_type: "scsi-hd",
+      scsi_controller_type: "virtio-scsi-pci",
+      disk_cache: "none",
+      disk_aio: "native",
+      cdrom_image_path: "/iso/a.iso",
+      cdrom2_image_path: "https://example.org/b.iso",
+      floppy_image_path: "/img/f.img",
+    },
+    () => {},
+  );
+  const once = () => storageArgv(instanceStorage(disks, settings, caps), caps);
+  for (let i = 0; i < 500; i++) once();
+  const perCall: number[] = [];
+  for (let b = 0; b < 30; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 200; i++) once();
+    perCall.push((performance.now() - t0) / 200);
+  }
+  const s = stats(perCall);
+  rows.push({
+    figure: "5. core: 16 disks + 2 CDs + floppy, in-process, per call",
+    ...s,
+    baseline: "-",
+    budget: "< 1 ms",
+    pass: s.median < 1,
+  });
+}
+
+function memory() {
+  const hotEnv = { ...baseEnv, GANETI_INSTANCE_NAME: INSTANCE, GANETI_HOOKS_PHASE: "post" };
+  const bare = stats(Array.from({ length: 5 }, () => peakRss(nodePath, ["-e", ""], baseEnv)));
+  const runs: [string, () => number][] = [
+    ["instance-start, env-only", () => peakRss(hook("instance-start"), paths, startEnv)],
+    ["instance-start, with JSON", () => peakRss(hook("instance-start"), paths, startEnv, startJson)],
+    ["disk-add/disk-remove (no QEMU here: the argument parsing and checks only)", () => peakRss(hook("disk-add"), paths, hotEnv)],
+  ];
+  for (const [name, run] of runs) {
+    const s = stats(Array.from({ length: 5 }, run));
+    rows.push({
+      figure: `6. peak RSS, ${name} (MiB)`,
+      median: s.median / 1024,
+      p10: s.p10 / 1024,
+      p90: s.p90 / 1024,
+      n: s.n,
+      baseline: `node -e '' ${(bare.median / 1024).toFixed(1)} MiB`,
+      budget: "report",
+      pass: true,
+    } as Row);
+  }
+}
+
+async function main() {
+  const startupMs = await startup();
+  await scsiHotplug(startupMs);
+  await guestRemove();
+  coreCost();
+  memory();
+  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
+  const machine = `${cpu}, ${(await import("node:os")).cpus().length} cores, Node ${process.version}, ${execFileSync(qemuPath, ["--version"], { encoding: "utf8" }).split("\n")[0]}`;
+  const fmt = (n: number) => (n < 1 ? n.toFixed(3) : n.toFixed(1));
+  const lines = [
+    `machine: ${machine}; ${N} runs per figure (figure 4: 8), medians`,
+    "",
+    "| figure | median | p10–p90 | baseline (same run) | budget | verdict |",
+    "|---|---:|---:|---|---|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.figure} | ${fmt(r.median)}${r.figure.includes("MiB") ? "" : " ms"} | ${fmt(r.p10)}–${fmt(r.p90)} | ${r.baseline} | ${r.budget} | ${r.budget === "report" ? "-" : r.pass ? "pass" : "FAIL"} |`,
+    ),
+  ];
+  console.log(lines.join("\n"));
+  mkdirSync(join(root, "bench/results"), { recursive: true });
+  writeFileSync(join(root, "bench/results/latest.json"), JSON.stringify({ machine, runs: N, rows }, null, 2));
+  writeFileSync(join(root, "bench/results/latest.md"), `${lines.join("\n")}\n`);
+  process.exitCode = rows.every((r) => r.pass) ? 0 : 1;
+}
+
+void main();
