@@ -15,7 +15,7 @@ await build({
   format: "cjs",
   outdir: "dist",
   outExtension: { ".js": ".cjs" },
-  minify: process.env.GQB_NO_MINIFY ? false : true,
+  minify: !process.env.GQB_NO_MINIFY,
   charset: "ascii",
   logLevel: "warning",
 });

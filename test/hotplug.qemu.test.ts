@@ -153,7 +153,7 @@ t.test("ide disks are refused before anything is sent", async (t) => {
 t.test("8 disk-add at once, then 8 disk-remove at once: distinct slots, nothing lost", async (t) => {
   const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
   const uuids = Array.from({ length: 8 }, (_, i) => `c0ffee0${i}-1234-4abc-8def-00000000000${i}`);
-  uuids.forEach((_u, i) => inst.addImage(2 + i, 1 << 20));
+  for (let i = 0; i < uuids.length; i++) inst.addImage(2 + i, 1 << 20);
   const payload = (i: number) =>
     JSON.stringify({ disk: { uuid: uuids[i], dev_type: "file", mode: "rw", size: 1 }, index: 2 + i });
   const adds = await Promise.all(uuids.map((_u, i) => runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload(i) })));
