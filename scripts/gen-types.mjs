@@ -12,7 +12,7 @@ for (const name of files) {
     cwd: join(root, "schemas"),
     additionalProperties: false,
     maxItems: -1,
-    unreachableDefinitions: name === "common",
+    unreachableDefinitions: name === "common" || name === "start-input",
     style: { singleQuote: false },
   });
   writeFileSync(join(root, "src/generated", `${name}.ts`), ts);

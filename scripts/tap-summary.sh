@@ -6,7 +6,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 npx tap "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
-line=$(grep -E '^# \{ total: [0-9]+' "$out" | tail -n 1)
+line=$(grep -a -E '^# \{ total: [0-9]+' "$out" | tail -n 1)
 num() { printf '%s' "$line" | grep -oE "$1: [0-9]+" | grep -oE '[0-9]+' || echo 0; }
 pass=$(num pass); fail=$(num fail); skip=$(( $(num skip) + $(num todo) ))
 if [ -z "$line" ]; then fail=$(( fail + 1 )); fi

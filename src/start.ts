@@ -6,8 +6,12 @@ import { qemuCaps } from "./ganeti/caps.js";
 import { pathKind, specFromEntry, specFromEnv } from "./ganeti/disk-specs.js";
 import type { HookEnvironment } from "./ganeti/env.js";
 import { diskLink, type NodePaths } from "./ganeti/paths.js";
-import type { HvParams, RuntimeDiskEntry } from "./generated/common.js";
-import type { StartInput } from "./generated/start-input.js";
+import type { HvParams, RuntimeDiskEntry, RuntimeDocument } from "./generated/common.js";
+import type { StartRequest } from "./generated/start-input.js";
+
+/** schemas/start-input.schema.json: a runtime document (array) or a request object (its if/then/else). */
+export type StartInput = RuntimeDocument | StartRequest;
+
 import type { StartOutput } from "./generated/start-output.js";
 
 export interface StartOptions {

@@ -123,9 +123,13 @@ export function writeFd(fd: 1 | 2, text: string): void {
   }
 }
 
+/** Control characters from hostile input are shown escaped: they must not reach a terminal or a log raw. */
+const printable = (msg: string) =>
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  msg.replace(/\s*\n\s*/g, " ").replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 /** One line on stderr per message; never a multi-line trace unless --debug. */
-export const say = (name: string, kind: string, msg: string) =>
-  writeFd(2, `${name}: ${kind}: ${msg.replace(/\s*\n\s*/g, " ")}\n`);
+export const say = (name: string, kind: string, msg: string) => writeFd(2, `${name}: ${kind}: ${printable(msg)}\n`);
 
 /**
  * Runs a hook body with Ganeti's exit convention: 0 done, 1 failed, 2 invalid input.

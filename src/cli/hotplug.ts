@@ -54,11 +54,9 @@ export function hotplugContext(hook: string, args: Args): HotplugContext | undef
     say(hook, "note", `instance ${name} does not run on this node (no QMP socket in ${paths.qmpDir}); nothing to do`);
     return undefined;
   }
+  // Printed with the result: input that turns out invalid gets its one error line and nothing else.
   const warnings: string[] = [];
-  const warn = (m: string) => {
-    warnings.push(m);
-    say(hook, "warning", m);
-  };
+  const warn = (m: string) => warnings.push(m);
   let runtime = input?.runtime;
   let runtimePath: string | undefined;
   if (!runtime) {
@@ -102,12 +100,15 @@ export async function reportChange(
 ): Promise<0 | 1> {
   let out: HotplugOutput;
   try {
-    out = { change: [`disk/${index}`, "hotplug:done"], ...(await fn()), warnings };
+    out = { change: [`disk/${index}`, "hotplug:done"], ...(await fn()), warnings: [] };
   } catch (e) {
     if (e instanceof InputError || !(e instanceof PluginError)) throw e;
-    out = { change: [`disk/${index}`, "hotplug:failed"], error: { code: e.code, message: e.message }, warnings };
-    say(hook, `error [${e.code}]`, `disk/${index}: ${e.message}`);
+    out = { change: [`disk/${index}`, "hotplug:failed"], error: { code: e.code, message: e.message }, warnings: [] };
   }
+  // This disk's warnings, taken out so that the next disk reports only its own.
+  out.warnings = warnings.splice(0);
+  for (const w of out.warnings) say(hook, "warning", w);
+  if (out.error) say(hook, `error [${out.error.code}]`, `disk/${index}: ${out.error.message}`);
   writeFd(1, `${JSON.stringify(out)}\n`);
   return out.change[1] === "hotplug:done" ? 0 : 1;
 }

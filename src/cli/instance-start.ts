@@ -1,8 +1,7 @@
 import { InputError } from "../errors.js";
 import { readHookEnv } from "../ganeti/env.js";
-import type { StartInput } from "../generated/start-input.js";
 import { validateStartInput } from "../generated/validators.js";
-import { startStorage } from "../start.js";
+import { type StartInput, startStorage } from "../start.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, runHook, say, str, writeFd } from "./hook.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]

@@ -18,8 +18,9 @@ export function jsonPath(pointer: string): string {
 }
 
 /**
- * One line that names the field and what it allows. ajv lists an anyOf's branch errors before the
- * anyOf itself, so the last error is the one that describes the whole field.
+ * One line that names the field and what it allows. The error about the deepest field is the most
+ * precise; among errors about one field, ajv lists an anyOf's branch errors before the anyOf
+ * itself, so the last one describes the whole field.
  */
 function describe(err: ErrorObject, name: (pointer: string) => string): string {
   const where = name(err.instancePath);
@@ -36,7 +37,10 @@ function describe(err: ErrorObject, name: (pointer: string) => string): string {
 /** Runs a generated validator; on failure throws an InputError whose message names the field. */
 export function check<T>(validate: GeneratedValidator, data: unknown, code: string, name: (pointer: string) => string): T {
   if (validate(data)) return data as T;
-  const errors = validate.errors ?? [];
-  const last = errors[errors.length - 1];
-  throw new InputError(code, last ? describe(last, name) : "invalid input");
+  // "if" errors only say that a "then"/"else" branch failed; that branch's own error says why.
+  const errors = (validate.errors ?? []).filter((e) => e.keyword !== "if");
+  const depth = (e: ErrorObject) => e.instancePath.split("/").length;
+  const deepest = Math.max(...errors.map(depth));
+  const best = errors.filter((e) => depth(e) === deepest).at(-1);
+  throw new InputError(code, best ? describe(best, name) : "invalid input");
 }
