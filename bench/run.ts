@@ -106,7 +106,7 @@ const startEnv: Record<string, string> = {
   GANETI_INSTANCE_HV_disk_aio: "native",
   GANETI_INSTANCE_HV_disk_discard: "unmap",
   GANETI_INSTANCE_HV_cdrom_image_path: img("cd1.iso", 1 << 20),
-  GANETI_INSTANCE_HV_cdrom2_image_path: "http://127.0.0.1:9/cd2.iso",
+  GANETI_INSTANCE_HV_cdrom2_image_path: img("cd2.iso", 1 << 20),
   GANETI_INSTANCE_HV_floppy_image_path: img("floppy.img", 1474560),
   GANETI_INSTANCE_HV_boot_order: "disk",
   GANETI_INSTANCE_HV_kernel_path: "",
@@ -212,7 +212,7 @@ async function scsiHotplug(startupMs: number) {
       out.disks,
     ]),
   );
-  const argv = out.argv.filter((a, i, all) => !(a.includes("cdrom2") || all[i + 1]?.includes('"cdrom2"')));
+  const argv = out.argv;
   const qemu = spawn(
     qemuPath,
     [

@@ -35,7 +35,11 @@ function fromJson(input: StartInput | undefined): { disks?: RuntimeDiskEntry[]; 
  * instance-start: the storage arguments and runtime disk entries of one instance. The JSON input,
  * when given, wins over the environment for what it carries.
  */
-export function startStorage(env: HookEnvironment, input: StartInput | undefined, opts: StartOptions): StartOutput {
+export function startStorage(
+  env: HookEnvironment,
+  input: StartInput | undefined,
+  opts: StartOptions,
+): { output: StartOutput; mediaUrls: string[] } {
   const instance = env.post ?? env.pre;
   const json = fromJson(input);
   const hv: HvParams = { ...instance.hv, ...json.hv };
@@ -49,5 +53,8 @@ export function startStorage(env: HookEnvironment, input: StartInput | undefined
   if (json.version !== undefined) capsOpts.json = json.version;
   const caps = qemuCaps(capsOpts);
   const storage = instanceStorage(disks, settings, caps, { pathKind });
-  return { argv: storageArgv(storage, caps), disks: storage.runtimeDisks, warnings: [...warnings, ...storage.warnings] };
+  return {
+    output: { argv: storageArgv(storage, caps), disks: storage.runtimeDisks, warnings: [...warnings, ...storage.warnings] },
+    mediaUrls: settings.cdromImages.filter((img) => /^https?:\/\//i.test(img)),
+  };
 }

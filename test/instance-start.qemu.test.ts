@@ -162,3 +162,49 @@ for (const c of cases) {
     }
   });
 }
+
+t.test("HTTP CD-ROMs: a server without Range support and a missing curl module are named before QEMU starts", async (t) => {
+  const base = tempDir(t);
+  const iso = join(base, "cd.iso");
+  writeFileSync(iso, Buffer.alloc(1 << 20, 0x43));
+  const noRange = await serveFile(t, iso, { ranges: false });
+  const env = caseEnv({ name: "url", hv: { cdrom_image_path: "$URL", cdrom_disk_type: "ide" }, expect: {} }, { URL: noRange });
+  const args = ["--disk-dir", base, "--cache-dir", join(base, "cache"), "--qemu-version", "7.2.22"];
+  const res = await runHook("instance-start", env, { args });
+  t.equal(res.code, 1, "refused");
+  t.match(
+    res.stderr,
+    /\[RANGE_UNSUPPORTED\]: the server of http:\/\/127\.0\.0\.1:\d+\/image\.iso ignores Range requests .*nginx/,
+    "names the cause and the fix",
+  );
+  t.equal(res.stdout, "", "no arguments printed");
+  // What QEMU itself would have said, for comparison.
+  const unchecked = await runHook("instance-start", env, { args: [...args, "--no-url-check"] });
+  t.equal(unchecked.code, 0, `--no-url-check skips the check: ${unchecked.stderr}`);
+  const qemuErr = await qemuRefuses(t, base, cdromOnly(unchecked.json.argv));
+  t.match(qemuErr, /Server does not support 'range'/, "QEMU's own words");
+
+  const modules = join(base, "modules");
+  mkdirSync(modules);
+  writeFileSync(join(modules, "block-rbd.so"), "");
+  const ranged = await serveFile(t, iso);
+  const env2 = caseEnv({ name: "url", hv: { cdrom_image_path: "$URL", cdrom_disk_type: "ide" }, expect: {} }, { URL: ranged });
+  const res2 = await runHook("instance-start", env2, { args: [...args, "--qemu-module-dir", modules] });
+  t.equal(res2.code, 1, "refused");
+  t.match(res2.stderr, /\[QEMU_MODULE_MISSING\]: .*no block-curl\.so: install it \(Debian: apt-get install qemu-block-extra\)/);
+  const dead = await runHook(
+    "instance-start",
+    caseEnv({ name: "url", hv: { cdrom_image_path: "http://127.0.0.1:9/none.iso" }, expect: {} }, {}),
+    { args },
+  );
+  t.equal(dead.code, 1);
+  t.match(dead.stderr, /\[URL_UNREACHABLE\]: CD-ROM image http:\/\/127\.0\.0\.1:9\/none\.iso is not accessible/);
+});
+
+/** The CD-ROM's -blockdev and -device only (the disks' images do not exist in that test). */
+function cdromOnly(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i += 2)
+    if ((argv[i + 1] ?? "").includes("cdrom1")) out.push(argv[i] as string, argv[i + 1] as string);
+  return out;
+}

@@ -1,5 +1,6 @@
 import { InputError } from "../errors.js";
 import { readHookEnv } from "../ganeti/env.js";
+import { checkCurlModule, checkRangeSupport } from "../ganeti/media-checks.js";
 import { validateStartInput } from "../generated/validators.js";
 import { type StartInput, startStorage } from "../start.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, runHook, say, str, writeFd } from "./hook.js";
@@ -18,8 +19,11 @@ Output (stdout): {"argv": [...], "disks": [[Disk.ToDict() with hvinfo, link, uri
 "warnings": [...]} -- or, with --format shell, the argv shell-quoted on one line.
 Warnings and errors go to stderr, one line each.
 
+HTTP(S) CD-ROMs are checked first (unless --no-url-check): QEMU's curl module must be installed
+and the server must answer a Range request; otherwise QEMU would fail at start, less clearly.
+
 Exit status: 0 success; 2 invalid input (the message names the variable or JSON path and what
-is allowed); 1 any other failure (e.g. QEMU's version could not be read).`;
+is allowed); 1 any other failure (QEMU's version unreadable, a CD-ROM URL that QEMU could not use).`;
 
 const FLAGS = [
   ...COMMON_FLAGS,
@@ -29,12 +33,14 @@ const FLAGS = [
     value: "X.Y.Z",
     help: "QEMU's version; default: the JSON's qemu.version, else <kvm_path> --version (cached)",
   },
+  { name: "no-url-check", help: "skip checking HTTP(S) CD-ROMs (curl module installed, server answers Range requests)" },
+  { name: "qemu-module-dir", value: "DIR", help: "where QEMU's block modules are (default: the distribution's usual places)" },
   ...PATH_FLAGS,
 ];
 
 const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
 
-void runHook("instance-start", SUMMARY, FLAGS, (args) => {
+void runHook("instance-start", SUMMARY, FLAGS, async (args) => {
   const format = str(args, "format") ?? "json";
   if (format !== "json" && format !== "shell")
     throw new InputError("BAD_FLAG", `--format: must be json or shell (got ${JSON.stringify(format)})`);
@@ -43,7 +49,11 @@ void runHook("instance-start", SUMMARY, FLAGS, (args) => {
   const opts: Parameters<typeof startStorage>[2] = { paths: nodePaths(args) };
   const version = str(args, "qemu-version");
   if (version !== undefined) opts.qemuVersion = version;
-  const out = startStorage(env, input, opts);
+  const { output: out, mediaUrls } = startStorage(env, input, opts);
+  if (mediaUrls.length && !args.has("no-url-check")) {
+    checkCurlModule(str(args, "qemu-module-dir"));
+    for (const url of mediaUrls) await checkRangeSupport(url, 5000);
+  }
   for (const w of out.warnings) say("instance-start", "warning", w);
   writeFd(1, format === "shell" ? `${out.argv.map(shellQuote).join(" ")}\n` : `${JSON.stringify(out)}\n`);
   return 0;

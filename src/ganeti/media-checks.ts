@@ -1,0 +1,48 @@
+import { PluginError } from "../errors.js";
+
+/**
+ * Checks for HTTP(S) CD-ROMs that QEMU would otherwise report only at start, and cryptically:
+ * its curl block module must be installed, and the server must honour Range requests.
+ */
+
+/** Where Linux distributions put QEMU's loadable modules (CONFIG_QEMU_MODDIR). */
+const MODULE_DIRS = ["/usr/lib/x86_64-linux-gnu/qemu", "/usr/lib64/qemu", "/usr/lib/qemu"];
+
+export function checkCurlModule(moduleDir?: string): void {
+  const { existsSync, readdirSync } = process.getBuiltinModule("node:fs") as typeof import("node:fs");
+  for (const dir of moduleDir ? [moduleDir] : MODULE_DIRS) {
+    if (!existsSync(dir)) continue;
+    const modules = readdirSync(dir).filter((f) => f.endsWith(".so"));
+    if (modules.length === 0 || modules.includes("block-curl.so")) return;
+    throw new PluginError(
+      "QEMU_MODULE_MISSING",
+      `HTTP(S) CD-ROMs need QEMU's curl block module, and ${dir} has no block-curl.so: install it (Debian: apt-get install qemu-block-extra)`,
+    );
+  }
+  // No module directory at all: a QEMU built without modules has curl built in, or not at all.
+}
+
+/** Asks for the first byte: QEMU's curl driver refuses servers that answer anything but 206. */
+export async function checkRangeSupport(url: string, timeoutMs: number): Promise<void> {
+  const lib = (
+    url.toLowerCase().startsWith("https:") ? process.getBuiltinModule("node:https") : process.getBuiltinModule("node:http")
+  ) as typeof import("node:http");
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = lib.get(url, { headers: { Range: "bytes=0-0" }, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    req.on("error", reject);
+  }).catch((e: Error) => {
+    throw new PluginError("URL_UNREACHABLE", `CD-ROM image ${url} is not accessible: ${e.message}`);
+  });
+  if (status === 206) return;
+  if (status === 200) {
+    throw new PluginError(
+      "RANGE_UNSUPPORTED",
+      `the server of ${url} ignores Range requests (it answered 200 to bytes=0-0), and QEMU's curl driver needs them: serve the image from a server that supports Range (nginx, Apache, lighttpd)`,
+    );
+  }
+  throw new PluginError("URL_UNREACHABLE", `CD-ROM image ${url} is not accessible: the server answered HTTP ${status}`);
+}
