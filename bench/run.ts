@@ -15,6 +15,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { runtimeDocument } from "../scripts/lib/ganeti-runtime.js";
+import { QEMU_TCG } from "../scripts/lib/qemu-args.js";
 import { storageArgv } from "../src/blockdev/argv.js";
 import { instanceStorage } from "../src/blockdev/instance.js";
 import type { DiskSpec, QemuCaps } from "../src/blockdev/model.js";
@@ -197,37 +199,11 @@ async function scsiHotplug(startupMs: number) {
     argv: string[];
     disks: unknown[];
   };
-  writeFileSync(
-    join(dir, `${INSTANCE}.runtime`),
-    JSON.stringify([
-      [qemuPath],
-      [],
-      {
-        disk_type: "scsi-hd",
-        scsi_controller_type: "virtio-scsi-pci",
-        disk_cache: "none",
-        disk_aio: "native",
-        disk_discard: "unmap",
-      },
-      out.disks,
-    ]),
-  );
+  writeFileSync(join(dir, `${INSTANCE}.runtime`), runtimeDocument(qemuPath, startEnv, out.disks));
   const argv = out.argv;
   const qemu = spawn(
     qemuPath,
-    [
-      "-accel",
-      "tcg",
-      "-nodefaults",
-      "-display",
-      "none",
-      "-S",
-      "-m",
-      "64",
-      "-qmp",
-      `unix:${join(dir, `${INSTANCE}.qmp`)},server=on,wait=off`,
-      ...argv,
-    ],
+    [...QEMU_TCG, "-S", "-m", "64", "-qmp", `unix:${join(dir, `${INSTANCE}.qmp`)},server=on,wait=off`, ...argv],
     { stdio: "ignore" },
   );
   procs.push(qemu);
@@ -279,25 +255,13 @@ async function guestRemove() {
     argv: string[];
     disks: unknown[];
   };
-  writeFileSync(
-    join(dir, `${INSTANCE}.runtime`),
-    JSON.stringify([
-      [qemuPath],
-      [],
-      { disk_type: "paravirtual", disk_cache: "none", disk_aio: "native", disk_discard: "unmap" },
-      out.disks,
-    ]),
-  );
+  writeFileSync(join(dir, `${INSTANCE}.runtime`), runtimeDocument(qemuPath, gEnv, out.disks));
   const consoleLog = join(dir, "console.log");
   const monitor = join(dir, "bench-monitor.qmp");
   const qemu = spawn(
     qemuPath,
     [
-      "-accel",
-      "tcg",
-      "-nodefaults",
-      "-display",
-      "none",
+      ...QEMU_TCG,
       "-m",
       "256",
       "-machine",

@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { QmpClient } from "../src/qmp/client.js";
+import { runtimeDocument } from "./lib/ganeti-runtime.js";
+import { QEMU_TCG } from "./lib/qemu-args.js";
 
 const root = resolve(__dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "gqb-demo-"));
@@ -99,33 +101,14 @@ async function main() {
   if (start.code !== 0) throw new Error("instance-start failed");
   const argv = start.json["argv"] as string[];
   for (let i = 0; i < argv.length; i += 2) console.log(`    ${argv[i]} ${argv[i + 1]}`);
-  writeFileSync(
-    join(dir, `${instance}.runtime`),
-    JSON.stringify([
-      [qemuPath],
-      [],
-      {
-        disk_type: "scsi-hd",
-        scsi_controller_type: "virtio-scsi-pci",
-        disk_cache: "none",
-        disk_aio: "native",
-        disk_discard: "unmap",
-        kvm_pci_reservations: 12,
-      },
-      start.json["disks"],
-    ]),
-  );
+  writeFileSync(join(dir, `${instance}.runtime`), runtimeDocument(qemuPath, env, start.json["disks"]));
 
   console.log("\n2. QEMU started with those arguments (TCG, paused)");
   const monitor = join(dir, "demo-monitor.qmp");
   qemu = spawn(
     qemuPath,
     [
-      "-accel",
-      "tcg",
-      "-nodefaults",
-      "-display",
-      "none",
+      ...QEMU_TCG,
       "-S",
       "-machine",
       "pc",

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Test } from "tap";
+import { runtimeDocument } from "../../scripts/lib/ganeti-runtime.js";
 import type { RuntimeDocument } from "../../src/generated/common.js";
 import { type EnvVars, loadEnv, runHook } from "./hook.js";
 import { namedNodes, peripheralIds } from "./inspect.js";
@@ -24,17 +25,6 @@ export interface Instance {
   /** Nodes and device ids right after start, to prove later that nothing was left behind. */
   baseline: { nodes: string[]; ids: string[] };
   snapshot: () => Promise<{ nodes: string[]; ids: string[] }>;
-}
-
-/** Hvparams as Ganeti's runtime up_hvp holds them (typed values, not env strings). */
-function upHvp(env: EnvVars): Record<string, string | number | boolean> {
-  const hv: Record<string, string | number | boolean> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (!k.startsWith("GANETI_INSTANCE_HV_")) continue;
-    const key = k.slice("GANETI_INSTANCE_HV_".length);
-    hv[key] = /^[0-9]+$/.test(v) ? Number(v) : v === "True" ? true : v === "False" ? false : v;
-  }
-  return hv;
 }
 
 /**
@@ -64,10 +54,7 @@ export async function startInstance(t: Test, hv: Record<string, string> = {}, op
   const res = await runHook("instance-start", env, { args: pathArgs });
   if (res.code !== 0) throw new Error(`instance-start failed: ${res.stderr}`);
   const runtimePath = join(base, `${INSTANCE}.runtime`);
-  writeFileSync(
-    runtimePath,
-    JSON.stringify([["/usr/bin/qemu-system-x86_64", "-name", INSTANCE], [], upHvp(env), res.json.disks]),
-  );
+  writeFileSync(runtimePath, runtimeDocument("/usr/bin/qemu-system-x86_64", env, res.json.disks));
   const consoleLog = join(base, "console.log");
   const vmOpts: VmOptions = { machine: "pc", ...opts };
   if (opts.kernel) vmOpts.kernel = { ...opts.kernel, console: consoleLog };

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Test } from "tap";
+import { QEMU_TCG } from "../../scripts/lib/qemu-args.js";
 import { QmpClient } from "../../src/qmp/client.js";
 
 export const QEMU = process.env["QEMU"] ?? "qemu-system-x86_64";
@@ -39,11 +40,7 @@ export async function startVm(t: Test, dir: string, instance: string, argv: stri
   const hookSocket = join(dir, `${instance}.qmp`);
   const testSocket = join(dir, "test-monitor.qmp");
   const args = [
-    "-accel",
-    "tcg",
-    "-nodefaults",
-    "-display",
-    "none",
+    ...QEMU_TCG,
     "-no-user-config",
     "-machine",
     opts.machine ?? "pc",
