@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { runtimeDocument } from "../scripts/lib/ganeti-runtime.js";
 import { QEMU_TCG } from "../scripts/lib/qemu-args.js";
 import { storageArgv } from "../src/blockdev/argv.js";
@@ -82,7 +82,8 @@ function peakRss(cmd: string, args: string[], env: Record<string, string>, stdin
 }
 
 const hook = (name: string) => join(root, "hooks", name);
-const baseEnv = { PATH: process.env["PATH"] ?? "/usr/bin:/bin" };
+// Ganeti runs hooks with PATH=/sbin:/bin:/usr/sbin:/usr/bin; node is looked up there (here first, if elsewhere).
+const baseEnv = { PATH: `${dirname(process.execPath)}:/sbin:/bin:/usr/sbin:/usr/bin` };
 
 // ---- an instance with 4 disks, 2 CD-ROMs and a floppy ----------------------------------------
 const INSTANCE = "bench1.example.org";
