@@ -5,7 +5,7 @@ import { PciSlots, parsePciAddr, ScsiIds } from "../blockdev/slots.js";
 import { HotplugError } from "../errors.js";
 import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
-import { QmpCommandError } from "../qmp/errors.js";
+import { reason } from "../qmp/errors.js";
 import { blockOf, type LiveState, liveState } from "./live.js";
 
 export interface AddPlan {
@@ -36,11 +36,16 @@ function choosePlacement(plan: AddPlan, live: LiveState, recorded: readonly HvIn
     }
     const ids = new ScsiIds(plan.settings.scsiController);
     for (const n of live.scsiIds) if (ids.isFree(n)) ids.claim(n, "a live device");
+    // A slot recorded for this very disk (e.g. by Ganeti) is reused when the VM has it free.
+    const own = recorded.find((h) => h.id === plan.id && "scsi-id" in h);
+    if (own && "scsi-id" in own && ids.isFree(own["scsi-id"])) return { bus: "scsi", scsiId: own["scsi-id"] };
     for (const h of recorded) if ("scsi-id" in h && ids.isFree(h["scsi-id"])) ids.claim(h["scsi-id"], h.id);
     return { bus: "scsi", scsiId: ids.next(`disk ${plan.disk.index}`) };
   }
   const slots = new PciSlots(plan.settings.pciReservations);
   for (const n of live.pciSlots) if (slots.isFree(n)) slots.claim(n, "a live device");
+  const own = recorded.find((h) => h.id === plan.id && "addr" in h);
+  if (own && "addr" in own && slots.isFree(parsePciAddr(own.addr))) return { bus: "pci", slot: parsePciAddr(own.addr) };
   for (const h of recorded) if ("addr" in h && slots.isFree(parsePciAddr(h.addr))) slots.claim(parsePciAddr(h.addr), h.id);
   return { bus: "pci", slot: slots.next(`disk ${plan.disk.index}`) };
 }
@@ -53,8 +58,6 @@ async function livePlacement(qmp: QmpClient, plan: AddPlan): Promise<Placement> 
   }
   return { bus: "pci", slot: (await qmp.execute<number>("qom-get", { path, property: "addr" })) >> 3 };
 }
-
-const describe = (e: unknown) => (e instanceof QmpCommandError ? e.desc : e instanceof Error ? e.message : String(e));
 
 /**
  * blockdev-add, device_add, then a check through query-block's qdev. Any failure undoes what was
@@ -90,7 +93,7 @@ export async function hotAdd(
       await qmp.execute("blockdev-del", { "node-name": id });
       warn(`removed block node ${id} left behind by an earlier attempt`);
     } catch (e) {
-      throw new HotplugError("STALE_NODE", `block node ${id} already exists and is in use (${describe(e)}); nothing was changed`);
+      throw new HotplugError("STALE_NODE", `block node ${id} already exists and is in use (${reason(e)}); nothing was changed`);
     }
   }
   const place = choosePlacement(plan, live, recorded);
@@ -99,7 +102,7 @@ export async function hotAdd(
     try {
       await qmp.execute("blockdev-del", { "node-name": id });
     } catch (e) {
-      throw new HotplugError("ROLLBACK_FAILED", `${why}; removing block node ${id} again failed too: ${describe(e)}`);
+      throw new HotplugError("ROLLBACK_FAILED", `${why}; removing block node ${id} again failed too: ${reason(e)}`);
     }
     throw new HotplugError("HOTPLUG_FAILED", `${why}; block node ${id} was removed again, the VM is as it was`);
   };
@@ -107,12 +110,12 @@ export async function hotAdd(
   try {
     await qmp.execute("blockdev-add", plan.node.props);
   } catch (e) {
-    throw new HotplugError("BLOCKDEV_ADD_FAILED", `blockdev-add ${id} failed: ${describe(e)}; nothing was changed`);
+    throw new HotplugError("BLOCKDEV_ADD_FAILED", `blockdev-add ${id} failed: ${reason(e)}; nothing was changed`);
   }
   try {
     await qmp.execute("device_add", { driver: planned.device.driver, ...planned.device.props });
   } catch (e) {
-    return rollback(`device_add ${id} failed: ${describe(e)}`);
+    return rollback(`device_add ${id} failed: ${reason(e)}`);
   }
   const blocks = await qmp.execute<LiveState["blocks"]>("query-block");
   if (blockOf({ ...live, blocks }, id)?.inserted?.["node-name"] !== id) {

@@ -1,10 +1,8 @@
 import { fileNodeName } from "../blockdev/ids.js";
 import { HotplugError } from "../errors.js";
 import type { QmpClient } from "../qmp/client.js";
-import { QmpCommandError, QmpTimeoutError } from "../qmp/errors.js";
+import { QmpCommandError, QmpTimeoutError, reason } from "../qmp/errors.js";
 import { blockOf, liveState } from "./live.js";
-
-const describe = (e: unknown) => (e instanceof QmpCommandError ? e.desc : e instanceof Error ? e.message : String(e));
 
 /**
  * device_del, wait for the guest to let go (DEVICE_DELETED for our id), then blockdev-del and a
@@ -30,7 +28,7 @@ export async function hotRemove(qmp: QmpClient, id: string, unplugTimeoutMs: num
         if (e instanceof QmpCommandError && /already in the process of unplug/.test(e.desc)) {
           warn(`an unplug of ${id} was already pending; waiting for the guest again`);
         } else if (!(e instanceof QmpCommandError && e.qmpClass === "DeviceNotFound")) {
-          throw new HotplugError("DEVICE_DEL_FAILED", `device_del ${id} failed: ${describe(e)}; the disk stays attached`);
+          throw new HotplugError("DEVICE_DEL_FAILED", `device_del ${id} failed: ${reason(e)}; the disk stays attached`);
         }
       }
       let ev: Awaited<ReturnType<typeof events.next>>;
@@ -56,7 +54,7 @@ export async function hotRemove(qmp: QmpClient, id: string, unplugTimeoutMs: num
     if (!(e instanceof QmpCommandError && /Failed to find node/.test(e.desc))) {
       throw new HotplugError(
         "BLOCKDEV_DEL_FAILED",
-        `the device is gone but blockdev-del ${id} failed: ${describe(e)}; run disk-remove again`,
+        `the device is gone but blockdev-del ${id} failed: ${reason(e)}; run disk-remove again`,
       );
     }
   }

@@ -40,3 +40,8 @@ export class QmpConnectError extends PluginError {
     super("QMP_CONNECT", message);
   }
 }
+
+/** QEMU's own words for a failed command, else the error's message: for one-line reports. */
+export function reason(e: unknown): string {
+  return e instanceof QmpCommandError ? e.desc : e instanceof Error ? e.message : String(e);
+}
