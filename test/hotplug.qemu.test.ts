@@ -1,6 +1,6 @@
 // disk-add and disk-remove against a real QEMU 7.2 without a guest, driven by the hook
 // environments recorded on a real Ganeti cluster (instance-modify post phase).
-import { readFileSync, symlinkSync } from "node:fs";
+import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
@@ -192,4 +192,26 @@ t.test("8 disk-add at once, then 8 disk-remove at once: distinct slots, nothing 
   );
   t.equal(inst.runtime()[3].length, 2, "runtime lists exactly the two original disks");
   await nothingLeft(t, inst);
+});
+
+t.test("a slot already recorded for the disk is reused when the VM has it free", async (t) => {
+  const inst = await startInstance(t, { disk_type: "paravirtual" });
+  const link = inst.addImage(2);
+  const doc = inst.runtime();
+  doc[3].push([
+    {
+      uuid: NEW_UUID,
+      dev_type: "file",
+      mode: "rw",
+      hvinfo: { driver: "virtio-blk-pci", id: NEW_ID, bus: "pci.0", addr: "0x1a" },
+    },
+    link,
+    null,
+  ]);
+  writeFileSync(inst.runtimePath, JSON.stringify(doc));
+  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  t.equal(add.code, 0, add.stderr);
+  t.match(add.json.disk[0].hvinfo, { addr: "0x1a" }, "the recorded slot");
+  t.equal((await qomGet<number>(inst.vm.qmp, NEW_ID, "addr")) >> 3, 0x1a, "QEMU placed it there");
+  t.equal(inst.runtime()[3].length, 3, "one entry for the disk, not two");
 });
