@@ -17,6 +17,7 @@ interface Case {
   hv: Record<string, string>;
   disks?: { dev_type?: string; mode?: string }[];
   qemuVersion?: string;
+  machine?: string;
   expect: {
     devices?: Record<string, Record<string, string | number>>;
     nodes?: Record<
@@ -100,7 +101,7 @@ for (const c of cases) {
       t.notMatch(err, /Property .* not found|Parameter .* unexpected/, "QEMU knows every property");
       return;
     }
-    const vm = await startVm(t, base, INSTANCE, argv);
+    const vm = await startVm(t, base, INSTANCE, argv, { machine: c.machine ?? "pc" });
 
     for (const [name, want] of Object.entries(c.expect.devices ?? {})) {
       const id = alias(name);

@@ -5,7 +5,8 @@ import { pciAddr } from "./slots.js";
 /** The id of the one SCSI controller; its bus is `scsi.0` (Ganeti's names, kept for runtime files). */
 export const SCSI_CONTROLLER_ID = "scsi";
 export const SCSI_BUS = `${SCSI_CONTROLLER_ID}.0`;
-export const PCI_BUS = "pci.0";
+/** The root PCI bus: i440fx (`pc`) calls it pci.0, q35 pcie.0 (where devices cannot be hot-plugged). */
+export const pciRoot = (machine: string): string => (/q35/.test(machine) ? "pcie.0" : "pci.0");
 
 export type BusKind = "pci" | "scsi" | "ide";
 
@@ -34,17 +35,17 @@ export function cdromDevice(t: Exclude<CdromDiskType, "">): { driver: string; bu
 /** Where a device sits, in Ganeti's hvinfo shape (IDE disks get a PCI slot recorded, as Ganeti does). */
 export type Placement = { bus: "pci"; slot: number } | { bus: "scsi"; scsiId: number } | { bus: "auto" };
 
-export function hvinfoFor(diskType: DiskType, id: string, place: Placement): HvInfo {
+export function hvinfoFor(diskType: DiskType, id: string, place: Placement, root: string): HvInfo {
   if (place.bus === "scsi") {
     return { driver: DISK_DEVICES[diskType].driver as "scsi-hd", id, bus: SCSI_BUS, channel: 0, "scsi-id": place.scsiId, lun: 0 };
   }
   const slot = place.bus === "pci" ? place.slot : 0;
-  return { driver: diskType === "ide" ? "ide" : "virtio-blk-pci", id, bus: PCI_BUS, addr: pciAddr(slot) };
+  return { driver: diskType === "ide" ? "ide" : "virtio-blk-pci", id, bus: root, addr: pciAddr(slot) };
 }
 
 /** Device properties for a placement; IDE and auto placements let QEMU pick the bus. */
-export function placementProps(place: Placement): Props {
-  if (place.bus === "pci") return { bus: PCI_BUS, addr: pciAddr(place.slot) };
+export function placementProps(place: Placement, root: string): Props {
+  if (place.bus === "pci") return { bus: root, addr: pciAddr(place.slot) };
   if (place.bus === "scsi") return { bus: SCSI_BUS, channel: 0, "scsi-id": place.scsiId, lun: 0 };
   return {};
 }

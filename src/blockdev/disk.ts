@@ -1,7 +1,7 @@
 import { InputError } from "../errors.js";
 import type { DevType, HvInfo } from "../generated/common.js";
 import { type CacheSetting, cacheSetting } from "./cache.js";
-import { device, diskDevice, hvinfoFor, type Placement, placementProps } from "./devices.js";
+import { device, diskDevice, hvinfoFor, type Placement, pciRoot, placementProps } from "./devices.js";
 import { checkNodeName, diskDeviceId, fileNodeName } from "./ids.js";
 import type { BlockNode, Device, DiskSpec, Props, QemuCaps, StorageSettings } from "./model.js";
 import { fileProtocol, hostDeviceProtocol, uriProtocol } from "./protocols.js";
@@ -88,12 +88,12 @@ export function diskGuestDevice(
   return {
     device: device(dev.driver, {
       id,
-      ...placementProps(guestPlace),
+      ...placementProps(guestPlace, pciRoot(s.machine)),
       drive: id,
       "write-cache": dev.writeCache ? (cache.writeCache ? "on" : "off") : undefined,
       bootindex,
     }),
-    hvinfo: hvinfoFor(s.diskType, id, place),
+    hvinfo: hvinfoFor(s.diskType, id, place, pciRoot(s.machine)),
   };
 }
 

@@ -1,7 +1,16 @@
 import { InputError } from "../errors.js";
 import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import { MEDIA_CACHE } from "./cache.js";
-import { type BusKind, cdromDevice, device, diskDevice, type Placement, placementProps, SCSI_CONTROLLER_ID } from "./devices.js";
+import {
+  type BusKind,
+  cdromDevice,
+  device,
+  diskDevice,
+  type Placement,
+  pciRoot,
+  placementProps,
+  SCSI_CONTROLLER_ID,
+} from "./devices.js";
 import { diskBlockNode, diskGuestDevice, diskId } from "./disk.js";
 import { fileNodeName } from "./ids.js";
 import type { BlockNode, Device, DiskSpec, QemuCaps, StorageSettings } from "./model.js";
@@ -107,7 +116,7 @@ export function instanceStorage(
     devices.push(
       device(cd.driver, {
         id: name,
-        ...placementProps(place),
+        ...placementProps(place, pciRoot(s.machine)),
         drive: name,
         bootindex: boot === "cdrom" && i === 0 ? 1 : undefined,
       }),

@@ -73,7 +73,7 @@ export interface PciHvInfo {
    */
   id: string;
   /**
-   * a PCI bus like pci.0
+   * a PCI bus like pci.0 (pcie.0 on q35)
    */
   bus: string;
   /**

@@ -1,4 +1,4 @@
-import { diskDevice, hvinfoFor, type Placement, SCSI_CONTROLLER_ID } from "../blockdev/devices.js";
+import { diskDevice, hvinfoFor, type Placement, pciRoot, SCSI_CONTROLLER_ID } from "../blockdev/devices.js";
 import { diskBlockNode, diskGuestDevice, diskId } from "../blockdev/disk.js";
 import type { BlockNode, DiskSpec, QemuCaps, StorageSettings } from "../blockdev/model.js";
 import { PciSlots, parsePciAddr, ScsiIds } from "../blockdev/slots.js";
@@ -72,7 +72,7 @@ export async function hotAdd(
   const { id, disk, settings } = plan;
   const live = await liveState(qmp, { scsi: diskDevice(settings.diskType).bus === "scsi" });
   const entry = (place: Placement): RuntimeDiskEntry => [
-    { ...disk.ganeti, hvinfo: hvinfoFor(settings.diskType, id, place) },
+    { ...disk.ganeti, hvinfo: hvinfoFor(settings.diskType, id, place, pciRoot(settings.machine)) },
     disk.link,
     disk.uri,
   ];
