@@ -86,16 +86,23 @@ function nbdProtocol(uri: string, where: string): Props {
   return props;
 }
 
-/** `iscsi://[user@]host[:port]/<target-iqn>/<lun>`; passwords need a secret object, not a URI. */
+/** `iscsi://host[:port]/<target-iqn>/<lun>`; CHAP would need a secret object, not a URI. */
 function iscsiProtocol(uri: string, where: string): Props {
   const url = parseUrl(uri, where);
   if (url.password) {
     throw new InputError("BAD_URI", `${where}: iSCSI passwords in the URI are not supported (they would show in ps)`);
   }
+  if (url.username) {
+    // QEMU refuses a CHAP user without a password ("CHAP username specified but no password").
+    throw new InputError(
+      "BAD_URI",
+      `${where}: iSCSI CHAP logins are not supported (QEMU needs a password secret); use a target without CHAP`,
+    );
+  }
   const parts = decodeURIComponent(url.pathname).split("/").filter(Boolean);
   const lun = Number(parts[1] ?? "0");
   if (parts.length < 1 || parts.length > 2 || !Number.isInteger(lun) || lun < 0) {
-    throw new InputError("BAD_URI", `${where}: '${uri}' is not iscsi://[user@]<host>[:<port>]/<target>/<lun>`);
+    throw new InputError("BAD_URI", `${where}: '${uri}' is not iscsi://<host>[:<port>]/<target>/<lun>`);
   }
   const host = hostOf(url, where);
   const props: Props = {
@@ -105,7 +112,6 @@ function iscsiProtocol(uri: string, where: string): Props {
     target: parts[0] ?? "",
     lun,
   };
-  if (url.username) props["user"] = decodeURIComponent(url.username);
   return props;
 }
 
