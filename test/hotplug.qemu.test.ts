@@ -7,6 +7,7 @@ import { diskDeviceId } from "../src/blockdev/ids.js";
 import { loadEnv, runHook } from "./helpers/hook.js";
 import { blockOf, qemuIo, qomGet } from "./helpers/inspect.js";
 import { INSTANCE, type Instance, startInstance } from "./helpers/instance.js";
+import { openFiles } from "./helpers/qemu.js";
 
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
 const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
@@ -214,4 +215,18 @@ t.test("a slot already recorded for the disk is reused when the VM has it free",
   t.match(add.json.disk[0].hvinfo, { addr: "0x1a" }, "the recorded slot");
   t.equal((await qomGet<number>(inst.vm.qmp, NEW_ID, "addr")) >> 3, 0x1a, "QEMU placed it there");
   t.equal(inst.runtime()[3].length, 3, "one entry for the disk, not two");
+});
+
+t.test("the hot-added disk follows the runtime file's up_hvp (aio=io_uring), not the environment", async (t) => {
+  const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci", disk_aio: "threads" });
+  inst.addImage(2);
+  const doc = inst.runtime();
+  doc[2].disk_aio = "io_uring";
+  writeFileSync(inst.runtimePath, JSON.stringify(doc));
+  const rings = () => openFiles(inst.vm.pid).filter((f) => f.target === "anon_inode:[io_uring]").length;
+  t.equal(rings(), 0, "no io_uring ring before: the instance's disks use threads");
+  t.equal(ADD_ENV["GANETI_POST_INSTANCE_HV_disk_aio"], "native", "the environment says native");
+  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  t.equal(add.code, 0, add.stderr);
+  t.ok(rings() > 0, "QEMU opened an io_uring ring for the new disk");
 });

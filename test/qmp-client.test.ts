@@ -6,6 +6,7 @@ import t, { type Test } from "tap";
 import { QmpClient } from "../src/qmp/client.js";
 import { QmpClosedError, QmpCommandError, QmpConnectError, QmpProtocolError, QmpTimeoutError } from "../src/qmp/errors.js";
 import { FrameDecoder } from "../src/qmp/framing.js";
+import { schemaFacts } from "../src/qmp/schema.js";
 import { startVm } from "./helpers/qemu.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -158,6 +159,11 @@ t.test("real QEMU: a 100 KB+ schema reply, and one client per socket", async (t)
   const schema = await first.execute<unknown[]>("query-qmp-schema");
   t.ok(JSON.stringify(schema).length > 100_000, `query-qmp-schema is ${JSON.stringify(schema).length} bytes`);
   t.equal(first.version.major, 7);
+  t.same(
+    await schemaFacts(first),
+    { ioUring: true, jsonDeviceHotplug: true },
+    "QEMU 7.2 from Debian: io_uring built in, JSON -device unplugs",
+  );
   const started = Date.now();
   await t.rejects(
     QmpClient.connect(vm.hookSocket, { timeoutMs: 300 }),
@@ -174,4 +180,15 @@ t.test("real QEMU: a 100 KB+ schema reply, and one client per socket", async (t)
     "served once the first left",
   );
   second.close();
+});
+
+t.test("schema facts come from what QEMU introspects, not from its version", async (t) => {
+  const schema = [
+    { name: "device_add", "meta-type": "command", features: ["json-cli"] },
+    { name: "123", "meta-type": "enum", values: ["threads", "native"] },
+  ];
+  const path = await fakeServer(t, { onCommand: (s, cmd) => s.write(line({ return: schema, id: cmd.id })) });
+  const q = await QmpClient.connect(path);
+  t.teardown(() => q.close());
+  t.same(await schemaFacts(q), { ioUring: false, jsonDeviceHotplug: false }, "a QEMU 6.2-like build without io_uring");
 });

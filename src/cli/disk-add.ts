@@ -5,6 +5,7 @@ import { withDisk } from "../ganeti/runtime.js";
 import { hotAdd, planAdd } from "../hotplug/add.js";
 import { disksToAdd } from "../hotplug/request.js";
 import { withInstance } from "../hotplug/session.js";
+import { schemaFacts } from "../qmp/schema.js";
 import { runHook, say } from "./hook.js";
 import { currentRuntime, HOTPLUG_FLAGS, hotplugContext, reportChange, startedSettings, updateRuntime } from "./hotplug.js";
 
@@ -52,11 +53,17 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
         ctx.name,
         ctx.session,
         async (qmp) => {
-          if (settings.aio === "io_uring" && !ioUringStatus([qmp.version.major, qmp.version.minor, qmp.version.micro]).usable) {
-            throw new InputError(
-              "IO_URING_UNAVAILABLE",
-              `disk_aio=io_uring needs QEMU >= 5.0; this instance runs ${qmp.version.major}.${qmp.version.minor}`,
-            );
+          if (settings.aio === "io_uring") {
+            const v = qmp.version;
+            const status = ioUringStatus([v.major, v.minor, v.micro]);
+            if (!status.usable)
+              throw new InputError("IO_URING_UNAVAILABLE", `disk_aio=io_uring cannot be used here: ${status.reason}`);
+            if (!(await schemaFacts(qmp)).ioUring) {
+              throw new InputError(
+                "IO_URING_UNAVAILABLE",
+                "disk_aio=io_uring cannot be used here: this QEMU was built without io_uring",
+              );
+            }
           }
           const recorded = (currentRuntime(ctx)?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
           return hotAdd(qmp, plan, recorded, ctx.warn);
