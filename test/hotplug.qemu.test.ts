@@ -1,11 +1,11 @@
 // disk-add and disk-remove against a real QEMU 7.2 without a guest, driven by the hook
 // environments recorded on a real Ganeti cluster (instance-modify post phase).
-import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
 import { loadEnv, runHook } from "./helpers/hook.js";
-import { blockOf, qemuIo, qomGet } from "./helpers/inspect.js";
+import { blockOf, namedNodes, qemuIo, qomGet } from "./helpers/inspect.js";
 import { INSTANCE, type Instance, startInstance } from "./helpers/instance.js";
 import { openFiles } from "./helpers/qemu.js";
 
@@ -229,4 +229,21 @@ t.test("the hot-added disk follows the runtime file's up_hvp (aio=io_uring), not
   const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
   t.equal(add.code, 0, add.stderr);
   t.ok(rings() > 0, "QEMU opened an io_uring ring for the new disk");
+});
+
+t.test("a hot-added disk's unusual path (commas, '=', quotes, spaces, non-ASCII) reaches QEMU unchanged", async (t) => {
+  const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
+  const dir = join(inst.base, `odd, dir=1 "q" 'x' \u00fc\u65e5`);
+  mkdirSync(dir);
+  const link = join(dir, "disk, 2=two.raw");
+  writeFileSync(link, Buffer.alloc(1 << 20));
+  const payload = JSON.stringify({ disk: { uuid: NEW_UUID, dev_type: "file", mode: "rw" }, link, index: 2 });
+  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload });
+  t.equal(add.code, 0, add.stderr);
+  const nodes = await namedNodes(inst.vm.qmp);
+  t.equal(nodes.find((n) => n["node-name"] === `${NEW_ID}-file`)?.file, link, "QEMU opened exactly that path");
+  t.equal(inst.runtime()[3].at(-1)?.[1], link, "and the runtime entry records it");
+  const rm = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs, stdin: payload });
+  t.equal(rm.code, 0, rm.stderr);
+  await nothingLeft(t, inst);
 });
