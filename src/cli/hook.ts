@@ -104,7 +104,7 @@ export function readJsonInput<T>(args: Args, validate: GeneratedValidator): T | 
 }
 
 function usage(name: string, summary: string, flags: readonly Flag[]): string {
-  const lines = flags.map((f) => `  --${f.name}${f.value ? ` ${f.value}` : ""}`.padEnd(26) + f.help);
+  const lines = flags.map((f) => `${`  --${f.name}${f.value ? ` ${f.value}` : ""}`.padEnd(25)} ${f.help}`);
   return `${summary.replaceAll("$0", name)}\n\nOptions:\n${lines.join("\n")}\n`;
 }
 
