@@ -247,3 +247,18 @@ t.test("a hot-added disk's unusual path (commas, '=', quotes, spaces, non-ASCII)
   t.equal(rm.code, 0, rm.stderr);
   await nothingLeft(t, inst);
 });
+
+t.test("a disk Ganeti 3.0 already hot-added with drive_add is recorded, not added twice", async (t) => {
+  const inst = await startInstance(t, { disk_type: "paravirtual" });
+  const img = inst.addImage(2);
+  await inst.vm.qmp.execute("human-monitor-command", {
+    "command-line": `drive_add 0 file=${img},format=raw,if=none,id=${NEW_ID}`,
+  });
+  await inst.vm.qmp.execute("device_add", { driver: "virtio-blk-pci", id: NEW_ID, drive: NEW_ID, bus: "pci.0", addr: "0xe" });
+  const before = await inst.snapshot();
+  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  t.equal(add.code, 0, add.stderr);
+  t.match(add.stderr, /already attached with a legacy -drive backend/);
+  t.match(add.json.disk[0].hvinfo, { addr: "0xe" }, "recorded where it is");
+  t.same(await inst.snapshot(), before, "nothing sent that changes the VM");
+});

@@ -78,8 +78,16 @@ export async function hotAdd(
   ];
 
   if (live.devices.has(id)) {
-    if (blockOf(live, id)?.inserted?.["node-name"] === id) {
+    const blk = blockOf(live, id);
+    if (blk?.inserted?.["node-name"] === id) {
       warn(`disk ${id} is already attached; recording it`);
+      return entry(await livePlacement(qmp, plan));
+    }
+    if (blk && blk.device !== "") {
+      // Ganeti 3.0's own hotplug got there first, with drive_add: the disk is there, just the old way.
+      warn(
+        `disk ${id} is already attached with a legacy -drive backend ('${blk.device}'); a restart or live migration re-creates it with -blockdev`,
+      );
       return entry(await livePlacement(qmp, plan));
     }
     throw new HotplugError(
