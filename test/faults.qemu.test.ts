@@ -1,6 +1,7 @@
 // Bad luck during a hot-plug: QEMU killed mid-operation, the QMP socket held by someone else,
 // a node left behind by an earlier crash. Each must end in bounded time with a clear message,
 // a VM left as it was (or gone), and an intact runtime file.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer, type Socket } from "node:net";
@@ -103,4 +104,22 @@ t.test("a node left by an earlier crash is reconciled; one in use is refused", a
   t.equal(res2.json.error.code, "STALE_NODE");
   t.match(res2.json.error.message, /already exists and is in use .*nothing was changed/);
   t.same(await inst.snapshot(), before, "nothing changed");
+});
+
+t.test("a runtime file that cannot be written: reported, and the next run records the disk", async (t) => {
+  const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
+  inst.addImage(2);
+  // An immutable directory: even root cannot create the temporary file the atomic write needs.
+  execFileSync("chattr", ["+i", inst.base]);
+  t.teardown(() => execFileSync("chattr", ["-i", inst.base]));
+  const res = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  execFileSync("chattr", ["-i", inst.base]);
+  t.equal(res.code, 1);
+  t.equal(res.json.error.code, "RUNTIME_WRITE_FAILED");
+  t.match(res.json.error.message, /run the hook again to record it/);
+  t.equal(inst.runtime()[3].length, 2, "the runtime file is intact (old content)");
+  const again = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  t.equal(again.code, 0, again.stderr);
+  t.match(again.stderr, /already attached; recording it/);
+  t.equal(inst.runtime()[3].length, 3, "now recorded");
 });

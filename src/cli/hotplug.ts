@@ -1,5 +1,5 @@
 import { storageSettings } from "../blockdev/settings.js";
-import { InputError, PluginError } from "../errors.js";
+import { HotplugError, InputError, PluginError } from "../errors.js";
 import { type HookEnvironment, readHookEnv } from "../ganeti/env.js";
 import { type NodePaths, runtimeFile } from "../ganeti/paths.js";
 import { readRuntime, writeRuntime } from "../ganeti/runtime.js";
@@ -40,8 +40,19 @@ export function currentRuntime(ctx: HotplugContext): RuntimeDocument | undefined
 
 /** Applies a change to the runtime file, if one is in use; call it under the instance lock. */
 export function updateRuntime(ctx: HotplugContext, change: (doc: RuntimeDocument) => RuntimeDocument): void {
-  const now = ctx.runtimePath ? readRuntime(ctx.runtimePath) : undefined;
-  if (now && ctx.runtimePath) writeRuntime(ctx.runtimePath, change(now));
+  const path = ctx.runtimePath;
+  if (!path) return;
+  try {
+    const now = readRuntime(path);
+    if (now) writeRuntime(path, change(now));
+  } catch (e) {
+    // QEMU has already changed; the file has not (the write is atomic). Running the hook again
+    // finds the VM in its new state and records it.
+    throw new HotplugError(
+      "RUNTIME_WRITE_FAILED",
+      `QEMU was changed but the runtime file ${path} could not be updated (${(e as Error).message}); run the hook again to record it`,
+    );
+  }
 }
 
 /** Reads and checks everything a hot-plug hook needs; undefined when there is nothing to do here. */
