@@ -18,6 +18,17 @@ async function nothingLeft(t: Test, inst: Instance) {
   t.same(await inst.snapshot(), inst.baseline, "block nodes and devices are as they were at start");
 }
 
+/** An instance whose disk 2 Ganeti 3.0 attached: a -drive backend whose id is the device id. */
+async function legacyDisk(t: Test): Promise<Instance> {
+  const inst = await startInstance(t, { disk_type: "paravirtual" });
+  const img = inst.addImage(2);
+  await inst.vm.qmp.execute("human-monitor-command", {
+    "command-line": `drive_add 0 file=${img},format=raw,if=none,id=${NEW_ID}`,
+  });
+  await inst.vm.qmp.execute("device_add", { driver: "virtio-blk-pci", id: NEW_ID, drive: NEW_ID, bus: "pci.0", addr: "0xe" });
+  return inst;
+}
+
 for (const controller of ["virtio-scsi-pci", "lsi"]) {
   t.test(`scsi-hd on ${controller}: add and remove with no guest, from the recorded environments`, async (t) => {
     const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: controller });
@@ -94,13 +105,7 @@ t.test("virtio-blk with no guest: the unplug times out, the disk stays usable, a
 });
 
 t.test("a disk attached with legacy -drive is refused before anything is sent", async (t) => {
-  const inst = await startInstance(t, { disk_type: "paravirtual" });
-  const img = inst.addImage(2);
-  // What Ganeti 3.0 did for disk 2: a -drive backend with the device id as drive id.
-  await inst.vm.qmp.execute("human-monitor-command", {
-    "command-line": `drive_add 0 file=${img},format=raw,if=none,id=${NEW_ID}`,
-  });
-  await inst.vm.qmp.execute("device_add", { driver: "virtio-blk-pci", id: NEW_ID, drive: NEW_ID, bus: "pci.0", addr: "0xe" });
+  const inst = await legacyDisk(t);
   const before = await inst.snapshot();
   const rm = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
   t.equal(rm.code, 1);
@@ -249,12 +254,7 @@ t.test("a hot-added disk's unusual path (commas, '=', quotes, spaces, non-ASCII)
 });
 
 t.test("a disk Ganeti 3.0 already hot-added with drive_add is recorded, not added twice", async (t) => {
-  const inst = await startInstance(t, { disk_type: "paravirtual" });
-  const img = inst.addImage(2);
-  await inst.vm.qmp.execute("human-monitor-command", {
-    "command-line": `drive_add 0 file=${img},format=raw,if=none,id=${NEW_ID}`,
-  });
-  await inst.vm.qmp.execute("device_add", { driver: "virtio-blk-pci", id: NEW_ID, drive: NEW_ID, bus: "pci.0", addr: "0xe" });
+  const inst = await legacyDisk(t);
   const before = await inst.snapshot();
   const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
   t.equal(add.code, 0, add.stderr);
