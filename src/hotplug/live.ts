@@ -18,19 +18,27 @@ export interface LiveState {
 
 const SCSI_DEVICE_TYPES = new Set(["scsi-hd", "scsi-cd", "scsi-block", "scsi-generic"]);
 
-export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promise<LiveState> {
+/** Our devices (qdev id → QOM type) and block node names: enough to tell what is attached. */
+export async function presence(qmp: QmpClient): Promise<Pick<LiveState, "devices" | "nodes">> {
   // Sent back to back: QEMU answers in order, so the round trips overlap.
-  const [peripheral, pci, nodes, blocks] = await Promise.all([
+  const [peripheral, nodes] = await Promise.all([
     qmp.execute<{ name: string; type: string }[]>("qom-list", { path: "/machine/peripheral" }),
-    qmp.execute<{ bus: number; devices: { slot: number }[] }[]>("query-pci"),
     qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true }),
-    qmp.execute<BlockEntry[]>("query-block"),
   ]);
   const devices = new Map<string, string>();
   for (const p of peripheral) {
     const m = /^child<(.+)>$/.exec(p.type);
     if (m) devices.set(p.name, m[1] as string);
   }
+  return { devices, nodes: new Set(nodes.map((n) => n["node-name"])) };
+}
+
+export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promise<LiveState> {
+  const [{ devices, nodes }, pci, blocks] = await Promise.all([
+    presence(qmp),
+    qmp.execute<{ bus: number; devices: { slot: number }[] }[]>("query-pci"),
+    qmp.execute<BlockEntry[]>("query-block"),
+  ]);
   const scsiIds = new Set<number>();
   if (opts.scsi) {
     const ids = [...devices].filter(([, type]) => SCSI_DEVICE_TYPES.has(type)).map(([id]) => id);
@@ -43,7 +51,7 @@ export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promis
     devices,
     pciSlots: new Set((pci.find((b) => b.bus === 0)?.devices ?? []).map((d) => d.slot)),
     scsiIds,
-    nodes: new Set(nodes.map((n) => n["node-name"])),
+    nodes,
     blocks,
   };
 }

@@ -2,7 +2,7 @@ import { fileNodeName } from "../blockdev/ids.js";
 import { HotplugError } from "../errors.js";
 import type { QmpClient } from "../qmp/client.js";
 import { QmpCommandError, QmpTimeoutError, reason } from "../qmp/errors.js";
-import { blockOf, liveState } from "./live.js";
+import { blockOf, liveState, presence } from "./live.js";
 
 /**
  * device_del, wait for the guest to let go (DEVICE_DELETED for our id), then blockdev-del and a
@@ -58,7 +58,7 @@ export async function hotRemove(qmp: QmpClient, id: string, unplugTimeoutMs: num
       );
     }
   }
-  const after = await liveState(qmp, { scsi: false });
+  const after = await presence(qmp);
   if (after.devices.has(id) || after.nodes.has(id) || after.nodes.has(fileNodeName(id))) {
     throw new HotplugError("VERIFY_FAILED", `${id} is still present after removal; run disk-remove again`);
   }
