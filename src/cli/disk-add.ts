@@ -5,6 +5,7 @@ import { withDisk } from "../ganeti/runtime.js";
 import { hotAdd, planAdd } from "../hotplug/add.js";
 import { disksToAdd } from "../hotplug/request.js";
 import { withInstance } from "../hotplug/session.js";
+import type { QmpClient } from "../qmp/client.js";
 import { schemaFacts } from "../qmp/schema.js";
 import { runHook, say } from "./hook.js";
 import { currentRuntime, HOTPLUG_FLAGS, hotplugContext, reportChange, startedSettings, updateRuntime } from "./hotplug.js";
@@ -46,29 +47,32 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
   // Everything decidable without the VM is decided first: bad input never reaches QEMU. The
   // version is checked against io_uring's needs once QEMU has said which it is.
   const plans = disks.map((d) => planAdd(d, settings, { version: [99, 0, 0], ioUring: ioUringStatus([99, 0, 0]) }, ctx.warn));
+  // Once per run, not per disk: query-qmp-schema is ~150 KB.
+  let ioUringChecked = false;
+  const checkIoUring = async (qmp: QmpClient) => {
+    if (settings.aio !== "io_uring" || ioUringChecked) return;
+    const v = qmp.version;
+    const status = ioUringStatus([v.major, v.minor, v.micro]);
+    if (!status.usable) throw new InputError("IO_URING_UNAVAILABLE", `disk_aio=io_uring cannot be used here: ${status.reason}`);
+    if (!(await schemaFacts(qmp)).ioUring) {
+      throw new InputError("IO_URING_UNAVAILABLE", "disk_aio=io_uring cannot be used here: this QEMU was built without io_uring");
+    }
+    ioUringChecked = true;
+  };
   let status: 0 | 1 = 0;
   for (const plan of plans) {
     const rc = await reportChange("disk-add", plan.disk.index, ctx.warnings, async () => {
-      const entry = await withInstance(
+      const { entry } = await withInstance(
         ctx.name,
         ctx.session,
         async (qmp) => {
-          if (settings.aio === "io_uring") {
-            const v = qmp.version;
-            const status = ioUringStatus([v.major, v.minor, v.micro]);
-            if (!status.usable)
-              throw new InputError("IO_URING_UNAVAILABLE", `disk_aio=io_uring cannot be used here: ${status.reason}`);
-            if (!(await schemaFacts(qmp)).ioUring) {
-              throw new InputError(
-                "IO_URING_UNAVAILABLE",
-                "disk_aio=io_uring cannot be used here: this QEMU was built without io_uring",
-              );
-            }
-          }
-          const recorded = (currentRuntime(ctx)?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
-          return hotAdd(qmp, plan, recorded, ctx.warn);
+          await checkIoUring(qmp);
+          // Read once under the lock: the slots it records, and the base of the update below.
+          const doc = currentRuntime(ctx);
+          const recorded = (doc?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
+          return { entry: await hotAdd(qmp, plan, recorded, ctx.warn), doc };
         },
-        (added) => updateRuntime(ctx, (doc) => withDisk(doc, added)),
+        ({ entry, doc }) => updateRuntime(ctx, (d) => withDisk(d, entry), doc),
       );
       return { disk: entry };
     });

@@ -38,12 +38,19 @@ export function currentRuntime(ctx: HotplugContext): RuntimeDocument | undefined
   return ctx.runtimePath ? readRuntime(ctx.runtimePath) : ctx.runtime;
 }
 
-/** Applies a change to the runtime file, if one is in use; call it under the instance lock. */
-export function updateRuntime(ctx: HotplugContext, change: (doc: RuntimeDocument) => RuntimeDocument): void {
+/**
+ * Applies a change to the runtime file, if one is in use; call it under the instance lock.
+ * `current` is the document already read under that same lock, when the caller has one.
+ */
+export function updateRuntime(
+  ctx: HotplugContext,
+  change: (doc: RuntimeDocument) => RuntimeDocument,
+  current?: RuntimeDocument,
+): void {
   const path = ctx.runtimePath;
   if (!path) return;
   try {
-    const now = readRuntime(path);
+    const now = current ?? readRuntime(path);
     if (now) writeRuntime(path, change(now));
   } catch (e) {
     // QEMU has already changed; the file has not (the write is atomic). Running the hook again

@@ -167,10 +167,6 @@ export class QmpClient {
     return (await this.commandSet).has(name);
   }
 
-  get closed(): boolean {
-    return this.closedWith !== undefined;
-  }
-
   close(): void {
     this.shutdown(new QmpClosedError(`${this.path}: connection closed by us`));
     this.socket.destroy();
