@@ -1,7 +1,7 @@
-// Writes dist/<hook>.cjs.cache: V8's code cache after one representative run of each hook, so
-// that a hook started by Ganeti does not compile its bundle again (see hooks/lib/load.cjs).
+// Writes dist/<hook>.cjs.cache (and .json.cache): V8's code cache after a representative run of each
+// hook, so that a hook started by Ganeti does not compile its bundle again (see scripts/gen-hooks.mjs).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -55,15 +55,23 @@ const paths = [
   scratch,
 ];
 try {
-  for (const hook of ["instance-start", "disk-add", "disk-remove"]) {
-    const args = hook === "instance-start" ? paths : paths.slice(2);
-    // instance-start gets JSON as well, so that the cache also covers reading and checking it.
-    const input = hook === "instance-start" ? JSON.stringify(startRequest) : "";
+  // A loaded cache is carried into the one written after the run, and V8 checks a cache against
+  // the bundle's length only: start from none, so that no cache ever describes an older bundle.
+  for (const f of readdirSync(join(root, "dist"))) if (f.endsWith(".cache")) rmSync(join(root, "dist", f));
+  // Environment only first (stdin /dev/null, as Ganeti runs hooks), then with JSON: the second run
+  // starts from the first one's cache and adds the input's code to it (see scripts/gen-hooks.mjs).
+  const runs = [
+    ["instance-start", paths, null],
+    ["instance-start", paths, JSON.stringify(startRequest)],
+    ["disk-add", paths.slice(2), null],
+    ["disk-remove", paths.slice(2), null],
+  ];
+  for (const [hook, args, input] of runs) {
     const r = spawnSync(join(root, "hooks", hook), args, {
       env,
       cwd: "/",
-      input,
-      stdio: ["pipe", "ignore", "pipe"],
+      input: input ?? undefined,
+      stdio: [input === null ? "ignore" : "pipe", "ignore", "pipe"],
       encoding: "utf8",
     });
     if (r.status !== 0) throw new Error(`${hook} exited ${r.status} while writing its code cache: ${r.stderr}`);

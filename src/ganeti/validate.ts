@@ -2,6 +2,25 @@ import type { ErrorObject } from "ajv";
 import { InputError } from "../errors.js";
 import type { GeneratedValidator } from "../generated/validators.js";
 
+/**
+ * The same validators with verbose errors (scripts/gen-validators.mjs), for explaining a failure
+ * only. In a hook bundle they are dist/validators-verbose.cjs next to it (__filename is the bundle);
+ * run from the sources, the generated file itself.
+ */
+function verboseValidator(validate: GeneratedValidator): GeneratedValidator | undefined {
+  const name = validate.exportName;
+  if (name === undefined) return undefined;
+  const inBundle = typeof __filename === "string";
+  // node:module is loaded here, not at start-up: requiring it costs every hook run ~0.3 ms.
+  const { createRequire } = process.getBuiltinModule("node:module") as typeof import("node:module");
+  const load = createRequire(inBundle ? __filename : import.meta.url);
+  const verbose = load(inBundle ? "./validators-verbose.cjs" : "../generated/validators-verbose.cjs") as Record<
+    string,
+    GeneratedValidator | undefined
+  >;
+  return verbose[name];
+}
+
 /** Short, single-line rendering of an offending value (control characters come out escaped). */
 export function preview(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
@@ -37,8 +56,10 @@ function describe(err: ErrorObject, name: (pointer: string) => string): string {
 /** Runs a generated validator; on failure throws an InputError whose message names the field. */
 export function check<T>(validate: GeneratedValidator, data: unknown, code: string, name: (pointer: string) => string): T {
   if (validate(data)) return data as T;
+  const explain = verboseValidator(validate) ?? validate;
+  explain(data);
   // "if" errors only say that a "then"/"else" branch failed; that branch's own error says why.
-  const errors = (validate.errors ?? []).filter((e) => e.keyword !== "if");
+  const errors = (explain.errors ?? []).filter((e) => e.keyword !== "if");
   const depth = (e: ErrorObject) => e.instancePath.split("/").length;
   const deepest = Math.max(...errors.map(depth));
   const best = errors.filter((e) => depth(e) === deepest).at(-1);
