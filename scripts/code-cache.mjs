@@ -1,7 +1,7 @@
 // Writes dist/<hook>.cjs.cache (and .json.cache): V8's code cache after a representative run of each
 // hook, so that a hook started by Ganeti does not compile its bundle again (see scripts/gen-hooks.mjs).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -42,33 +42,30 @@ const startRequest = {
     null,
   ]),
 };
-const paths = [
-  "--qemu-version",
-  "7.2.0",
-  "--disk-dir",
-  scratch,
-  "--qmp-dir",
-  scratch,
-  "--runtime-dir",
-  scratch,
-  "--cache-dir",
-  scratch,
-];
+const paths = ["--disk-dir", scratch, "--qmp-dir", scratch, "--runtime-dir", scratch, "--cache-dir", scratch];
+// A stand-in for QEMU, so that the environment-only runs take the path Ganeti's do: QEMU's version
+// from the binary, then from the plugin's version cache.
+const fakeQemu = join(scratch, "qemu-system-x86_64");
+writeFileSync(fakeQemu, '#!/bin/sh\necho "QEMU emulator version 7.2.0"\n', { mode: 0o755 });
+env.GANETI_INSTANCE_HV_kvm_path = fakeQemu;
+env.GANETI_POST_INSTANCE_HV_kvm_path = fakeQemu;
 try {
   // A loaded cache is carried into the one written after the run, and V8 checks a cache against
   // the bundle's length only: start from none, so that no cache ever describes an older bundle.
   for (const f of readdirSync(join(root, "dist"))) if (f.endsWith(".cache")) rmSync(join(root, "dist", f));
-  // Environment only first (stdin /dev/null, as Ganeti runs hooks), then with JSON: the second run
-  // starts from the first one's cache and adds the input's code to it (see scripts/gen-hooks.mjs).
+  // Environment only first (stdin /dev/null, as Ganeti runs hooks), after a run that only fills the
+  // plugin's QEMU version cache as a node's first start does; then with JSON. Each run starts from
+  // the cache the one before wrote and adds its own code to it (see scripts/gen-hooks.mjs).
   const runs = [
+    ["instance-start", paths, null, "prime"],
     ["instance-start", paths, null],
     ["instance-start", paths, JSON.stringify(startRequest)],
-    ["disk-add", paths.slice(2), null],
-    ["disk-remove", paths.slice(2), null],
+    ["disk-add", paths, null],
+    ["disk-remove", paths, null],
   ];
-  for (const [hook, args, input] of runs) {
+  for (const [hook, args, input, prime] of runs) {
     const r = spawnSync(join(root, "hooks", hook), args, {
-      env,
+      env: prime ? { ...env, GQB_WRITE_CODE_CACHE: "" } : env,
       cwd: "/",
       input: input ?? undefined,
       stdio: [input === null ? "ignore" : "pipe", "ignore", "pipe"],

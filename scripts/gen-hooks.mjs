@@ -44,10 +44,18 @@ if (!json) {
   } catch {}
 }
 const cacheFile = \`\${file}\${json ? ".json" : ""}.cache\`;
+// Read into a plain Uint8Array: readFileSync's Buffer path costs a first use ~0.1 ms more. A short
+// read would only make V8 reject the cache.
 let cachedData;
 for (const f of [cacheFile, \`\${file}\${json ? "" : ".json"}.cache\`]) {
   try {
-    cachedData = fs.readFileSync(f);
+    const fd = fs.openSync(f, "r");
+    try {
+      cachedData = new Uint8Array(fs.fstatSync(fd).size);
+      fs.readSync(fd, cachedData, 0, cachedData.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
     break;
   } catch {}
 }

@@ -40,6 +40,9 @@ const generate = (verbose, esm) =>
       messages: verbose,
       strictTuples: false,
       allowUnionTypes: true,
+      // The patterns are ASCII classes, which match alike either way; without the u flag V8
+      // compiles them faster.
+      unicodeRegExp: false,
       code: { source: true, esm },
     }),
     refs,

@@ -113,8 +113,17 @@ function usage(name: string, summary: string, flags: readonly Flag[]): string {
  * net, for the pipe Ganeti gives us): several ms of start-up for a few hundred bytes.
  */
 export function writeFd(fd: 1 | 2, text: string): void {
+  // Strings go out in one call without a Buffer (whose first use costs start-up); only a partial
+  // write (a non-blocking pipe that is full) falls back to one, for the rest.
+  let written = 0;
+  try {
+    written = writeSync(fd, text);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+  }
+  if (written === Buffer.byteLength(text, "utf8")) return;
   const buf = Buffer.from(text, "utf8");
-  for (let off = 0; off < buf.length; ) {
+  for (let off = written; off < buf.length; ) {
     try {
       off += writeSync(fd, buf, off);
     } catch (e) {
