@@ -1,7 +1,7 @@
 // Writes dist/<hook>.cjs.cache (and .json.cache): V8's code cache after a representative run of each
 // hook, so that a hook started by Ganeti does not compile its bundle again (see scripts/gen-hooks.mjs).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -52,10 +52,15 @@ env.GANETI_POST_INSTANCE_HV_kvm_path = fakeQemu;
 try {
   // A loaded cache is carried into the one written after the run, and V8 checks a cache against
   // the bundle's length only: start from none, so that no cache ever describes an older bundle.
-  for (const f of readdirSync(join(root, "dist"))) if (f.endsWith(".cache")) rmSync(join(root, "dist", f));
-  // Environment only first (stdin /dev/null, as Ganeti runs hooks), after a run that only fills the
-  // plugin's QEMU version cache as a node's first start does; then with JSON. Each run starts from
-  // the cache the one before wrote and adds its own code to it (see scripts/gen-hooks.mjs).
+  const dist = join(root, "dist");
+  const caches = () => readdirSync(dist).filter((f) => f.endsWith(".cache"));
+  for (const f of caches()) rmSync(join(dist, f));
+  // Each cache comes from one run that found no cache at all (the hooks fall back to the other
+  // mode's cache, which would carry code this mode does not run): each run's output is put aside
+  // until all have run. Environment only runs as Ganeti runs hooks (stdin /dev/null), after a run
+  // that only fills the plugin's QEMU version cache, as a node's first start does.
+  const done = join(scratch, "caches");
+  mkdirSync(done);
   const runs = [
     ["instance-start", paths, null, "prime"],
     ["instance-start", paths, null],
@@ -72,7 +77,9 @@ try {
       encoding: "utf8",
     });
     if (r.status !== 0) throw new Error(`${hook} exited ${r.status} while writing its code cache: ${r.stderr}`);
+    for (const f of caches()) renameSync(join(dist, f), join(done, f));
   }
+  for (const f of readdirSync(done)) renameSync(join(done, f), join(dist, f));
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
