@@ -407,7 +407,10 @@ async function main() {
   ];
   console.log(lines.join("\n"));
   mkdirSync(join(root, "bench/results"), { recursive: true });
-  writeFileSync(join(root, "bench/results/latest.json"), JSON.stringify({ machine, runs: N, startupRuns: STARTUP_N, rows }, null, 2));
+  writeFileSync(
+    join(root, "bench/results/latest.json"),
+    JSON.stringify({ machine, runs: N, startupRuns: STARTUP_N, rows }, null, 2),
+  );
   writeFileSync(join(root, "bench/results/latest.md"), `${lines.join("\n")}\n`);
   process.exitCode = rows.every((r) => r.pass) ? 0 : 1;
 }
