@@ -56,6 +56,36 @@ code = code.replace(/require\("([^"]+)"\)/g, (_m, spec) => {
   if (!imports.has(spec)) imports.set(spec, `__dep${imports.size}`);
   return imports.get(spec);
 });
+// The lean build's errors are never shown (the verbose twin explains a failure), yet each error
+// site builds an object: about half of its code, all of it bytecode a hook deserialises at every
+// start. Every error object becomes one shared placeholder; the control flow (error counts, branch
+// resets) is untouched, so the lean validators accept exactly what the verbose ones accept.
+function placeholderErrors(src) {
+  let out = "";
+  let at = 0;
+  let count = 0;
+  for (;;) {
+    const start = src.slice(at).search(/\{instancePath[,:]/);
+    if (start < 0) break;
+    const from = at + start;
+    let depth = 0;
+    let i = from;
+    for (; i < src.length; i++) {
+      const c = src[i];
+      if (c === '"') {
+        for (i++; src[i] !== '"'; i++) if (src[i] === "\\") i++;
+      } else if (c === "{") depth++;
+      else if (c === "}" && --depth === 0) break;
+    }
+    out += `${src.slice(at, from)}__error`;
+    at = i + 1;
+    count++;
+  }
+  if (count === 0) throw new Error("no error objects found: has ajv's output changed?");
+  return out + src.slice(at);
+}
+code = placeholderErrors(code);
+
 // Each export carries its name, by which validate.ts finds its verbose twin; the call is marked
 // pure so that a bundle still leaves out the validators it does not use.
 let exported = 0;
@@ -68,6 +98,7 @@ const header = [
   banner,
   ...[...imports].map(([spec, id]) => `import ${id} from "${spec}.js";`),
   "function __named(f, name) { f.exportName = name; return f; }",
+  'const __error = { instancePath: "", schemaPath: "", keyword: "invalid", params: {} };',
 ].join("\n");
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, "validators.js"), `${header}\n${code}\n`);

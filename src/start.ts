@@ -1,6 +1,7 @@
 import { storageArgv } from "./blockdev/argv.js";
 import { instanceStorage } from "./blockdev/instance.js";
 import type { DiskSpec } from "./blockdev/model.js";
+import { isHttpUrl } from "./blockdev/protocols.js";
 import { storageSettings } from "./blockdev/settings.js";
 import { qemuCaps } from "./ganeti/caps.js";
 import { pathKind, specFromEntry, specFromEnv } from "./ganeti/disk-specs.js";
@@ -55,6 +56,6 @@ export function startStorage(
   const storage = instanceStorage(disks, settings, caps, { pathKind });
   return {
     output: { argv: storageArgv(storage, caps), disks: storage.runtimeDisks, warnings: [...warnings, ...storage.warnings] },
-    mediaUrls: settings.cdromImages.filter((img) => /^https?:\/\//i.test(img)),
+    mediaUrls: settings.cdromImages.filter(isHttpUrl),
   };
 }

@@ -5,8 +5,10 @@ import { pciAddr } from "./slots.js";
 /** The id of the one SCSI controller; its bus is `scsi.0` (Ganeti's names, kept for runtime files). */
 export const SCSI_CONTROLLER_ID = "scsi";
 export const SCSI_BUS = `${SCSI_CONTROLLER_ID}.0`;
+/** A q35 board (`q35`, `pc-q35-7.2`, ...) rather than i440fx (`pc`, `pc-i440fx-7.2`). */
+export const isQ35 = (machine: string): boolean => machine.includes("q35");
 /** The root PCI bus: i440fx (`pc`) calls it pci.0, q35 pcie.0 (where devices cannot be hot-plugged). */
-export const pciRoot = (machine: string): string => (/q35/.test(machine) ? "pcie.0" : "pci.0");
+export const pciRoot = (machine: string): string => (isQ35(machine) ? "pcie.0" : "pci.0");
 
 export type BusKind = "pci" | "scsi" | "ide";
 

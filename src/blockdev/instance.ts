@@ -6,6 +6,7 @@ import {
   cdromDevice,
   device,
   diskDevice,
+  isQ35,
   type Placement,
   pciRoot,
   placementProps,
@@ -14,7 +15,7 @@ import {
 import { diskBlockNode, diskGuestDevice, diskId } from "./disk.js";
 import { fileNodeName } from "./ids.js";
 import type { BlockNode, Device, DiskSpec, QemuCaps, StorageSettings } from "./model.js";
-import { fileProtocol, hostDeviceProtocol, httpProtocol } from "./protocols.js";
+import { fileProtocol, hostDeviceProtocol, httpProtocol, isHttpUrl } from "./protocols.js";
 import { PciSlots, parsePciAddr, ScsiIds } from "./slots.js";
 
 export interface MediaInfo {
@@ -30,8 +31,6 @@ export interface InstanceStorage {
   runtimeDisks: RuntimeDiskEntry[];
   warnings: string[];
 }
-
-const isUrl = (image: string) => /^https?:\/\//i.test(image);
 
 /** Where an hvinfo recorded by an earlier start puts the disk, if it still fits the disk type. */
 function recordedPlacement(hv: HvInfo | undefined, bus: BusKind, driver: string): Placement | undefined {
@@ -108,7 +107,7 @@ export function instanceStorage(
   s.cdromImages.forEach((image, i) => {
     if (image === "") return;
     const name = `cdrom${i + 1}`;
-    const local = isUrl(image) ? undefined : (media.pathKind?.(image) ?? "file");
+    const local = isHttpUrl(image) ? undefined : (media.pathKind?.(image) ?? "file");
     const protocol =
       local === undefined ? httpProtocol(image) : local === "block" ? hostDeviceProtocol(image) : fileProtocol(image);
     nodes.push(mediaNode(name, protocol, true));
@@ -128,7 +127,7 @@ export function instanceStorage(
   if (s.floppyImage !== "") {
     const fdBoot = boot === "floppy";
     nodes.push(mediaNode("floppy1", fileProtocol(s.floppyImage), false));
-    if (/q35/.test(s.machine)) devices.push(device("isa-fdc", { id: "fdc0", bootindexA: fdBoot ? 1 : undefined }));
+    if (isQ35(s.machine)) devices.push(device("isa-fdc", { id: "fdc0", bootindexA: fdBoot ? 1 : undefined }));
     else if (fdBoot) extraArgs.push("-global", "isa-fdc.bootindexA=1");
     devices.push(device("floppy", { id: "floppy1", unit: 0, drive: "floppy1" }));
   }

@@ -18,9 +18,15 @@ export function hostDeviceProtocol(filename: string, aio?: DiskAio): Props {
   return aio ? { driver: "host_device", filename, aio } : { driver: "host_device", filename };
 }
 
+/** An HTTP(S) URL rather than a local path (string tests: cheaper at start-up than a first regex). */
+export const isHttpUrl = (image: string): boolean => {
+  const scheme = image.slice(0, 8).toLowerCase();
+  return scheme.startsWith("http://") || scheme === "https://";
+};
+
 /** Read-only images over HTTP(S), through QEMU's curl module (Debian: qemu-block-extra). */
 export function httpProtocol(url: string): Props {
-  return { driver: /^https:/i.test(url) ? "https" : "http", url };
+  return { driver: url.slice(0, 6).toLowerCase() === "https:" ? "https" : "http", url };
 }
 
 /** `rbd:<pool>/<image>[:id=<user>]`, Ganeti's userspace RBD URI. */
