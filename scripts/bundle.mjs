@@ -3,7 +3,13 @@
 // undefined `.length` inside RuntimeDiskEntry), and function names keep --debug traces readable.
 // Bundles each hook into one self-contained CommonJS file: one file to load is the fastest start
 // Node offers (measured: +8 ms over bare node), and the nodes need no node_modules.
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { build } from "esbuild";
+
+// V8 accepts a code cache for any source of the same length: a cache must never outlive the bundle
+// it was made from (scripts/code-cache.mjs writes new ones).
+const stale = existsSync("dist") ? readdirSync("dist").filter((f) => f.endsWith(".cache")) : [];
+for (const f of stale) rmSync(`dist/${f}`);
 
 const hooks = ["instance-start", "disk-add", "disk-remove"];
 await build({

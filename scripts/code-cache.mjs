@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const scratch = mkdtempSync(join(tmpdir(), "gqb-codecache-"));
-const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", GQB_WRITE_CODE_CACHE: "1" };
+const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", GQB_CODE_CACHE: "write" };
 for (const line of readFileSync(join(root, "examples/instance.env"), "utf8").split("\n")) {
   const i = line.indexOf("=");
   if (i > 0) env[line.slice(0, i)] = line.slice(i + 1).replace(/@[A-Z]+@/, "/nonexistent/image");
@@ -70,7 +70,7 @@ try {
   ];
   for (const [hook, args, input, prime] of runs) {
     const r = spawnSync(join(root, "hooks", hook), args, {
-      env: prime ? { ...env, GQB_WRITE_CODE_CACHE: "" } : env,
+      env: prime ? { ...env, GQB_CODE_CACHE: "" } : env,
       cwd: "/",
       input: input ?? undefined,
       stdio: [input === null ? "ignore" : "pipe", "ignore", "pipe"],

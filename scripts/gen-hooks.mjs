@@ -62,7 +62,13 @@ for (const f of [cacheFile, \`\${file}\${json ? "" : ".json"}.cache\`]) {
 // What Module.wrap() does, without loading node:module for it.
 const wrapped = \`(function (exports, require, module, __filename, __dirname) { \${source}\\n});\`;
 const script = new (require("node:vm").Script)(wrapped, { filename: file, cachedData });
-if (process.env.GQB_WRITE_CODE_CACHE) process.once("exit", () => fs.writeFileSync(cacheFile, script.createCachedData()));
+// GQB_CODE_CACHE=write: scripts/code-cache.mjs makes the cache; =report: tests see whether V8 took it.
+const cacheMode = process.env.GQB_CODE_CACHE;
+if (cacheMode === "write") process.once("exit", () => fs.writeFileSync(cacheFile, script.createCachedData()));
+if (cacheMode === "report") {
+  const state = cachedData === undefined ? "missing" : script.cachedDataRejected ? "rejected" : "accepted";
+  process.stderr.write(\`${hook}: code cache \${json ? "json" : "env"} \${state}\\n\`);
+}
 script.runInThisContext().call(module.exports, module.exports, require, module, file, dist);
 `;
 for (const hook of ["instance-start", "disk-add", "disk-remove"]) {
