@@ -3,7 +3,8 @@
 // undefined `.length` inside RuntimeDiskEntry), and function names keep --debug traces readable.
 // Bundles each hook into one self-contained CommonJS file: one file to load is the fastest start
 // Node offers (measured: +8 ms over bare node), and the nodes need no node_modules.
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
 // V8 accepts a code cache for any source of the same length: a cache must never outlive the bundle
@@ -33,3 +34,11 @@ await build({
   // validate.ts reads import.meta.url only when run from the sources, never in a bundle.
   logOverride: { "empty-import-meta": "silent" },
 });
+
+// The last line of each hook's bundle names its build, and its code caches carry that name
+// (scripts/gen-hooks.mjs): a new bundle never meets an older one's cache.
+for (const hook of hooks) {
+  const file = `dist/${hook}.cjs`;
+  const build = createHash("sha256").update(readFileSync(file)).digest("hex").slice(0, 16);
+  appendFileSync(file, `\n// build ${build}\n`);
+}

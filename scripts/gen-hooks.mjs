@@ -7,9 +7,9 @@
 // cannot sit on a #! line (whitespace, too long) falls back to `/usr/bin/env node`.
 //
 // Each hook loads dist/<hook>.cjs with V8's code cache: compiling the bundle is the largest part of
-// a hook's own start-up, and with the cache V8 skips it. Two caches, written by
-// scripts/code-cache.mjs: `.cache` from a run on the environment alone, `.json.cache` from a run
-// that also reads JSON input. A run deserialises only the one for its mode (the input validator's
+// a hook's own start-up, and with the cache V8 skips it. Two caches per build of the bundle,
+// written by scripts/code-cache.mjs: `<hook>.<build>.env.cache` from a run on the environment
+// alone, `<hook>.<build>.json.cache` from a run that also reads JSON input. A run deserialises only the one for its mode (the input validator's
 // code is a third of the bundle); a wrong guess costs time, never correctness. A cache from another
 // Node/V8 is rejected by V8 itself and the bundle compiles as usual. The loader is inlined rather
 // than required: one file less to resolve at every start.
@@ -43,11 +43,16 @@ if (!json) {
     json = !fs.fstatSync(0).isCharacterDevice();
   } catch {}
 }
-const cacheFile = \`\${file}\${json ? ".json" : ""}.cache\`;
+// A cache is named after the build of the bundle it was made from (its last line, scripts/bundle.mjs):
+// V8 checks a cache against the source's length only, and would run an older build's code for a
+// new bundle of the same length.
+const build = source.slice(source.lastIndexOf("\\n// build ") + 10).trim();
+const cacheName = (mode) => \`\${dist}/${hook}.\${build}.\${mode}.cache\`;
+const cacheFile = cacheName(json ? "json" : "env");
 // Read into a plain Uint8Array: readFileSync's Buffer path costs a first use ~0.1 ms more. A short
 // read would only make V8 reject the cache.
 let cachedData;
-for (const f of [cacheFile, \`\${file}\${json ? "" : ".json"}.cache\`]) {
+for (const f of [cacheFile, cacheName(json ? "env" : "json")]) {
   try {
     const fd = fs.openSync(f, "r");
     try {
@@ -67,7 +72,7 @@ const cacheMode = process.env.GQB_CODE_CACHE;
 if (cacheMode === "write") process.once("exit", () => fs.writeFileSync(cacheFile, script.createCachedData()));
 if (cacheMode === "report") {
   const state = cachedData === undefined ? "missing" : script.cachedDataRejected ? "rejected" : "accepted";
-  process.stderr.write(\`${hook}: code cache \${json ? "json" : "env"} \${state}\\n\`);
+  process.stderr.write(\`${hook}: code cache \${json ? "json" : "env"} \${state} (\${cacheFile})\\n\`);
 }
 script.runInThisContext().call(module.exports, module.exports, require, module, file, dist);
 `;

@@ -1,13 +1,16 @@
 // What `npm run build` makes of the hooks (scripts/gen-hooks.mjs, scripts/code-cache.mjs): the
 // interpreter they name, and V8 code caches that V8 actually takes in each input mode. A rejected
 // or missing cache still runs, only ~8 ms slower at every start: nothing else would notice.
-import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const HOOKS = ["instance-start", "disk-add", "disk-remove"];
+/** The build named on a bundle's last line (scripts/bundle.mjs). */
+const build = (hook: string) =>
+  /\n\/\/ build ([0-9a-f]{16})\n$/.exec(readFileSync(join(ROOT, "dist", `${hook}.cjs`), "utf8"))?.[1] ?? "none";
 
 t.test("each hook names the Node that built it", async (t) => {
   for (const hook of HOOKS) {
@@ -34,10 +37,43 @@ t.test("V8 takes the code cache of the mode a hook runs in", async (t) => {
   for (const [what, run, mode] of cases) {
     const res = await run;
     t.equal(res.code, 0, `${what}: exit 0 (${res.stderr.trim()})`);
-    t.match(res.stderr, new RegExp(`^instance-start: code cache ${mode} accepted$`, "m"), what);
+    t.match(
+      res.stderr,
+      new RegExp(
+        `^instance-start: code cache ${mode} accepted \\(.*/instance-start\\.${build("instance-start")}\\.${mode}\\.cache\\)$`,
+        "m",
+      ),
+      what,
+    );
   }
   for (const hook of ["disk-add", "disk-remove"]) {
     const res = await runHook(hook, { GQB_CODE_CACHE: "report" }, { args: ["--help"] });
-    t.match(res.stderr, new RegExp(`^${hook}: code cache env accepted$`, "m"), hook);
+    t.match(res.stderr, new RegExp(`^${hook}: code cache env accepted \\(.*\\.${build(hook)}\\.env\\.cache\\)$`, "m"), hook);
   }
+});
+
+t.test("a new build of a bundle never runs with an older build's cache", async (t) => {
+  // A copy of the plugin where instance-start was rebuilt to a bundle of the very same length (the
+  // case V8 itself cannot tell apart) and the old caches were left behind, as a partial copy would.
+  const plugin = tempDir(t);
+  mkdirSync(join(plugin, "hooks"));
+  mkdirSync(join(plugin, "dist"));
+  for (const f of ["instance-start", "package.json"]) copyFileSync(join(ROOT, "hooks", f), join(plugin, "hooks", f));
+  for (const f of readdirSync(join(ROOT, "dist")).filter((f) => f.startsWith("instance-start.") || f.startsWith("validators-")))
+    copyFileSync(join(ROOT, "dist", f), join(plugin, "dist", f));
+  const old = readFileSync(join(plugin, "dist/instance-start.cjs"), "utf8");
+  const rebuilt = old.replace("Usage: $0", "Usage: %0").replace(/ build [0-9a-f]{16}\n$/, " build 0123456789abcdef\n");
+  t.equal(rebuilt.length, old.length);
+  t.not(rebuilt, old);
+  writeFileSync(join(plugin, "dist/instance-start.cjs"), rebuilt);
+
+  const dir = tempDir(t);
+  const env = { ...loadEnv("ganeti-3.0.2/instance-start-pre.env"), GQB_CODE_CACHE: "report" };
+  const res = await runHook("instance-start", env, {
+    args: ["--qemu-version", "7.2.22", "--disk-dir", dir, "--cache-dir", dir],
+    root: plugin,
+  });
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stderr, /^instance-start: code cache env missing \(.*instance-start\.0123456789abcdef\.env\.cache\)$/m);
+  t.ok(Array.isArray(res.json?.argv), "and the hook still works, compiling its bundle");
 });

@@ -28,10 +28,14 @@ export interface HookResult {
  * Runs a hook as Ganeti does: cwd /, no arguments of Ganeti's own, an environment of PATH plus
  * GANETI_* only (so no test-runner NODE_OPTIONS reach it), stdin /dev/null unless JSON is given.
  */
-export function runHook(name: string, env: EnvVars, opts: { args?: string[]; stdin?: string } = {}): Promise<HookResult> {
+export function runHook(
+  name: string,
+  env: EnvVars,
+  opts: { args?: string[]; stdin?: string; root?: string } = {},
+): Promise<HookResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(join(ROOT, "hooks", name), opts.args ?? [], {
+    const child = spawn(join(opts.root ?? ROOT, "hooks", name), opts.args ?? [], {
       cwd: "/",
       env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env },
       stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
