@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import t from "tap";
+import { check } from "../src/ganeti/validate.js";
 import type { GeneratedValidator } from "../src/generated/validators.js";
 import * as leanModule from "../src/generated/validators.js";
 import { ROOT } from "./helpers/hook.js";
@@ -90,4 +91,16 @@ t.test("every lean validator knows its name (how validate.ts finds the verbose t
     t.equal(lean[name]?.exportName, name);
     t.type(verbose[name], "function", `verbose ${name}`);
   }
+});
+
+t.test("a failure is explained by the verbose twin, run from the sources too", async (t) => {
+  const env = { GANETI_INSTANCE_NAME: "inst1.example.com", GANETI_INSTANCE_HV_disk_cache: "bogus" };
+  t.throws(() => check(leanModule.validateHookEnv, env, "INVALID_ENV", (p) => p.slice(1)), {
+    code: "INVALID_ENV",
+    message:
+      'GANETI_INSTANCE_HV_disk_cache: must be one of default, none, writeback, writethrough, directsync, unsafe (got "bogus")',
+  });
+  t.throws(() => check(leanModule.validateHookEnv, {}, "INVALID_ENV", (p) => p.slice(1)), {
+    message: "GANETI_INSTANCE_NAME: required but missing",
+  });
 });
