@@ -6,7 +6,7 @@ import { HotplugError } from "../errors.js";
 import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
-import { blockOf, type LiveState, liveState } from "./live.js";
+import { blockOf, type LiveState, liveState, queryBlock } from "./live.js";
 
 export interface AddPlan {
   disk: DiskSpec;
@@ -24,6 +24,19 @@ export function planAdd(disk: DiskSpec, settings: StorageSettings, caps: QemuCap
   return { disk, id, node: diskBlockNode(disk, id, settings, caps, warn), settings };
 }
 
+/**
+ * The new disk's slot on one bus. The live VM's slots are taken; a slot the runtime file records for
+ * this very disk (e.g. written by Ganeti) is reused when free; other recorded slots stay free for
+ * the disks they belong to.
+ */
+function freeSlot(slots: PciSlots | ScsiIds, live: Iterable<number>, recorded: [string, number][], plan: AddPlan): number {
+  for (const n of live) if (slots.isFree(n)) slots.claim(n, "a live device");
+  const own = recorded.find(([id]) => id === plan.id);
+  if (own && slots.isFree(own[1])) return own[1];
+  for (const [id, n] of recorded) if (slots.isFree(n)) slots.claim(n, id);
+  return slots.next(`disk ${plan.disk.index}`);
+}
+
 /** Free slot for the new disk: taken from the live VM and the runtime file together. */
 function choosePlacement(plan: AddPlan, live: LiveState, recorded: readonly HvInfo[]): Placement {
   const bus = diskDevice(plan.settings.diskType).bus;
@@ -34,20 +47,11 @@ function choosePlacement(plan: AddPlan, live: LiveState, recorded: readonly HvIn
         `the instance has no SCSI controller '${SCSI_CONTROLLER_ID}' (it was started with another disk_type); restart it to add ${plan.settings.diskType} disks`,
       );
     }
-    const ids = new ScsiIds(plan.settings.scsiController);
-    for (const n of live.scsiIds) if (ids.isFree(n)) ids.claim(n, "a live device");
-    // A slot recorded for this very disk (e.g. by Ganeti) is reused when the VM has it free.
-    const own = recorded.find((h) => h.id === plan.id && "scsi-id" in h);
-    if (own && "scsi-id" in own && ids.isFree(own["scsi-id"])) return { bus: "scsi", scsiId: own["scsi-id"] };
-    for (const h of recorded) if ("scsi-id" in h && ids.isFree(h["scsi-id"])) ids.claim(h["scsi-id"], h.id);
-    return { bus: "scsi", scsiId: ids.next(`disk ${plan.disk.index}`) };
+    const ids = recorded.flatMap((h): [string, number][] => ("scsi-id" in h ? [[h.id, h["scsi-id"]]] : []));
+    return { bus: "scsi", scsiId: freeSlot(new ScsiIds(plan.settings.scsiController), live.scsiIds, ids, plan) };
   }
-  const slots = new PciSlots(plan.settings.pciReservations);
-  for (const n of live.pciSlots) if (slots.isFree(n)) slots.claim(n, "a live device");
-  const own = recorded.find((h) => h.id === plan.id && "addr" in h);
-  if (own && "addr" in own && slots.isFree(parsePciAddr(own.addr))) return { bus: "pci", slot: parsePciAddr(own.addr) };
-  for (const h of recorded) if ("addr" in h && slots.isFree(parsePciAddr(h.addr))) slots.claim(parsePciAddr(h.addr), h.id);
-  return { bus: "pci", slot: slots.next(`disk ${plan.disk.index}`) };
+  const slots = recorded.flatMap((h): [string, number][] => ("addr" in h ? [[h.id, parsePciAddr(h.addr)]] : []));
+  return { bus: "pci", slot: freeSlot(new PciSlots(plan.settings.pciReservations), live.pciSlots, slots, plan) };
 }
 
 /** The placement of a device that is already there (a retry, or Ganeti's own hotplug went first). */
@@ -78,7 +82,7 @@ export async function hotAdd(
   ];
 
   if (live.devices.has(id)) {
-    const blk = blockOf(live, id);
+    const blk = blockOf(live.blocks, id);
     if (blk?.inserted?.["node-name"] === id) {
       warn(`disk ${id} is already attached; recording it`);
       return entry(await livePlacement(qmp, plan));
@@ -125,8 +129,8 @@ export async function hotAdd(
   } catch (e) {
     return rollback(`device_add ${id} failed: ${reason(e)}`);
   }
-  const blocks = await qmp.execute<LiveState["blocks"]>("query-block");
-  if (blockOf({ ...live, blocks }, id)?.inserted?.["node-name"] !== id) {
+  const blocks = await queryBlock(qmp);
+  if (blockOf(blocks, id)?.inserted?.["node-name"] !== id) {
     throw new HotplugError("VERIFY_FAILED", `device ${id} was added but QEMU does not show node ${id} behind it`);
   }
   return entry(place);

@@ -18,18 +18,26 @@ export interface LiveState {
 
 const SCSI_DEVICE_TYPES = new Set(["scsi-hd", "scsi-cd", "scsi-block", "scsi-generic"]);
 
-/** Our devices (qdev id → QOM type) and block node names: enough to tell what is attached. */
-export async function presence(qmp: QmpClient): Promise<Pick<LiveState, "devices" | "nodes">> {
-  // Sent back to back: QEMU answers in order, so the round trips overlap.
-  const [peripheral, nodes] = await Promise.all([
-    qmp.execute<{ name: string; type: string }[]>("qom-list", { path: "/machine/peripheral" }),
-    qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true }),
-  ]);
+/** Devices with an id (qdev id → QOM type), from /machine/peripheral. */
+export async function peripheralDevices(qmp: QmpClient): Promise<Map<string, string>> {
+  const peripheral = await qmp.execute<{ name: string; type: string }[]>("qom-list", { path: "/machine/peripheral" });
   const devices = new Map<string, string>();
   for (const p of peripheral) {
     const m = /^child<(.+)>$/.exec(p.type);
     if (m) devices.set(p.name, m[1] as string);
   }
+  return devices;
+}
+
+export const queryBlock = (qmp: QmpClient) => qmp.execute<BlockEntry[]>("query-block");
+
+/** Our devices (qdev id → QOM type) and block node names: enough to tell what is attached. */
+export async function presence(qmp: QmpClient): Promise<Pick<LiveState, "devices" | "nodes">> {
+  // Sent back to back: QEMU answers in order, so the round trips overlap.
+  const [devices, nodes] = await Promise.all([
+    peripheralDevices(qmp),
+    qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true }),
+  ]);
   return { devices, nodes: new Set(nodes.map((n) => n["node-name"])) };
 }
 
@@ -37,7 +45,7 @@ export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promis
   const [{ devices, nodes }, pci, blocks] = await Promise.all([
     presence(qmp),
     qmp.execute<{ bus: number; devices: { slot: number }[] }[]>("query-pci"),
-    qmp.execute<BlockEntry[]>("query-block"),
+    queryBlock(qmp),
   ]);
   const scsiIds = new Set<number>();
   if (opts.scsi) {
@@ -57,6 +65,6 @@ export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promis
 }
 
 /** The query-block entry of a device: SCSI/IDE report the id, virtio-blk its backend's QOM path. */
-export function blockOf(state: LiveState, id: string): BlockEntry | undefined {
-  return state.blocks.find((b) => b.qdev === id || b.qdev === `/machine/peripheral/${id}/virtio-backend`);
+export function blockOf(blocks: readonly BlockEntry[], id: string): BlockEntry | undefined {
+  return blocks.find((b) => b.qdev === id || b.qdev === `/machine/peripheral/${id}/virtio-backend`);
 }

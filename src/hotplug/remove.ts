@@ -2,7 +2,7 @@ import { fileNodeName } from "../blockdev/ids.js";
 import { HotplugError } from "../errors.js";
 import type { QmpClient } from "../qmp/client.js";
 import { QmpCommandError, QmpTimeoutError, reason } from "../qmp/errors.js";
-import { blockOf, liveState, presence } from "./live.js";
+import { blockOf, peripheralDevices, presence, queryBlock } from "./live.js";
 
 /**
  * device_del, wait for the guest to let go (DEVICE_DELETED for our id), then blockdev-del and a
@@ -10,15 +10,16 @@ import { blockOf, liveState, presence } from "./live.js";
  * later call finishes the job: QEMU keeps the unplug request pending.
  */
 export async function hotRemove(qmp: QmpClient, id: string, unplugTimeoutMs: number, warn: (m: string) => void): Promise<void> {
-  const live = await liveState(qmp, { scsi: false });
-  const blk = blockOf(live, id);
+  // Only what removal needs: is the device there, and is it backed the legacy -drive way.
+  const [devices, blocks] = await Promise.all([peripheralDevices(qmp), queryBlock(qmp)]);
+  const blk = blockOf(blocks, id);
   if (blk && blk.device !== "") {
     throw new HotplugError(
       "LEGACY_DRIVE",
       `disk ${id} was attached with -drive by an older Ganeti (drive '${blk.device}'); restart or live-migrate the instance first so that it is re-created with -blockdev; nothing was changed`,
     );
   }
-  if (live.devices.has(id)) {
+  if (devices.has(id)) {
     // Registered before device_del: SCSI unplugs synchronously and the event can precede the reply.
     const events = qmp.listen({ names: ["DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"], data: { device: id } });
     try {
