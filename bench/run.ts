@@ -219,8 +219,13 @@ async function scsiHotplug(startupMs: number) {
   const adds: number[] = [];
   const removes: number[] = [];
   const payload = join(dir, "hot.json");
-  writeFileSync(payload, JSON.stringify({ disk: { uuid: uuid(50), dev_type: "plain", mode: "rw" }, index: 4 }));
-  symlinkSync(img("hot.img", 16 << 20), join(diskDir, `${INSTANCE}:4`));
+  // As Ganeti 3.1 passes it: logical_id names the image (disk-add checks the link against it).
+  const hot = img("hot.img", 16 << 20);
+  writeFileSync(
+    payload,
+    JSON.stringify({ disk: { uuid: uuid(50), dev_type: "file", mode: "rw", logical_id: ["loop", hot] }, index: 4 }),
+  );
+  symlinkSync(hot, join(diskDir, `${INSTANCE}:4`));
   for (let i = 0; i < N + 3; i++) {
     const a = await timed(hook("disk-add"), paths, env, payload);
     const r = await timed(hook("disk-remove"), paths, env, payload);

@@ -41,6 +41,7 @@ const addDisk = (index: number) => {
   const img = join(dir, `disk${index}.img`);
   writeFileSync(img, Buffer.alloc(64 << 20));
   symlinkSync(img, join(diskDir, `${instance}:${index}`));
+  return img;
 };
 addDisk(0);
 addDisk(1);
@@ -127,9 +128,16 @@ async function main() {
   await table(q, "What QEMU reports per disk:");
 
   console.log("\n3. hooks/disk-add: a third disk, hot-plugged");
-  addDisk(2);
+  const hot = addDisk(2);
   const payload = JSON.stringify({
-    disk: { uuid: "6c7d8e9f-2a2b-4c2d-8e2f-303132333435", dev_type: "plain", mode: "rw", size: 64, name: "hot" },
+    disk: {
+      uuid: "6c7d8e9f-2a2b-4c2d-8e2f-303132333435",
+      dev_type: "file",
+      mode: "rw",
+      size: 64,
+      name: "hot",
+      logical_id: ["loop", hot],
+    },
     index: 2,
   });
   const add = hook("disk-add", payload);

@@ -47,7 +47,7 @@ export function startStorage(
   const warnings: string[] = [];
   const settings = storageSettings(hv, (m) => warnings.push(m));
   const disks: DiskSpec[] = json.disks
-    ? json.disks.map(specFromEntry)
+    ? json.disks.map((e, i) => specFromEntry(e, i))
     : instance.disks.map((d) => specFromEnv(d, diskLink(opts.paths, instance.name, d.index)));
   const capsOpts: Parameters<typeof qemuCaps>[0] = { kvmPath: hv.kvm_path ?? "/usr/bin/kvm", cacheDir: opts.paths.cacheDir };
   if (opts.qemuVersion !== undefined) capsOpts.flag = opts.qemuVersion;

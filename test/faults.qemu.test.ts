@@ -34,7 +34,7 @@ t.test("QEMU killed in the middle of a hot-add", async (t) => {
     uri: `nbd://127.0.0.1:${port}/export`,
   });
   const started = Date.now();
-  const pending = runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload });
+  const pending = runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs, stdin: payload });
   while (held.length === 0 && Date.now() - started < 10_000) await sleep(20);
   t.equal(held.length, 1, "QEMU is inside blockdev-add, talking to the NBD server");
   await inst.vm.kill();
@@ -49,7 +49,7 @@ t.test("QEMU killed in the middle of a hot-add", async (t) => {
 t.test("QEMU killed while disk-remove waits for the guest", async (t) => {
   const inst = await startInstance(t, { disk_type: "paravirtual" });
   inst.addImage(2);
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(add.code, 0);
   const runtimeBefore = readFileSync(inst.runtimePath, "utf8");
   const started = Date.now();
@@ -71,7 +71,7 @@ t.test("the QMP socket held by another client: a bounded wait, then a clear fail
   const holder = await QmpClient.connect(inst.vm.hookSocket);
   t.teardown(() => holder.close());
   const started = Date.now();
-  const res = await runHook("disk-add", ADD_ENV, { args: [...inst.pathArgs, "--qmp-timeout", "1"] });
+  const res = await runHook("disk-add", inst.env(ADD_ENV), { args: [...inst.pathArgs, "--qmp-timeout", "1"] });
   t.equal(res.code, 1);
   t.equal(res.json.error.code, "QMP_TIMEOUT");
   t.match(res.json.error.message, /another client holding the socket/);
@@ -79,7 +79,7 @@ t.test("the QMP socket held by another client: a bounded wait, then a clear fail
   t.same(await inst.snapshot(), inst.baseline, "nothing changed");
   holder.close();
   await sleep(50);
-  const again = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const again = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(again.code, 0, "works once the other client left");
 });
 
@@ -88,7 +88,7 @@ t.test("a node left by an earlier crash is reconciled; one in use is refused", a
   const img = inst.addImage(2);
   // What a crash between blockdev-add and device_add leaves: our node, no device.
   await inst.vm.qmp.execute("blockdev-add", { driver: "raw", "node-name": NEW_ID, file: { driver: "file", filename: img } });
-  const res = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const res = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(res.code, 0, `disk-add completes: ${res.stderr}`);
   t.match(res.stderr, /removed block node disk-f0647398-5c2c-4b5c left behind by an earlier attempt/);
   t.same(res.json.change, ["disk/2", "hotplug:done"]);
@@ -99,7 +99,7 @@ t.test("a node left by an earlier crash is reconciled; one in use is refused", a
   await inst.vm.qmp.execute("blockdev-add", { driver: "raw", "node-name": NEW_ID, file: { driver: "file", filename: img } });
   await inst.vm.qmp.execute("device_add", { driver: "scsi-hd", id: "someone-else", drive: NEW_ID, bus: "scsi.0", "scsi-id": 9 });
   const before = await inst.snapshot();
-  const res2 = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const res2 = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(res2.code, 1);
   t.equal(res2.json.error.code, "STALE_NODE");
   t.match(res2.json.error.message, /already exists and is in use .*nothing was changed/);
@@ -112,13 +112,13 @@ t.test("a runtime file that cannot be written: reported, and the next run record
   // An immutable directory: even root cannot create the temporary file the atomic write needs.
   execFileSync("chattr", ["+i", inst.base]);
   t.teardown(() => execFileSync("chattr", ["-i", inst.base]));
-  const res = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const res = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   execFileSync("chattr", ["-i", inst.base]);
   t.equal(res.code, 1);
   t.equal(res.json.error.code, "RUNTIME_WRITE_FAILED");
   t.match(res.json.error.message, /run the hook again to record it/);
   t.equal(inst.runtime()[3].length, 2, "the runtime file is intact (old content)");
-  const again = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const again = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(again.code, 0, again.stderr);
   t.match(again.stderr, /already attached; recording it/);
   t.equal(inst.runtime()[3].length, 3, "now recorded");

@@ -23,7 +23,7 @@ t.test("virtio-blk: the guest sees the disk and the host's data appear, then the
 
   const img = inst.addImage(2);
   writeFileSync(img, Buffer.from("HELLO-FROM-HOST!"), { flag: "r+" });
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(add.code, 0, `disk-add exits 0: ${add.stderr}`);
   t.same(add.json.change, ["disk/2", "hotplug:done"]);
   const seen = await waitConsole(inst.consoleLog, /GUEST: add (vd[a-z]) data=(\S*)/, 30_000, boot.end);

@@ -33,7 +33,7 @@ for (const controller of ["virtio-scsi-pci", "lsi"]) {
   t.test(`scsi-hd on ${controller}: add and remove with no guest, from the recorded environments`, async (t) => {
     const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: controller });
     inst.addImage(2);
-    const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+    const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
     t.equal(add.code, 0, `disk-add exits 0: ${add.stderr}`);
     t.same(add.json.change, ["disk/2", "hotplug:done"], "Ganeti's change tuple");
     t.match(add.json.disk[0].hvinfo, { driver: "scsi-hd", id: NEW_ID, bus: "scsi.0", "scsi-id": 2, lun: 0 }, "next free scsi-id");
@@ -50,7 +50,7 @@ for (const controller of ["virtio-scsi-pci", "lsi"]) {
     );
     await qemuIo(inst.vm.qmp, NEW_ID, "write -P 0x11 0 64k");
 
-    const again = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+    const again = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
     t.equal(again.code, 0, "a repeated add is done, not a duplicate");
     t.match(again.stderr, /already attached/, "and says so");
     t.equal(inst.runtime()[3].length, 3, "the runtime still lists three disks");
@@ -66,7 +66,7 @@ for (const controller of ["virtio-scsi-pci", "lsi"]) {
 t.test("virtio-blk with no guest: the unplug times out, the disk stays usable, a later call finishes", async (t) => {
   const inst = await startInstance(t, { disk_type: "paravirtual" });
   const img = inst.addImage(2);
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(add.code, 0, `disk-add exits 0: ${add.stderr}`);
   t.match(
     add.json.disk[0].hvinfo,
@@ -117,9 +117,10 @@ t.test("a disk attached with legacy -drive is refused before anything is sent", 
 
 t.test("device_add failing after blockdev-add is rolled back", async (t) => {
   const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
-  // Disk 2's link points at disk 0's image: blockdev-add succeeds, device_add cannot take the write lock.
-  symlinkSync(join(inst.diskDir, "image0.raw"), join(inst.diskDir, `${INSTANCE}:2`));
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  // Disk 2 is said to be disk 0's image: blockdev-add succeeds, device_add cannot take the write lock.
+  const image0 = join(inst.diskDir, "image0.raw");
+  symlinkSync(image0, join(inst.diskDir, `${INSTANCE}:2`));
+  const add = await runHook("disk-add", { ...ADD_ENV, GANETI_POST_INSTANCE_DISK2_ID: image0 }, { args: inst.pathArgs });
   t.equal(add.code, 1, "disk-add fails");
   t.same(add.json.change, ["disk/2", "hotplug:failed"]);
   t.match(add.json.error.message, /device_add .* failed: .*lock.*removed again/, "names the cause and the rollback");
@@ -133,7 +134,9 @@ t.test("no change, pre phase, or another node: exit 0 and send nothing", async (
   const r1 = await runHook("disk-add", pre, { args: inst.pathArgs });
   t.equal(r1.code, 0);
   t.match(r1.stderr, /post phase only/);
-  const r2 = await runHook("disk-add", ADD_ENV, { args: [...inst.pathArgs, "--qmp-dir", join(inst.base, "elsewhere")] });
+  const r2 = await runHook("disk-add", inst.env(ADD_ENV), {
+    args: [...inst.pathArgs, "--qmp-dir", join(inst.base, "elsewhere")],
+  });
   t.equal(r2.code, 0);
   t.match(r2.stderr, /does not run on this node/);
   const hvOnly: Record<string, string> = {
@@ -150,7 +153,7 @@ t.test("no change, pre phase, or another node: exit 0 and send nothing", async (
 t.test("ide disks are refused before anything is sent", async (t) => {
   const inst = await startInstance(t, { disk_type: "ide" });
   inst.addImage(2);
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(add.code, 2);
   t.match(add.stderr, /disk_type=ide cannot be hot-plugged/);
   t.same(await inst.snapshot(), inst.baseline, "nothing changed on the VM");
@@ -159,10 +162,15 @@ t.test("ide disks are refused before anything is sent", async (t) => {
 t.test("8 disk-add at once, then 8 disk-remove at once: distinct slots, nothing lost", async (t) => {
   const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
   const uuids = Array.from({ length: 8 }, (_, i) => `c0ffee0${i}-1234-4abc-8def-00000000000${i}`);
-  for (let i = 0; i < uuids.length; i++) inst.addImage(2 + i, 1 << 20);
+  const images = uuids.map((_u, i) => inst.addImage(2 + i, 1 << 20));
   const payload = (i: number) =>
-    JSON.stringify({ disk: { uuid: uuids[i], dev_type: "file", mode: "rw", size: 1 }, index: 2 + i });
-  const adds = await Promise.all(uuids.map((_u, i) => runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload(i) })));
+    JSON.stringify({
+      disk: { uuid: uuids[i], dev_type: "file", mode: "rw", size: 1, logical_id: ["loop", images[i]] },
+      index: 2 + i,
+    });
+  const adds = await Promise.all(
+    uuids.map((_u, i) => runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs, stdin: payload(i) })),
+  );
   t.same(
     adds.map((r) => r.code),
     Array(8).fill(0),
@@ -215,7 +223,7 @@ t.test("a slot already recorded for the disk is reused when the VM has it free",
     null,
   ]);
   writeFileSync(inst.runtimePath, JSON.stringify(doc));
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(add.code, 0, add.stderr);
   t.match(add.json.disk[0].hvinfo, { addr: "0x1a" }, "the recorded slot");
   t.equal((await qomGet<number>(inst.vm.qmp, NEW_ID, "addr")) >> 3, 0x1a, "QEMU placed it there");
@@ -231,7 +239,7 @@ t.test("the hot-added disk follows the runtime file's up_hvp (aio=io_uring), not
   const rings = () => openFiles(inst.vm.pid).filter((f) => f.target === "anon_inode:[io_uring]").length;
   t.equal(rings(), 0, "no io_uring ring before: the instance's disks use threads");
   t.equal(ADD_ENV["GANETI_POST_INSTANCE_HV_disk_aio"], "native", "the environment says native");
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(add.code, 0, add.stderr);
   t.ok(rings() > 0, "QEMU opened an io_uring ring for the new disk");
 });
@@ -242,8 +250,12 @@ t.test("a hot-added disk's unusual path (commas, '=', quotes, spaces, non-ASCII)
   mkdirSync(dir);
   const link = join(dir, "disk, 2=two.raw");
   writeFileSync(link, Buffer.alloc(1 << 20));
-  const payload = JSON.stringify({ disk: { uuid: NEW_UUID, dev_type: "file", mode: "rw" }, link, index: 2 });
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload });
+  const payload = JSON.stringify({
+    disk: { uuid: NEW_UUID, dev_type: "file", mode: "rw", logical_id: ["loop", link] },
+    link,
+    index: 2,
+  });
+  const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs, stdin: payload });
   t.equal(add.code, 0, add.stderr);
   const nodes = await namedNodes(inst.vm.qmp);
   t.equal(nodes.find((n) => n["node-name"] === `${NEW_ID}-file`)?.file, link, "QEMU opened exactly that path");
@@ -256,7 +268,7 @@ t.test("a hot-added disk's unusual path (commas, '=', quotes, spaces, non-ASCII)
 t.test("a disk Ganeti 3.0 already hot-added with drive_add is recorded, not added twice", async (t) => {
   const inst = await legacyDisk(t);
   const before = await inst.snapshot();
-  const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs });
+  const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(add.code, 0, add.stderr);
   t.match(add.stderr, /already attached with a legacy -drive backend/);
   t.match(add.json.disk[0].hvinfo, { addr: "0xe" }, "recorded where it is");

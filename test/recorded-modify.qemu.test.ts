@@ -27,7 +27,7 @@ for (const pair of PAIRS) {
     t.equal(removeEnv["GANETI_INSTANCE_DISK2_UUID"], uuid, "the pair adds and removes the same disk");
     const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "lsi" });
     inst.addImage(2);
-    const add = await runHook("disk-add", addEnv, { args: inst.pathArgs });
+    const add = await runHook("disk-add", inst.env(addEnv), { args: inst.pathArgs });
     t.equal(add.code, 0, `${pair.add}: ${add.stderr}`);
     t.same(add.json.change, ["disk/2", "hotplug:done"]);
     t.ok((await inst.snapshot()).ids.includes(diskDeviceId(uuid)), "attached");

@@ -41,7 +41,8 @@ function diskProtocol(disk: DiskSpec, s: StorageSettings): Props {
     return uriProtocol(disk.uri, `${where(disk)} uri`);
   }
   const kind = disk.pathKind ?? (FILE_DEV_TYPES.has(disk.devType) ? "file" : "block");
-  return kind === "file" ? fileProtocol(disk.link, s.aio) : hostDeviceProtocol(disk.link, s.aio);
+  const path = disk.path ?? disk.link;
+  return kind === "file" ? fileProtocol(path, s.aio) : hostDeviceProtocol(path, s.aio);
 }
 
 /** The -blockdev tree of one disk. `warn` hears about cache modes the shared-storage rule replaced. */

@@ -43,6 +43,8 @@ export interface DiskSpec {
   access: "kernelspace" | "userspace";
   /** Ganeti's symlink /var/run/ganeti/instance-disks/<instance>:<n> (kernelspace access). */
   link: string;
+  /** What QEMU opens when it is not the link: the disk's own path, where the caller knows it. */
+  path?: string;
   /** The storage URI for userspace access (rbd:, gluster://, nbd://, iscsi://). */
   uri: string | null;
   /** What the link points at, when the caller could stat it; otherwise the dev type decides. */

@@ -3,6 +3,7 @@ import { InputError } from "../errors.js";
 import { ioUringStatus } from "../ganeti/qemu-facts.js";
 import { withDisk } from "../ganeti/runtime.js";
 import { hotAdd, planAdd } from "../hotplug/add.js";
+import { settleDiskLink } from "../hotplug/disk-link.js";
 import { disksToAdd } from "../hotplug/request.js";
 import { withInstance } from "../hotplug/session.js";
 import type { QmpClient } from "../qmp/client.js";
@@ -20,6 +21,9 @@ Which disk: the JSON payload {"disk": Disk.ToDict(), "link": ..., "uri": ..., "i
 "runtime": [kvm_cmd, nics, up_hvp, disks]}, or else the disk GANETI_POST_INSTANCE_DISK* lists and
 GANETI_INSTANCE_DISK* does not (instance-modify post phase). Without a disk change it does nothing.
 It acts only where the instance's QMP socket exists; elsewhere it exits 0 with a note.
+QEMU opens the disk's own path as Ganeti gives it (logical_id, or DISKn_ID / VG / PMINOR), never
+Ganeti's link alone: a missing link is created, a dangling one replaced, and a link that names
+anything else is refused (exit 1, DISK_LINK_MISMATCH) with nothing attached.
 The slot (PCI addr or scsi-id) is chosen from what QEMU reports plus the runtime file.
 
 Output (stdout), one line per disk: {"change": ["disk/<n>", "hotplug:done"|"hotplug:failed"],
@@ -62,6 +66,10 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
   let status: 0 | 1 = 0;
   for (const plan of plans) {
     const rc = await reportChange("disk-add", plan.disk.index, ctx.warnings, async () => {
+      const { disk } = plan;
+      if (disk.path !== undefined && disk.path !== disk.link) {
+        settleDiskLink(disk.link, disk.path, ctx.warn);
+      }
       const { entry } = await withInstance(
         ctx.name,
         ctx.session,

@@ -10,8 +10,11 @@ export function pathKind(path: string): "file" | "block" | undefined {
   return st.isBlockDevice() || st.isCharacterDevice() ? "block" : "file";
 }
 
-/** A disk known only from the hook environment: Ganeti's dict rebuilt from BuildDiskEnv's fields. */
-export function specFromEnv(d: EnvDisk, link: string): DiskSpec {
+/**
+ * A disk known only from the hook environment: Ganeti's dict rebuilt from BuildDiskEnv's fields.
+ * `path`, when given, is what QEMU opens instead of the link.
+ */
+export function specFromEnv(d: EnvDisk, link: string, path?: string): DiskSpec {
   const ganeti: GanetiDisk & Record<string, unknown> = {
     uuid: d.uuid,
     dev_type: d.devType,
@@ -22,20 +25,23 @@ export function specFromEnv(d: EnvDisk, link: string): DiskSpec {
   if (d.name !== undefined) ganeti.name = d.name;
   if (d.size !== undefined) ganeti.size = d.size;
   if (d.logicalId) ganeti["logical_id"] = d.logicalId;
-  return withKind({
-    index: d.index,
-    uuid: d.uuid,
-    devType: d.devType,
-    mode: d.mode,
-    access: "kernelspace",
-    link,
-    uri: null,
-    ganeti,
-  });
+  return withKind(
+    {
+      index: d.index,
+      uuid: d.uuid,
+      devType: d.devType,
+      mode: d.mode,
+      access: "kernelspace",
+      link,
+      uri: null,
+      ganeti,
+    },
+    path,
+  );
 }
 
-/** A disk from Ganeti's own serialisation: [Disk.ToDict(), link, uri]. */
-export function specFromEntry([disk, link, uri]: RuntimeDiskEntry, index: number): DiskSpec {
+/** A disk from Ganeti's own serialisation: [Disk.ToDict(), link, uri]; `path` as for specFromEnv. */
+export function specFromEntry([disk, link, uri]: RuntimeDiskEntry, index: number, path?: string): DiskSpec {
   const spec: DiskSpec = {
     index,
     uuid: disk.uuid.toLowerCase(),
@@ -47,12 +53,13 @@ export function specFromEntry([disk, link, uri]: RuntimeDiskEntry, index: number
     ganeti: disk,
   };
   if (disk.hvinfo) spec.hvinfo = disk.hvinfo;
-  return withKind(spec);
+  return withKind(spec, path);
 }
 
-function withKind(spec: DiskSpec): DiskSpec {
+function withKind(spec: DiskSpec, path: string | undefined): DiskSpec {
   if (spec.access === "kernelspace") {
-    const kind = pathKind(spec.link);
+    if (path !== undefined) spec.path = path;
+    const kind = pathKind(path ?? spec.link);
     if (kind) spec.pathKind = kind;
   }
   return spec;

@@ -2,6 +2,7 @@ import { InputError } from "../errors.js";
 import type { DevType, DiskMode, HvParams } from "../generated/common.js";
 import type { HookEnv } from "../generated/hook-env.js";
 import { validateHookEnv, validateInstanceEnv } from "../generated/validators.js";
+import { dataPath, envLogicalId } from "./disk-path.js";
 import { check } from "./validate.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -14,8 +15,10 @@ export interface EnvDisk {
   mode: DiskMode;
   name?: string;
   size?: number;
-  /** DISKn_DRIVER / DISKn_ID: e.g. loop + the file path for file disks. */
+  /** DISKn_DRIVER / DISKn_ID: e.g. loop + the file path for file disks (the part Ganeti's dict carries). */
   logicalId?: [string, string];
+  /** Where the disk's data is, from the logical_id fields Ganeti exports (disk-path.ts). */
+  dataPath?: string;
 }
 
 /** The instance as one side (GANETI_ or GANETI_POST_) of the environment shows it. */
@@ -56,7 +59,7 @@ const PRE = "GANETI_INSTANCE_";
 
 /** The instance variables we read (the schema's names); Ganeti exports ~100, most of no concern here. */
 const READ = ["NAME", "PRIMARY", "DISK_COUNT", ...[...HV_STRING_KEYS, "kvm_pci_reservations"].map((k) => `HV_${k}`)];
-const DISK_READ = ["UUID", "DEV_TYPE", "MODE", "SIZE", "NAME", "DRIVER", "ID"];
+const DISK_READ = ["UUID", "DEV_TYPE", "MODE", "SIZE", "NAME", "DRIVER", "ID", "VG", "PMINOR"];
 
 /**
  * Copies only what we read, by name: keeps ajv away from variables we ignore, and asking for ~40
@@ -114,6 +117,8 @@ function view(vars: Record<string, string>, prefix: string): InstanceView {
     const driver = get("DRIVER");
     const id = get("ID");
     if (driver && id) disk.logicalId = [driver, id];
+    const path = dataPath(disk.devType, envLogicalId(disk.devType, get));
+    if (path) disk.dataPath = path;
     disks.push(disk);
   }
   return { name: vars[`${PRE}NAME`] as string, hv, disks };

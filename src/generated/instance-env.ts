@@ -97,10 +97,10 @@ export interface InstanceEnv {
    */
   GANETI_INSTANCE_HV_machine_version?: string;
   /**
-   * a size in MiB
+   * a size in MiB, or a DRBD minor number (one pattern for both: each pattern costs the hooks start-up time)
    *
    * This interface was referenced by `InstanceEnv`'s JSON-Schema definition
-   * via the `patternProperty` "^GANETI_INSTANCE_DISK[0-9]+_SIZE$".
+   * via the `patternProperty` "^GANETI_INSTANCE_DISK[0-9]+_(SIZE|PMINOR)$".
    *
    * text without NUL or line breaks
    *

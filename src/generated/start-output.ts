@@ -53,6 +53,12 @@ export interface GanetiDisk {
   iv_name?: string;
   params?: DiskParams;
   hvinfo?: HvInfo;
+  /**
+   * Ganeti's logical_id; its shape depends on dev_type (file: [driver, path], plain: [vg, lv], drbd: [pnode, snode, port, pminor, sminor, secret], ...)
+   *
+   * @maxItems 8
+   */
+  logical_id?: (string | number)[];
 }
 export interface DiskParams {
   /**

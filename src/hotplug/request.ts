@@ -1,10 +1,11 @@
 import { diskDeviceId } from "../blockdev/ids.js";
 import type { DiskSpec } from "../blockdev/model.js";
 import { InputError } from "../errors.js";
+import { dataPath, PATH_VARIABLES } from "../ganeti/disk-path.js";
 import { specFromEntry, specFromEnv } from "../ganeti/disk-specs.js";
 import type { EnvDisk, HookEnvironment } from "../ganeti/env.js";
 import { diskLink, type NodePaths } from "../ganeti/paths.js";
-import type { RuntimeDocument } from "../generated/common.js";
+import type { DevType, RuntimeDocument } from "../generated/common.js";
 import type { HotplugInput } from "../generated/hotplug-input.js";
 
 /** Why there is nothing to do: every node and both phases run the hook, most of them idly. */
@@ -21,17 +22,45 @@ function envDiff(env: HookEnvironment, kind: "add" | "remove"): EnvDisk[] | NoCh
     : { none: `no disk was ${kind === "add" ? "added" : "removed"} (the disk lists before and after are the same)` };
 }
 
-/** The disks disk-add attaches: the JSON payload's, else those only the post environment lists. */
+/** The variable names that should have carried a disk's path, for an error message. */
+function pathVariables(prefix: string, d: { index: number; devType: DevType }): string {
+  return (PATH_VARIABLES[d.devType] ?? []).map((f) => `${prefix}DISK${d.index}_${f}`).join(" and ");
+}
+
+/**
+ * The disks disk-add attaches: the JSON payload's, else those only the post environment lists.
+ * Each gets its path from what Ganeti says of the disk (logical_id, or the environment's DISKn_*),
+ * never from the `<inst>:<n>` link alone: Ganeti leaves the links of removed disks behind.
+ */
 export function disksToAdd(env: HookEnvironment, input: HotplugInput | undefined, paths: NodePaths): DiskSpec[] | NoChange {
   const name = env.pre.name;
   if (input?.disk) {
-    const index = input.index ?? env.post?.disks.find((d) => d.uuid === input.disk?.uuid.toLowerCase())?.index;
+    const disk = input.disk;
+    const listed = env.post?.disks.find((d) => d.uuid === disk.uuid.toLowerCase());
+    const index = input.index ?? listed?.index;
     if (index === undefined)
       throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
-    return [specFromEntry([input.disk, input.link ?? diskLink(paths, name, index), input.uri ?? null], index)];
+    const path = dataPath(disk.dev_type, disk.logical_id) ?? listed?.dataPath;
+    // A link the caller names explicitly is its word for the path; Ganeti's by-index link is not.
+    if (!path && !input.link && disk.params?.access !== "userspace" && PATH_VARIABLES[disk.dev_type]) {
+      throw new InputError(
+        "INVALID_JSON",
+        `stdin at $.disk.logical_id: required for dev_type ${disk.dev_type} (the disk's path; the link ${diskLink(paths, name, index)} may be stale)`,
+      );
+    }
+    return [specFromEntry([disk, input.link ?? diskLink(paths, name, index), input.uri ?? null], index, path)];
   }
   const diff = envDiff(env, "add");
-  return "none" in diff ? diff : diff.map((d) => specFromEnv(d, diskLink(paths, name, d.index)));
+  if ("none" in diff) return diff;
+  return diff.map((d) => {
+    if (!d.dataPath && PATH_VARIABLES[d.devType]) {
+      throw new InputError(
+        "INVALID_ENV",
+        `${pathVariables("GANETI_POST_INSTANCE_", d)}: required for dev_type ${d.devType} (the disk's path; the link may be stale)`,
+      );
+    }
+    return specFromEnv(d, diskLink(paths, name, d.index), d.dataPath);
+  });
 }
 
 export interface Removal {

@@ -19,8 +19,13 @@ export interface Instance {
   consoleLog: string;
   /** --disk-dir/--qmp-dir/--runtime-dir/--cache-dir pointing into this test's temp dir. */
   pathArgs: string[];
-  /** A fresh 8 MiB image linked as Ganeti would link disk `index`; returns the image path. */
-  addImage: (index: number, bytes?: number) => string;
+  /**
+   * A fresh 8 MiB image for disk `index`, linked as Ganeti links it when it hot-plugs the disk itself
+   * (`link: false`: no link, as after an add without --hotplug); returns the image path.
+   */
+  addImage: (index: number, bytes?: number, opts?: { link?: boolean }) => string;
+  /** A recorded environment whose DISKn_ID variables name this instance's images (as Ganeti's would). */
+  env: (recorded: EnvVars) => EnvVars;
   runtime: () => RuntimeDocument;
   /** Nodes and device ids right after start, to prove later that nothing was left behind. */
   baseline: { nodes: string[]; ids: string[] };
@@ -36,11 +41,22 @@ export async function startInstance(t: Test, hv: Record<string, string> = {}, op
   const diskDir = join(base, "disks");
   mkdirSync(diskDir);
   const pathArgs = ["--disk-dir", diskDir, "--qmp-dir", base, "--runtime-dir", base, "--cache-dir", join(base, "cache")];
-  const addImage = (index: number, bytes = 8 << 20) => {
+  const images = new Map<number, string>();
+  const addImage = (index: number, bytes = 8 << 20, { link = true } = {}) => {
     const img = join(diskDir, `image${index}.raw`);
     writeFileSync(img, Buffer.alloc(bytes));
-    symlinkSync(img, join(diskDir, `${INSTANCE}:${index}`));
+    if (link) symlinkSync(img, join(diskDir, `${INSTANCE}:${index}`));
+    images.set(index, img);
     return img;
+  };
+  const withImages = (recorded: EnvVars): EnvVars => {
+    const out = { ...recorded };
+    for (const k of Object.keys(out)) {
+      const m = /^GANETI_(?:POST_)?INSTANCE_DISK([0-9]+)_ID$/.exec(k);
+      const img = m && images.get(Number(m[1]));
+      if (img) out[k] = img;
+    }
+    return out;
   };
   const env: EnvVars = {
     ...loadEnv("ganeti-3.0.2/instance-start-pre.env"),
@@ -71,6 +87,7 @@ export async function startInstance(t: Test, hv: Record<string, string> = {}, op
     consoleLog,
     pathArgs,
     addImage,
+    env: withImages,
     runtime: () => JSON.parse(readFileSync(runtimePath, "utf8")) as RuntimeDocument,
     baseline: await snapshot(),
     snapshot,
