@@ -16,7 +16,7 @@ const hooks = ["instance-start", "disk-add", "disk-remove"];
 await build({
   entryPoints: {
     ...Object.fromEntries(hooks.map((h) => [h, `src/cli/${h}.ts`])),
-    // Required by the hooks only to explain invalid input (src/ganeti/validate.ts).
+    // Required by the hooks only to explain invalid input (src/host/validate.ts).
     "validators-verbose": "src/generated/validators-verbose.cjs",
     demo: "scripts/demo.ts",
     bench: "bench/run.ts",

@@ -18,7 +18,7 @@ const schemas = readdirSync(schemaDir)
 // - validators.js (ESM, imported by the hooks): verbose and messages off. A hook runs it on every
 //   start, and every error site's extra fields are bytecode V8 deserialises at start-up (~0.4 ms).
 // - validators-verbose.cjs: errors carry the failing schema, whose description becomes the
-//   "allowed values" text. Loaded only when the first one said no (src/ganeti/validate.ts); CJS so
+//   "allowed values" text. Loaded only when the first one said no (src/host/validate.ts); CJS so
 //   that it can be required synchronously there, and its own bundle in dist/.
 const entry = {
   validateHookEnv: "hook-env",

@@ -98,7 +98,6 @@ t.test("a reply over 100 KB", async (t) => {
   const got = await q.execute<typeof big>("query-commands");
   t.ok(JSON.stringify(got).length > 100_000, "more than 100 KB");
   t.same(got, big);
-  t.ok(await q.hasCommand("command-3999"), "hasCommand reads query-commands");
 });
 
 t.test("a connection dropped in the middle of a reply fails every pending call at once", async (t) => {
@@ -159,11 +158,7 @@ t.test("real QEMU: a 100 KB+ schema reply, and one client per socket", async (t)
   const schema = await first.execute<unknown[]>("query-qmp-schema");
   t.ok(JSON.stringify(schema).length > 100_000, `query-qmp-schema is ${JSON.stringify(schema).length} bytes`);
   t.equal(first.version.major, 7);
-  t.same(
-    await schemaFacts(first),
-    { ioUring: true, jsonDeviceHotplug: true },
-    "QEMU 7.2 from Debian: io_uring built in, JSON -device unplugs",
-  );
+  t.same(await schemaFacts(first), { ioUring: true }, "QEMU 7.2 from Debian: io_uring built in");
   const started = Date.now();
   await t.rejects(
     QmpClient.connect(vm.hookSocket, { timeoutMs: 300 }),
@@ -190,5 +185,5 @@ t.test("schema facts come from what QEMU introspects, not from its version", asy
   const path = await fakeServer(t, { onCommand: (s, cmd) => s.write(line({ return: schema, id: cmd.id })) });
   const q = await QmpClient.connect(path);
   t.teardown(() => q.close());
-  t.same(await schemaFacts(q), { ioUring: false, jsonDeviceHotplug: false }, "a QEMU 6.2-like build without io_uring");
+  t.same(await schemaFacts(q), { ioUring: false }, "a QEMU 6.2-like build without io_uring");
 });

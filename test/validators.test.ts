@@ -6,9 +6,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import t from "tap";
-import { check } from "../src/ganeti/validate.js";
 import type { GeneratedValidator } from "../src/generated/validators.js";
 import * as leanModule from "../src/generated/validators.js";
+import { check } from "../src/host/validate.js";
 import { ROOT } from "./helpers/hook.js";
 
 const verbose = createRequire(import.meta.url)("../src/generated/validators-verbose.cjs") as Record<string, GeneratedValidator>;

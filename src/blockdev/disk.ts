@@ -2,24 +2,15 @@ import { InputError } from "../errors.js";
 import type { DevType, HvInfo } from "../generated/common.js";
 import { type CacheSetting, cacheSetting } from "./cache.js";
 import { device, diskDevice, hvinfoFor, type Placement, pciRoot, placementProps } from "./devices.js";
-import { checkNodeName, diskDeviceId, fileNodeName } from "./ids.js";
+import { checkNodeName, deviceIdOf } from "./ids.js";
 import type { BlockNode, Device, DiskSpec, Props, QemuCaps, StorageSettings } from "./model.js";
+import { nodeOptions, rawNode } from "./nodes.js";
 import { fileProtocol, hostDeviceProtocol, uriProtocol } from "./protocols.js";
 
 /** Ganeti's file-based dev types; every other kernelspace disk is a block device. */
 const FILE_DEV_TYPES: ReadonlySet<DevType> = new Set(["file", "sharedfile", "gluster"]);
 
 const where = (disk: DiskSpec) => `disk ${disk.index} (${disk.uuid})`;
-
-/** Options every node of one disk carries: QEMU reports the parent's cache, opens with the child's. */
-function nodeOptions(cache: CacheSetting, readOnly: boolean, discard: string): Props {
-  return {
-    "read-only": readOnly,
-    "auto-read-only": false,
-    discard,
-    cache: { direct: cache.direct, "no-flush": cache.noFlush },
-  };
-}
 
 /** Rejects aio modes this disk's cache or this host cannot honour, before QEMU does it less clearly. */
 function checkAio(disk: DiskSpec, s: StorageSettings, cache: CacheSetting, caps: QemuCaps): void {
@@ -63,16 +54,7 @@ export function diskBlockNode(
   if (readOnly && s.diskType === "ide") {
     throw new InputError("RO_IDE", `${where(disk)}: mode ro cannot use disk_type=ide (QEMU's ide-hd needs a writable node)`);
   }
-  const common = nodeOptions(cache, readOnly, s.discard);
-  return {
-    nodeName: id,
-    props: {
-      driver: "raw",
-      "node-name": id,
-      ...common,
-      file: { ...protocol, "node-name": fileNodeName(id), ...common },
-    },
-  };
+  return rawNode(id, protocol, nodeOptions(cache, readOnly, s.discard));
 }
 
 /** The guest device of one disk at a placement; IDE disks keep Ganeti's PCI slot only on record. */
@@ -103,7 +85,7 @@ export interface PlannedDevice {
   hvinfo: HvInfo;
 }
 
-/** The device id (= node name) of a disk: the one recorded in hvinfo wins, so a migration target matches. */
+/** The device id (= node name) of a disk, checked as QEMU would check it. */
 export function diskId(disk: DiskSpec): string {
-  return checkNodeName(disk.hvinfo?.id ?? diskDeviceId(disk.uuid));
+  return checkNodeName(deviceIdOf(disk.uuid, disk.hvinfo));
 }

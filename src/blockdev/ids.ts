@@ -11,6 +11,14 @@ export function diskDeviceId(uuid: string): string {
   return `disk-${uuid.toLowerCase().split("-").slice(0, 3).join("-")}`;
 }
 
+/**
+ * The device id (= node name) of a disk: the id recorded in its hvinfo wins, so that a restart,
+ * a migration target or a hot-remove finds the device an earlier start or Ganeti itself created.
+ */
+export function deviceIdOf(uuid: string, hvinfo: { id: string } | undefined): string {
+  return hvinfo?.id ?? diskDeviceId(uuid);
+}
+
 /** The protocol child of a format node. */
 export function fileNodeName(nodeName: string): string {
   return `${nodeName}-file`;

@@ -13,8 +13,8 @@ import {
   SCSI_CONTROLLER_ID,
 } from "./devices.js";
 import { diskBlockNode, diskGuestDevice, diskId } from "./disk.js";
-import { fileNodeName } from "./ids.js";
 import type { BlockNode, Device, DiskSpec, QemuCaps, StorageSettings } from "./model.js";
+import { nodeOptions, rawNode } from "./nodes.js";
 import { fileProtocol, hostDeviceProtocol, httpProtocol, isHttpUrl } from "./protocols.js";
 import { PciSlots, parsePciAddr, ScsiIds } from "./slots.js";
 
@@ -140,14 +140,5 @@ function scsiControllerDriver(s: StorageSettings): string {
   return s.scsiController === "lsi" ? "lsi53c895a" : s.scsiController;
 }
 
-function mediaNode(name: string, protocol: BlockNode["props"], readOnly: boolean): BlockNode {
-  const common = {
-    "read-only": readOnly,
-    "auto-read-only": false,
-    cache: { direct: MEDIA_CACHE.direct, "no-flush": MEDIA_CACHE.noFlush },
-  };
-  return {
-    nodeName: name,
-    props: { driver: "raw", "node-name": name, ...common, file: { ...protocol, "node-name": fileNodeName(name), ...common } },
-  };
-}
+const mediaNode = (name: string, protocol: BlockNode["props"], readOnly: boolean): BlockNode =>
+  rawNode(name, protocol, nodeOptions(MEDIA_CACHE, readOnly));

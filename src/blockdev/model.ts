@@ -27,9 +27,12 @@ export interface StorageSettings {
   machine: string;
 }
 
+/** QEMU's version: major, minor, micro. */
+export type QemuVersion = readonly [number, number, number];
+
 /** What the plugin knows about the QEMU binary that will run the instance. */
 export interface QemuCaps {
-  version: readonly [number, number, number];
+  version: QemuVersion;
   /** io_uring is usable: QEMU >= 5.0 and the host kernel allows it. */
   ioUring: { usable: boolean; reason: string };
 }

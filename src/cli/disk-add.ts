@@ -1,15 +1,15 @@
 import { isHotpluggable } from "../blockdev/devices.js";
+import type { QemuCaps } from "../blockdev/model.js";
 import { InputError } from "../errors.js";
-import { ioUringStatus } from "../ganeti/qemu-facts.js";
 import { withDisk } from "../ganeti/runtime.js";
 import { hotAdd, planAdd } from "../hotplug/add.js";
 import { settleDiskLink } from "../hotplug/disk-link.js";
+import { hostCaps, liveCaps } from "../hotplug/live.js";
 import { disksToAdd } from "../hotplug/request.js";
+import { currentRuntime, updateRuntime } from "../hotplug/runtime-file.js";
 import { withInstance } from "../hotplug/session.js";
-import type { QmpClient } from "../qmp/client.js";
-import { schemaFacts } from "../qmp/schema.js";
 import { runHook, say } from "./hook.js";
-import { currentRuntime, HOTPLUG_FLAGS, hotplugContext, reportChange, startedSettings, updateRuntime } from "./hotplug.js";
+import { HOTPLUG_FLAGS, hotplugContext, reportChange, startedSettings } from "./hotplug.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
 
@@ -48,21 +48,11 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
       `disk_type=${settings.diskType} cannot be hot-plugged (QEMU's IDE buses are not hot-pluggable); nothing was sent`,
     );
   }
-  // Everything decidable without the VM is decided first: bad input never reaches QEMU. The
-  // version is checked against io_uring's needs once QEMU has said which it is.
-  const plans = disks.map((d) => planAdd(d, settings, { version: [99, 0, 0], ioUring: ioUringStatus([99, 0, 0]) }, ctx.warn));
-  // Once per run, not per disk: query-qmp-schema is ~150 KB.
-  let ioUringChecked = false;
-  const checkIoUring = async (qmp: QmpClient) => {
-    if (settings.aio !== "io_uring" || ioUringChecked) return;
-    const v = qmp.version;
-    const status = ioUringStatus([v.major, v.minor, v.micro]);
-    if (!status.usable) throw new InputError("IO_URING_UNAVAILABLE", `disk_aio=io_uring cannot be used here: ${status.reason}`);
-    if (!(await schemaFacts(qmp)).ioUring) {
-      throw new InputError("IO_URING_UNAVAILABLE", "disk_aio=io_uring cannot be used here: this QEMU was built without io_uring");
-    }
-    ioUringChecked = true;
-  };
+  // Everything decidable without the VM is decided first: bad input never reaches QEMU. What only
+  // the running QEMU can say (its version, io_uring in its build) is checked by planning again
+  // under its capabilities, read once per run.
+  const plans = disks.map((d) => planAdd(d, settings, hostCaps(), ctx.warn));
+  let caps: Promise<QemuCaps> | undefined;
   let status: 0 | 1 = 0;
   for (const plan of plans) {
     const rc = await reportChange("disk-add", plan.disk.index, ctx.warnings, async () => {
@@ -74,7 +64,8 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
         ctx.name,
         ctx.session,
         async (qmp) => {
-          await checkIoUring(qmp);
+          caps ??= liveCaps(qmp, settings.aio === "io_uring");
+          planAdd(plan.disk, settings, await caps, () => {}); // its warnings were given above
           // Read once under the lock: the slots it records, and the base of the update below.
           const doc = currentRuntime(ctx);
           const recorded = (doc?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));

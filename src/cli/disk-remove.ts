@@ -1,9 +1,10 @@
 import { withoutDisk } from "../ganeti/runtime.js";
 import { hotRemove } from "../hotplug/remove.js";
 import { disksToRemove } from "../hotplug/request.js";
-import { withInstance } from "../hotplug/session.js";
+import { updateRuntime } from "../hotplug/runtime-file.js";
+import { TIMEOUT_DEFAULTS, withInstance } from "../hotplug/session.js";
 import { runHook, say, seconds } from "./hook.js";
-import { HOTPLUG_FLAGS, hotplugContext, reportChange, updateRuntime } from "./hotplug.js";
+import { HOTPLUG_FLAGS, hotplugContext, reportChange } from "./hotplug.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
 
@@ -28,11 +29,18 @@ Exit status: 0 done (or nothing to do); 1 failed; 2 invalid input (nothing sent 
 void runHook(
   "disk-remove",
   SUMMARY,
-  [...HOTPLUG_FLAGS, { name: "unplug-timeout", value: "SECONDS", help: "wait for the guest to release the device (default 15)" }],
+  [
+    ...HOTPLUG_FLAGS,
+    {
+      name: "unplug-timeout",
+      value: "SECONDS",
+      help: `wait for the guest to release the device (default ${TIMEOUT_DEFAULTS.unplug})`,
+    },
+  ],
   async (args) => {
     const ctx = hotplugContext("disk-remove", args);
     if (!ctx) return 0;
-    const unplugMs = seconds(args, "unplug-timeout", 15) * 1000;
+    const unplugMs = seconds(args, "unplug-timeout", TIMEOUT_DEFAULTS.unplug) * 1000;
     const removals = disksToRemove(ctx.env, ctx.input, ctx.runtime);
     if ("none" in removals) {
       say("disk-remove", "note", `${removals.none}; nothing to do`);

@@ -1,8 +1,8 @@
 import { fstatSync, readFileSync, writeSync } from "node:fs";
 import { InputError, PluginError } from "../errors.js";
 import { DEFAULT_PATHS, type NodePaths } from "../ganeti/paths.js";
-import { check, jsonPath } from "../ganeti/validate.js";
 import type { GeneratedValidator } from "../generated/validators.js";
+import { check, jsonPath } from "../host/validate.js";
 
 export interface Flag {
   name: string;

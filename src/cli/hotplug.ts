@@ -1,65 +1,34 @@
 import { storageSettings } from "../blockdev/settings.js";
-import { HotplugError, InputError, PluginError } from "../errors.js";
+import { InputError, PluginError } from "../errors.js";
 import { type HookEnvironment, readHookEnv } from "../ganeti/env.js";
 import { type NodePaths, runtimeFile } from "../ganeti/paths.js";
-import { readRuntime, writeRuntime } from "../ganeti/runtime.js";
-import type { RuntimeDocument } from "../generated/common.js";
+import { readRuntime } from "../ganeti/runtime.js";
 import type { HotplugInput } from "../generated/hotplug-input.js";
 import type { HotplugOutput } from "../generated/hotplug-output.js";
 import { validateHotplugInput } from "../generated/validators.js";
-import { runsHere, type SessionOptions } from "../hotplug/session.js";
+import type { RuntimeSource } from "../hotplug/runtime-file.js";
+import { runsHere, type SessionOptions, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, readJsonInput, say, seconds, writeFd } from "./hook.js";
 
 export const HOTPLUG_FLAGS: Flag[] = [
   ...COMMON_FLAGS,
-  { name: "qmp-timeout", value: "SECONDS", help: "connect/greeting and each QMP command (default 10)" },
-  { name: "lock-timeout", value: "SECONDS", help: "wait for another hook on the same instance (default 60)" },
+  { name: "qmp-timeout", value: "SECONDS", help: `connect/greeting and each QMP command (default ${TIMEOUT_DEFAULTS.qmp})` },
+  {
+    name: "lock-timeout",
+    value: "SECONDS",
+    help: `wait for another hook on the same instance (default ${TIMEOUT_DEFAULTS.lock})`,
+  },
   ...PATH_FLAGS,
 ];
 
-export interface HotplugContext {
+export interface HotplugContext extends RuntimeSource {
   name: string;
   env: HookEnvironment;
   input: HotplugInput | undefined;
   paths: NodePaths;
   session: SessionOptions;
-  /** The runtime document in use: the JSON's, else the runtime file's (then `runtimePath` is set). */
-  runtime: RuntimeDocument | undefined;
-  runtimePath: string | undefined;
   warn: (m: string) => void;
   warnings: string[];
-}
-
-/**
- * The runtime document as it is now. Call it under the instance lock: another hook may have
- * rewritten the file since this one started.
- */
-export function currentRuntime(ctx: HotplugContext): RuntimeDocument | undefined {
-  return ctx.runtimePath ? readRuntime(ctx.runtimePath) : ctx.runtime;
-}
-
-/**
- * Applies a change to the runtime file, if one is in use; call it under the instance lock.
- * `current` is the document already read under that same lock, when the caller has one.
- */
-export function updateRuntime(
-  ctx: HotplugContext,
-  change: (doc: RuntimeDocument) => RuntimeDocument,
-  current?: RuntimeDocument,
-): void {
-  const path = ctx.runtimePath;
-  if (!path) return;
-  try {
-    const now = current ?? readRuntime(path);
-    if (now) writeRuntime(path, change(now));
-  } catch (e) {
-    // QEMU has already changed; the file has not (the write is atomic). Running the hook again
-    // finds the VM in its new state and records it.
-    throw new HotplugError(
-      "RUNTIME_WRITE_FAILED",
-      `QEMU was changed but the runtime file ${path} could not be updated (${(e as Error).message}); run the hook again to record it`,
-    );
-  }
 }
 
 /** Reads and checks everything a hot-plug hook needs; undefined when there is nothing to do here. */
@@ -89,8 +58,8 @@ export function hotplugContext(hook: string, args: Args): HotplugContext | undef
     paths,
     session: {
       paths,
-      qmpTimeoutMs: seconds(args, "qmp-timeout", 10) * 1000,
-      lockTimeoutMs: seconds(args, "lock-timeout", 60) * 1000,
+      qmpTimeoutMs: seconds(args, "qmp-timeout", TIMEOUT_DEFAULTS.qmp) * 1000,
+      lockTimeoutMs: seconds(args, "lock-timeout", TIMEOUT_DEFAULTS.lock) * 1000,
     },
     runtime,
     runtimePath,

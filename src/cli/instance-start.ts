@@ -1,8 +1,8 @@
 import { InputError } from "../errors.js";
 import { readHookEnv } from "../ganeti/env.js";
-import { checkCurlModule, checkRangeSupport } from "../ganeti/media-checks.js";
 import { validateStartInput } from "../generated/validators.js";
-import { type StartInput, startStorage } from "../start.js";
+import { checkCurlModule, checkRangeSupport } from "../host/media-checks.js";
+import { type StartInput, startStorage } from "../start/storage.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, runHook, say, str, writeFd } from "./hook.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]

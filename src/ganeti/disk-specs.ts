@@ -1,14 +1,7 @@
-import { statSync } from "node:fs";
 import type { DiskSpec } from "../blockdev/model.js";
 import type { GanetiDisk, RuntimeDiskEntry } from "../generated/common.js";
+import { pathKind } from "../host/path-kind.js";
 import type { EnvDisk } from "./env.js";
-
-/** What a path is, following symlinks; undefined when it does not exist (yet), e.g. in a pre hook. */
-export function pathKind(path: string): "file" | "block" | undefined {
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st) return undefined;
-  return st.isBlockDevice() || st.isCharacterDevice() ? "block" : "file";
-}
 
 /**
  * A disk known only from the hook environment: Ganeti's dict rebuilt from BuildDiskEnv's fields.

@@ -1,9 +1,8 @@
 import { InputError } from "../errors.js";
 import type { DevType, DiskMode, HvParams } from "../generated/common.js";
-import type { HookEnv } from "../generated/hook-env.js";
 import { validateHookEnv, validateInstanceEnv } from "../generated/validators.js";
+import { check } from "../host/validate.js";
 import { dataPath, envLogicalId } from "./disk-path.js";
-import { check } from "./validate.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -29,9 +28,6 @@ export interface InstanceView {
 }
 
 export interface HookEnvironment {
-  phase?: "pre" | "post";
-  opCode?: string;
-  hooksPath?: string;
   /** GANETI_INSTANCE_*: the state before the operation (in both phases). */
   pre: InstanceView;
   /** GANETI_POST_INSTANCE_*: the state after it (post phase only). */
@@ -132,12 +128,10 @@ export function readHookEnv(env: Env): HookEnvironment {
     const v = env[k];
     if (v !== undefined) base[k] = v;
   }
-  const parsed = check<HookEnv>(validateHookEnv, base, "INVALID_ENV", (p) => p.slice(1));
+  // Checked for what Ganeti says of the hook itself (phase, version), though only the instance is used.
+  check(validateHookEnv, base, "INVALID_ENV", (p) => p.slice(1));
   // hook-env.schema.json includes instance-env.schema.json, so the pre view is checked already.
   const out: HookEnvironment = { pre: view(pre, PRE) };
-  if (parsed.GANETI_HOOKS_PHASE) out.phase = parsed.GANETI_HOOKS_PHASE;
-  if (parsed.GANETI_OP_CODE) out.opCode = parsed.GANETI_OP_CODE;
-  if (parsed.GANETI_HOOKS_PATH) out.hooksPath = parsed.GANETI_HOOKS_PATH;
   if (env[`${POST}NAME`] !== undefined) {
     const post = pick(env, POST);
     check(validateInstanceEnv, post, "INVALID_ENV", (p) => POST + p.slice(1 + PRE.length));

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { InputError, PluginError } from "../errors.js";
 import type { RuntimeDiskEntry, RuntimeDocument } from "../generated/common.js";
 import { validateHotplugInput } from "../generated/validators.js";
-import { writeAtomically } from "./atomic.js";
-import { check, jsonPath } from "./validate.js";
+import { writeAtomically } from "../host/atomic-write.js";
+import { check, jsonPath } from "../host/validate.js";
 
 /** Reads Ganeti's KVM runtime file; undefined when there is none (an instance Ganeti did not start). */
 export function readRuntime(path: string): RuntimeDocument | undefined {

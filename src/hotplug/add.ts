@@ -6,7 +6,7 @@ import { HotplugError } from "../errors.js";
 import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
-import { blockOf, type LiveState, liveState, queryBlock } from "./live.js";
+import { blockOf, type LiveState, liveState, peripheralPath, queryBlock } from "./live.js";
 
 export interface AddPlan {
   disk: DiskSpec;
@@ -56,7 +56,7 @@ function choosePlacement(plan: AddPlan, live: LiveState, recorded: readonly HvIn
 
 /** The placement of a device that is already there (a retry, or Ganeti's own hotplug went first). */
 async function livePlacement(qmp: QmpClient, plan: AddPlan): Promise<Placement> {
-  const path = `/machine/peripheral/${plan.id}`;
+  const path = peripheralPath(plan.id);
   if (diskDevice(plan.settings.diskType).bus === "scsi") {
     return { bus: "scsi", scsiId: await qmp.execute<number>("qom-get", { path, property: "scsi-id" }) };
   }

@@ -1,4 +1,7 @@
+import type { QemuCaps } from "../blockdev/model.js";
+import { ioUringStatus } from "../host/qemu-caps.js";
 import type { QmpClient } from "../qmp/client.js";
+import { schemaFacts } from "../qmp/schema.js";
 
 export interface BlockEntry {
   device: string;
@@ -16,11 +19,15 @@ export interface LiveState {
   blocks: BlockEntry[];
 }
 
+/** Where QEMU keeps the devices that have an id, and one of them. */
+const PERIPHERAL = "/machine/peripheral";
+export const peripheralPath = (id: string) => `${PERIPHERAL}/${id}`;
+
 const SCSI_DEVICE_TYPES = new Set(["scsi-hd", "scsi-cd", "scsi-block", "scsi-generic"]);
 
 /** Devices with an id (qdev id → QOM type), from /machine/peripheral. */
 export async function peripheralDevices(qmp: QmpClient): Promise<Map<string, string>> {
-  const peripheral = await qmp.execute<{ name: string; type: string }[]>("qom-list", { path: "/machine/peripheral" });
+  const peripheral = await qmp.execute<{ name: string; type: string }[]>("qom-list", { path: PERIPHERAL });
   const devices = new Map<string, string>();
   for (const p of peripheral) {
     const m = /^child<(.+)>$/.exec(p.type);
@@ -51,7 +58,7 @@ export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promis
   if (opts.scsi) {
     const ids = [...devices].filter(([, type]) => SCSI_DEVICE_TYPES.has(type)).map(([id]) => id);
     const values = await Promise.all(
-      ids.map((id) => qmp.execute<number>("qom-get", { path: `/machine/peripheral/${id}`, property: "scsi-id" })),
+      ids.map((id) => qmp.execute<number>("qom-get", { path: peripheralPath(id), property: "scsi-id" })),
     );
     for (const v of values) scsiIds.add(v);
   }
@@ -66,5 +73,25 @@ export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promis
 
 /** The query-block entry of a device: SCSI/IDE report the id, virtio-blk its backend's QOM path. */
 export function blockOf(blocks: readonly BlockEntry[], id: string): BlockEntry | undefined {
-  return blocks.find((b) => b.qdev === id || b.qdev === `/machine/peripheral/${id}/virtio-backend`);
+  return blocks.find((b) => b.qdev === id || b.qdev === `${peripheralPath(id)}/virtio-backend`);
+}
+
+/**
+ * What can be checked before connecting: the host kernel's io_uring rule. QEMU's version and build
+ * are not known yet, so they are assumed able (liveCaps says what they are).
+ */
+export const hostCaps = (): QemuCaps => {
+  const version = [99, 0, 0] as const;
+  return { version, ioUring: ioUringStatus(version) };
+};
+
+/**
+ * The running QEMU's capabilities, from its greeting and, when io_uring is asked for, its schema
+ * (query-qmp-schema is ~150 KB: only then).
+ */
+export async function liveCaps(qmp: QmpClient, needIoUring: boolean): Promise<QemuCaps> {
+  const v = qmp.version;
+  const version = [v.major, v.minor, v.micro] as const;
+  const builtWith = needIoUring ? (await schemaFacts(qmp)).ioUring : undefined;
+  return { version, ioUring: ioUringStatus(version, builtWith === undefined ? {} : { builtWith }) };
 }

@@ -1,4 +1,4 @@
-import { diskDeviceId } from "../blockdev/ids.js";
+import { deviceIdOf } from "../blockdev/ids.js";
 import type { DiskSpec } from "../blockdev/model.js";
 import { InputError } from "../errors.js";
 import { dataPath, PATH_VARIABLES } from "../ganeti/disk-path.js";
@@ -75,7 +75,7 @@ export function disksToRemove(
   input: HotplugInput | undefined,
   runtime: RuntimeDocument | undefined,
 ): Removal[] | NoChange {
-  const idOf = (uuid: string) => runtime?.[3].find((e) => e[0].uuid.toLowerCase() === uuid)?.[0].hvinfo?.id ?? diskDeviceId(uuid);
+  const idOf = (uuid: string) => deviceIdOf(uuid, runtime?.[3].find((e) => e[0].uuid.toLowerCase() === uuid)?.[0].hvinfo);
   if (input?.disk) {
     const uuid = input.disk.uuid.toLowerCase();
     const index = input.index ?? env.pre.disks.find((d) => d.uuid === uuid)?.index;

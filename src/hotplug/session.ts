@@ -3,6 +3,16 @@ import { type NodePaths, qmpSocket } from "../ganeti/paths.js";
 import { QmpClient } from "../qmp/client.js";
 import { lockInstance } from "./lock.js";
 
+/** Default timeouts of the hot-plug hooks, in seconds: flags override them. */
+export const TIMEOUT_DEFAULTS = {
+  /** Connect and greeting, then each QMP command. */
+  qmp: 10,
+  /** Waiting for another hook on the same instance. */
+  lock: 60,
+  /** Waiting for the guest to release an unplugged device. */
+  unplug: 15,
+} as const;
+
 export interface SessionOptions {
   paths: NodePaths;
   qmpTimeoutMs: number;

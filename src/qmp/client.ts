@@ -41,7 +41,6 @@ export class QmpClient {
   private readonly listeners = new Set<EventListener>();
   private nextId = 1;
   private closedWith: Error | undefined;
-  private commandSet: Promise<Set<string>> | undefined;
 
   private constructor(path: string, socket: Socket, version: QmpVersion, commandTimeoutMs: number) {
     this.path = path;
@@ -159,12 +158,6 @@ export class QmpClient {
     if (this.closedWith) l.fail(this.closedWith);
     else this.listeners.add(l);
     return l;
-  }
-
-  /** Whether QEMU has a command (query-commands, asked once per connection). */
-  async hasCommand(name: string): Promise<boolean> {
-    this.commandSet ??= this.execute<{ name: string }[]>("query-commands").then((list) => new Set(list.map((c) => c.name)));
-    return (await this.commandSet).has(name);
   }
 
   close(): void {

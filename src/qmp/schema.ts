@@ -5,15 +5,12 @@ interface SchemaEntry {
   "meta-type": string;
   values?: string[];
   members?: { name: string }[];
-  features?: string[];
 }
 
 /** What QEMU's introspection says about the features that change our decisions. */
 export interface SchemaFacts {
   /** The aio enum has io_uring: QEMU was built with it (whether the kernel allows it is another matter). */
   ioUring: boolean;
-  /** device_add has json-cli-hotplug: JSON -device works and such devices still unplug (QEMU >= 7.0). */
-  jsonDeviceHotplug: boolean;
 }
 
 /**
@@ -26,9 +23,6 @@ export async function schemaFacts(qmp: QmpClient): Promise<SchemaFacts> {
   return {
     ioUring: schema.some(
       (e) => e["meta-type"] === "enum" && ["threads", "native", "io_uring"].every((v) => enumMembers(e).includes(v)),
-    ),
-    jsonDeviceHotplug: schema.some(
-      (e) => e["meta-type"] === "command" && e.name === "device_add" && (e.features ?? []).includes("json-cli-hotplug"),
     ),
   };
 }

@@ -1,23 +1,19 @@
 import { mkdirSync, readFileSync, statSync } from "node:fs";
-import type { QemuCaps } from "../blockdev/model.js";
+import type { QemuVersion } from "../blockdev/model.js";
 import { PluginError } from "../errors.js";
 import { shortHash } from "../util/hash.js";
-import { writeAtomically } from "./atomic.js";
+import { writeAtomically } from "./atomic-write.js";
 
-export type Version = readonly [number, number, number];
-
-export function parseVersion(text: string): Version | undefined {
+export function parseVersion(text: string): QemuVersion | undefined {
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
   return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
 }
-
-export const atLeast = (v: Version, major: number, minor: number) => v[0] > major || (v[0] === major && v[1] >= minor);
 
 /**
  * QEMU's version, from `<kvm_path> --version`. Running QEMU costs more than the whole hook, so the
  * answer is cached per binary, keyed by inode, size and mtime (an upgrade changes all three).
  */
-export function probeQemuVersion(kvmPath: string, cacheDir: string): Version {
+export function probeQemuVersion(kvmPath: string, cacheDir: string): QemuVersion {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(kvmPath);
@@ -30,7 +26,7 @@ export function probeQemuVersion(kvmPath: string, cacheDir: string): Version {
   const key = `${kvmPath}\0${st.ino}\0${st.size}\0${st.mtimeMs}`;
   const file = `${cacheDir}/qemu-version-${shortHash(kvmPath)}.json`;
   try {
-    const cached = JSON.parse(readFileSync(file, "utf8")) as { key?: string; version?: Version };
+    const cached = JSON.parse(readFileSync(file, "utf8")) as { key?: string; version?: QemuVersion };
     if (cached.key === key && Array.isArray(cached.version)) return cached.version;
   } catch {
     // no cache yet, or an unreadable one: ask QEMU
@@ -52,18 +48,4 @@ export function probeQemuVersion(kvmPath: string, cacheDir: string): Version {
     // A read-only cache only costs time.
   }
   return version;
-}
-
-/** io_uring needs QEMU >= 5.0 and a kernel that lets this process create rings (Linux >= 6.6 can forbid it). */
-export function ioUringStatus(version: Version, sysctlPath = "/proc/sys/kernel/io_uring_disabled"): QemuCaps["ioUring"] {
-  if (!atLeast(version, 5, 0)) return { usable: false, reason: `QEMU ${version.join(".")} is older than 5.0` };
-  let value = "0";
-  try {
-    value = readFileSync(sysctlPath, "utf8").trim();
-  } catch {
-    // No sysctl: a kernel from before 6.6, which never restricts io_uring.
-  }
-  return value === "0"
-    ? { usable: true, reason: "" }
-    : { usable: false, reason: `the host kernel restricts it (${sysctlPath} = ${value})` };
 }

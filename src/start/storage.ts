@@ -1,19 +1,20 @@
-import { storageArgv } from "./blockdev/argv.js";
-import { instanceStorage } from "./blockdev/instance.js";
-import type { DiskSpec } from "./blockdev/model.js";
-import { isHttpUrl } from "./blockdev/protocols.js";
-import { storageSettings } from "./blockdev/settings.js";
-import { qemuCaps } from "./ganeti/caps.js";
-import { pathKind, specFromEntry, specFromEnv } from "./ganeti/disk-specs.js";
-import type { HookEnvironment } from "./ganeti/env.js";
-import { diskLink, type NodePaths } from "./ganeti/paths.js";
-import type { HvParams, RuntimeDiskEntry, RuntimeDocument } from "./generated/common.js";
-import type { StartRequest } from "./generated/start-input.js";
+import { storageArgv } from "../blockdev/argv.js";
+import { instanceStorage } from "../blockdev/instance.js";
+import type { DiskSpec } from "../blockdev/model.js";
+import { isHttpUrl } from "../blockdev/protocols.js";
+import { storageSettings } from "../blockdev/settings.js";
+import { specFromEntry, specFromEnv } from "../ganeti/disk-specs.js";
+import type { HookEnvironment } from "../ganeti/env.js";
+import { diskLink, type NodePaths } from "../ganeti/paths.js";
+import type { HvParams, RuntimeDiskEntry, RuntimeDocument } from "../generated/common.js";
+import type { StartRequest } from "../generated/start-input.js";
+import { pathKind } from "../host/path-kind.js";
+import { qemuCaps } from "../host/qemu-caps.js";
 
 /** schemas/start-input.schema.json: a runtime document (array) or a request object (its if/then/else). */
 export type StartInput = RuntimeDocument | StartRequest;
 
-import type { StartOutput } from "./generated/start-output.js";
+import type { StartOutput } from "../generated/start-output.js";
 
 export interface StartOptions {
   paths: NodePaths;
