@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Builds the tiny Linux test guest from Debian packages, without installing anything on the host:
 // Debian's kernel (its uncompressed vmlinux boots via PVH in ~5 s under TCG) and an initramfs of
 // busybox-static plus the virtio/SCSI modules. The guest reports block-device uevents on its
@@ -14,13 +15,16 @@ const out = resolve(process.argv[2] ?? join(root, ".cache/guest"));
 // crct10dif_generic and crc64_rocksoft_generic are asked for through the crypto API, not depends=.
 const WANTED = ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "crct10dif_generic", "crc64_rocksoft_generic"];
 
-const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
+/** @param {string} cmd @param {string[]} args @param {import("node:child_process").ExecFileSyncOptions} [opts] */
+const sh = (cmd, args, opts = {}) =>
+  String(execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts }));
 
 function kernelPackage() {
   const deps = sh("apt-cache", ["depends", "linux-image-amd64"]);
   return /Depends: (linux-image-[0-9][^\s]*)/.exec(deps)?.[1];
 }
 
+/** @param {string} dir @param {string[]} pkgs */
 function download(dir, pkgs) {
   try {
     sh("apt-get", ["download", ...pkgs], { cwd: dir });
@@ -30,12 +34,19 @@ function download(dir, pkgs) {
   }
 }
 
-/** The newc cpio format, as the kernel unpacks an initramfs. */
+/**
+ * The newc cpio format, as the kernel unpacks an initramfs.
+ * @param {{ name: string; mode: number; data?: Buffer }[]} entries
+ */
 function cpio(entries) {
+  /** @type {Buffer[]} */
   const parts = [];
   let ino = 1;
+  /** @param {number} n */
   const hex = (n) => n.toString(16).padStart(8, "0");
+  /** @param {number} n */
   const pad4 = (n) => Buffer.alloc((4 - (n % 4)) % 4);
+  /** @param {string} name @param {number} mode @param {Buffer} data */
   const add = (name, mode, data) => {
     const nameBuf = Buffer.from(`${name}\0`);
     const header = `070701${hex(ino++)}${hex(mode)}${hex(0)}${hex(0)}${hex(1)}${hex(0)}${hex(data.length)}${hex(0)}${hex(0)}${hex(0)}${hex(0)}${hex(nameBuf.length)}${hex(0)}`;
@@ -46,7 +57,10 @@ function cpio(entries) {
   return Buffer.concat(parts);
 }
 
-/** A module's dependencies, from the depends= string in its .modinfo section. */
+/**
+ * A module's dependencies, from the depends= string in its .modinfo section.
+ * @param {string} ko
+ */
 function dependsOf(ko) {
   const m = /depends=([^\0]*)\0/.exec(readFileSync(ko).toString("latin1"));
   return m?.[1] ? m[1].split(",").filter(Boolean) : [];
@@ -61,14 +75,14 @@ if (!existsSync(stamp)) {
   if (!kpkg) throw new Error("apt-cache knows no linux-image-amd64 dependency (run apt-get update)");
   download(work, [kpkg, "busybox-static"]);
   const debs = readdirSync(work).filter((f) => f.endsWith(".deb"));
-  const kdeb = join(
-    work,
-    debs.find((f) => f.startsWith("linux-image")),
-  );
-  const bdeb = join(
-    work,
-    debs.find((f) => f.startsWith("busybox-static")),
-  );
+  /** @param {string} prefix */
+  const deb = (prefix) => {
+    const f = debs.find((d) => d.startsWith(prefix));
+    if (!f) throw new Error(`apt-get download left no ${prefix} package`);
+    return join(work, f);
+  };
+  const kdeb = deb("linux-image");
+  const bdeb = deb("busybox-static");
   sh(
     "sh",
     [
@@ -81,14 +95,16 @@ if (!existsSync(stamp)) {
 
   // vmlinux: the XZ payload inside the bzImage, decompressed.
   const boot = join(work, "root/boot");
-  const bz = readFileSync(join(boot, readdirSync(boot)[0]));
+  const bz = readFileSync(join(boot, readdirSync(boot)[0] ?? "vmlinuz-missing"));
   const at = bz.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
   const vmlinux = execFileSync("xz", ["-dc", "--single-stream"], { input: bz.subarray(at), maxBuffer: 1 << 30 });
   if (vmlinux.readUInt32BE(0) !== 0x7f454c46) throw new Error("no ELF kernel inside the bzImage");
   writeFileSync(join(out, "vmlinux"), vmlinux);
 
   // Modules in dependency order, found by name anywhere below lib/modules.
+  /** @type {Map<string, string>} */
   const kos = new Map();
+  /** @param {string} d */
   const walk = (d) => {
     for (const f of readdirSync(d, { withFileTypes: true })) {
       if (f.isDirectory()) walk(join(d, f.name));
@@ -96,7 +112,9 @@ if (!existsSync(stamp)) {
     }
   };
   walk(join(work, "root/lib/modules"));
+  /** @type {string[]} */
   const order = [];
+  /** @param {string} name */
   const visit = (name) => {
     const key = name.replaceAll("-", "_");
     if (order.includes(key)) return;
@@ -129,7 +147,7 @@ esac
     { name: "init", mode: 0o100755, data: Buffer.from(init) },
     { name: "bin/onevent", mode: 0o100755, data: Buffer.from(onevent) },
     { name: "bin/busybox", mode: 0o100755, data: readFileSync(join(work, "root/bin/busybox")) },
-    ...order.map((m) => ({ name: `lib/modules/${m}.ko`, mode: 0o100644, data: readFileSync(kos.get(m)) })),
+    ...order.map((m) => ({ name: `lib/modules/${m}.ko`, mode: 0o100644, data: readFileSync(kos.get(m) ?? m) })),
   ];
   writeFileSync(join(out, "initrd.gz"), gzipSync(cpio(entries)));
   rmSync(work, { recursive: true, force: true });

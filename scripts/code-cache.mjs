@@ -1,5 +1,7 @@
-// Writes dist/<hook>.cjs.cache (and .json.cache): V8's code cache after a representative run of each
-// hook, so that a hook started by Ganeti does not compile its bundle again (see scripts/gen-hooks.mjs).
+// @ts-check
+// Writes dist/<hook>.<build>.env.cache and .json.cache: V8's code cache after a representative run
+// of each hook in each input mode, so that a hook started by Ganeti does not compile its bundle
+// again (src/loader/hook-loader.ts picks one; <build> is the bundle's own, scripts/bundle.mjs).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,7 +9,8 @@ import { dirname, join } from "node:path";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const scratch = mkdtempSync(join(tmpdir(), "gqb-codecache-"));
-const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", GQB_CODE_CACHE: "write" };
+/** @type {Record<string, string>} */
+const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", GQB_CODE_CACHE: "write" };
 for (const line of readFileSync(join(root, "examples/instance.env"), "utf8").split("\n")) {
   const i = line.indexOf("=");
   if (i > 0) env[line.slice(0, i)] = line.slice(i + 1).replace(/@[A-Z]+@/, "/nonexistent/image");
@@ -47,8 +50,8 @@ const paths = ["--disk-dir", scratch, "--qmp-dir", scratch, "--runtime-dir", scr
 // from the binary, then from the plugin's version cache.
 const fakeQemu = join(scratch, "qemu-system-x86_64");
 writeFileSync(fakeQemu, '#!/bin/sh\necho "QEMU emulator version 7.2.0"\n', { mode: 0o755 });
-env.GANETI_INSTANCE_HV_kvm_path = fakeQemu;
-env.GANETI_POST_INSTANCE_HV_kvm_path = fakeQemu;
+env["GANETI_INSTANCE_HV_kvm_path"] = fakeQemu;
+env["GANETI_POST_INSTANCE_HV_kvm_path"] = fakeQemu;
 try {
   // A loaded cache is carried into the one written after the run, and V8 checks a cache against
   // the bundle's length only: start from none, so that no cache ever describes an older bundle.
@@ -61,6 +64,7 @@ try {
   // that only fills the plugin's QEMU version cache, as a node's first start does.
   const done = join(scratch, "caches");
   mkdirSync(done);
+  /** @type {[string, string[], string | null, string?][]} */
   const runs = [
     ["instance-start", paths, null, "prime"],
     ["instance-start", paths, null],

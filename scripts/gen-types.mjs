@@ -1,3 +1,4 @@
+// @ts-check
 // Generates src/generated/*.ts from schemas/: the schemas are the single source of truth.
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -1,3 +1,4 @@
+// @ts-check
 // Generates src/generated/validators.js and validators-verbose.cjs: ajv standalone validators,
 // compiled at build time because compiling schemas at hook start-up costs 2-3x a bare Node start.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -31,6 +32,7 @@ const entry = {
 const refs = Object.fromEntries(
   Object.entries(entry).map(([fn, name]) => [fn, `https://ganeti-qemu-blockdev.invalid/schemas/${name}.schema.json`]),
 );
+/** @param {boolean} verbose @param {boolean} esm */
 const generate = (verbose, esm) =>
   standaloneCode(
     new Ajv({
@@ -60,6 +62,7 @@ code = code.replace(/require\("([^"]+)"\)/g, (_m, spec) => {
 // site builds an object: about half of its code, all of it bytecode a hook deserialises at every
 // start. Every error object becomes one shared placeholder; the control flow (error counts, branch
 // resets) is untouched, so the lean validators accept exactly what the verbose ones accept.
+/** @param {string} src */
 function placeholderErrors(src) {
   let out = "";
   let at = 0;

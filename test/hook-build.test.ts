@@ -4,10 +4,10 @@
 import { accessSync, constants, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
+import { HOOKS } from "../scripts/lib/hooks.mjs";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
 
-const HOOKS = ["instance-start", "disk-add", "disk-remove"];
 /** The build named on a bundle's last line (scripts/bundle.mjs). */
 const build = (hook: string) =>
   /\n\/\/ build ([0-9a-f]{16})\n$/.exec(readFileSync(join(ROOT, "dist", `${hook}.cjs`), "utf8"))?.[1] ?? "none";

@@ -36,5 +36,5 @@ export function cacheSetting(requested: DiskCache, devType: DevType): CacheSetti
   return { mode: wanted, ...CACHE_MODES[wanted] };
 }
 
-/** Read-only media (CD-ROMs, floppy images) never need host cache bypass or flushes. */
+/** CD-ROMs and floppy images use the host's page cache, as under Ganeti's own -drive (no cache= given). */
 export const MEDIA_CACHE: CacheSetting = { mode: "writeback", ...CACHE_MODES.writeback };
