@@ -1,7 +1,8 @@
 // What `npm run build` makes of the hooks (scripts/gen-hooks.mjs, scripts/code-cache.mjs): the
 // interpreter they name, and V8 code caches that V8 actually takes in each input mode. A rejected
 // or missing cache still runs, only ~8 ms slower at every start: nothing else would notice.
-import { accessSync, constants, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { accessSync, constants, copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { HOOKS } from "../scripts/lib/hooks.mjs";
@@ -76,4 +77,32 @@ t.test("a new build of a bundle never runs with an older build's cache", async (
   t.equal(res.code, 0, res.stderr);
   t.match(res.stderr, /^instance-start: code cache env missing \(.*instance-start\.0123456789abcdef\.env\.cache\)$/m);
   t.ok(Array.isArray(res.json?.argv), "and the hook still works, compiling its bundle");
+});
+
+t.test("every hook installed through a symlink in a hook directory runs from there, with cwd /", async (t) => {
+  // As the README installs them: /etc/ganeti/hooks/<hpath>-<phase>.d/<name> -> <plugin>/hooks/<hook>.
+  const hookDir = join(tempDir(t), "instance-modify-post.d");
+  mkdirSync(hookDir);
+  const dir = tempDir(t);
+  const start = { ...loadEnv("ganeti-3.0.2/instance-start-pre.env"), GQB_CODE_CACHE: "report" };
+  const modify = { ...loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env"), GQB_CODE_CACHE: "report" };
+  for (const hook of HOOKS) {
+    const link = join(hookDir, `50-ganeti-qemu-blockdev-${hook}`);
+    symlinkSync(join(ROOT, "hooks", hook), link);
+    const args = ["--disk-dir", dir, "--qmp-dir", dir, "--runtime-dir", dir, "--cache-dir", dir];
+    const res = spawnSync(link, hook === "instance-start" ? [...args, "--qemu-version", "7.2.22"] : args, {
+      cwd: "/",
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...(hook === "instance-start" ? start : modify) },
+      stdio: ["ignore", "pipe", "pipe"],
+      encoding: "utf8",
+    });
+    t.equal(res.status, 0, `${hook} through ${link}: ${res.stderr}`);
+    t.match(
+      res.stderr,
+      new RegExp(`^${hook}: code cache env accepted \\(${ROOT}/hooks/\\.\\./dist/`, "m"),
+      `${hook} found its bundle and cache`,
+    );
+    if (hook === "instance-start") t.ok(Array.isArray(JSON.parse(res.stdout).argv), "and printed its argv");
+    else t.match(res.stderr, /does not run on this node/, "and did its work (nothing to do on this node)");
+  }
 });
