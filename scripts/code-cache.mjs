@@ -50,6 +50,9 @@ const paths = ["--disk-dir", scratch, "--qmp-dir", scratch, "--runtime-dir", scr
 // from the binary, then from the plugin's version cache.
 const fakeQemu = join(scratch, "qemu-system-x86_64");
 writeFileSync(fakeQemu, '#!/bin/sh\necho "QEMU emulator version 7.2.0"\n', { mode: 0o755 });
+writeFileSync(join(scratch, "config.json"), JSON.stringify({ qemu: fakeQemu }));
+env["GANETI_QEMU_BLOCKDEV_CONFIG"] = join(scratch, "config.json");
+env["GANETI_QEMU_BLOCKDEV_CACHE_DIR"] = scratch;
 env["GANETI_INSTANCE_HV_kvm_path"] = fakeQemu;
 env["GANETI_POST_INSTANCE_HV_kvm_path"] = fakeQemu;
 try {
@@ -71,6 +74,19 @@ try {
     ["instance-start", paths, JSON.stringify(startRequest)],
     ["disk-add", paths, null],
     ["disk-remove", paths, null],
+    // The launcher's Node part, rewriting a Ganeti-like start (its sh front needs no cache).
+    [
+      "qemu-launcher-node.cjs",
+      [
+        "-name",
+        "demo",
+        "-device",
+        "virtio-blk-pci,id=d0,bus=pci.0,addr=0xc,drive=d0",
+        "-drive",
+        "file=/nonexistent/d0,format=raw,if=none,id=d0",
+      ],
+      null,
+    ],
   ];
   for (const [hook, args, input, prime] of runs) {
     const r = spawnSync(join(root, "hooks", hook), args, {

@@ -10,7 +10,7 @@
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { transformSync } from "esbuild";
-import { HOOKS } from "./lib/hooks.mjs";
+import { HOOKS, LAUNCHER } from "./lib/hooks.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const node = process.argv[2] ?? process.execPath;
@@ -33,3 +33,11 @@ for (const hook of HOOKS) {
   writeFileSync(path, hookFile(hook));
   chmodSync(path, 0o755);
 }
+// The launcher: its sh front, and the loader of its bundle that the front runs with this Node.
+const front = join(root, "hooks", LAUNCHER);
+const nodeWord = interpreter.startsWith("/usr/bin/env") ? "node" : interpreter;
+writeFileSync(front, readFileSync(join(root, "src/launcher/qemu-launcher.sh"), "utf8").replaceAll("@NODE@", nodeWord));
+chmodSync(front, 0o755);
+const launcherNode = join(root, "hooks", `${LAUNCHER}-node.cjs`);
+writeFileSync(launcherNode, hookFile(LAUNCHER));
+chmodSync(launcherNode, 0o755);

@@ -28,6 +28,7 @@ const entry = {
   validateStartOutput: "start-output",
   validateHotplugInput: "hotplug-input",
   validateHotplugOutput: "hotplug-output",
+  validateConfig: "config",
 };
 const refs = Object.fromEntries(
   Object.entries(entry).map(([fn, name]) => [fn, `https://ganeti-qemu-blockdev.invalid/schemas/${name}.schema.json`]),

@@ -1,5 +1,5 @@
 import type { InstanceStorage } from "./instance.js";
-import type { Device, JsonValue, QemuCaps } from "./model.js";
+import type { BlockNode, Device, JsonValue, QemuCaps } from "./model.js";
 
 /**
  * QEMU >= 7.0 takes JSON for -device and still emits DEVICE_DELETED for such devices (6.2's JSON
@@ -18,11 +18,14 @@ export function deviceArg(d: Device, json: boolean): string {
   return [d.driver.replaceAll(",", ",,"), ...Object.entries(d.props).map(([k, v]) => `${k}=${keyvalValue(v)}`)].join(",");
 }
 
+/** -blockdev is JSON always: any path survives, whatever commas or quotes it holds. */
+export const blockdevArg = (n: BlockNode): string => JSON.stringify(n.props);
+
 /** The argv fragment: -blockdev as JSON always (any path survives), then -device, then extras. */
 export function storageArgv(storage: InstanceStorage, caps: QemuCaps): string[] {
   const json = jsonDeviceSupported(caps);
   const argv: string[] = [];
-  for (const n of storage.nodes) argv.push("-blockdev", JSON.stringify(n.props));
+  for (const n of storage.nodes) argv.push("-blockdev", blockdevArg(n));
   for (const d of storage.devices) argv.push("-device", deviceArg(d, json));
   argv.push(...storage.extraArgs);
   return argv;

@@ -28,6 +28,11 @@ const CACHE_MODES: Record<Exclude<DiskCache, "default">, Omit<CacheSetting, "mod
  */
 const SHARED_STORAGE: ReadonlySet<DevType> = new Set(["diskless", "blockdev", "ext", "sharedfile", "gluster"]);
 
+/** A legacy `cache=` mode as it is, without the shared-storage rule (Ganeti has applied it already). */
+export function cacheMode(mode: Exclude<DiskCache, "default">): CacheSetting {
+  return { mode, ...CACHE_MODES[mode] };
+}
+
 export function cacheSetting(requested: DiskCache, devType: DevType): CacheSetting {
   const wanted = requested === "default" ? "writeback" : requested;
   if (SHARED_STORAGE.has(devType) && wanted !== "none") {

@@ -12,6 +12,19 @@ export const pciRoot = (machine: string): string => (isQ35(machine) ? "pcie.0" :
 
 export type BusKind = "pci" | "scsi" | "ide";
 
+/**
+ * The board's IDE positions in QEMU's own order of drive indexes: i440fx (`pc`) has two buses of
+ * two units, q35's AHCI six buses of one unit (MachineClass units_per_default_bus).
+ */
+export function ideSlot(index: number, machine: string): { bus: string; unit: number } | undefined {
+  const [buses, units] = isQ35(machine) ? [6, 1] : [2, 2];
+  if (index < 0 || index >= buses * units) return undefined;
+  return { bus: `ide.${Math.floor(index / units)}`, unit: index % units };
+}
+
+/** QEMU's legacy SCSI drive index → bus number and unit (if_max_devs[IF_SCSI] = 7). */
+export const legacyScsiSlot = (index: number) => ({ bus: Math.floor(index / 7), unit: index % 7 });
+
 /** Ganeti's disk_type → QEMU device, and the bus it needs. */
 const DISK_DEVICES: Record<DiskType, { driver: string; bus: BusKind; writeCache: boolean }> = {
   paravirtual: { driver: "virtio-blk-pci", bus: "pci", writeCache: true },
@@ -23,6 +36,10 @@ const DISK_DEVICES: Record<DiskType, { driver: string; bus: BusKind; writeCache:
 };
 
 export const diskDevice = (t: DiskType) => DISK_DEVICES[t];
+
+/** Whether a QEMU disk device driver has a write cache the host sets (`write-cache`); CD-ROMs and pass-through have none. */
+export const hasWriteCache = (driver: string): boolean =>
+  Object.values(DISK_DEVICES).some((d) => d.driver === driver && d.writeCache);
 
 /** Disk types that can be hot-plugged: IDE buses are not hot-pluggable in QEMU. */
 export const isHotpluggable = (t: DiskType): boolean => DISK_DEVICES[t].bus !== "ide";

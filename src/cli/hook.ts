@@ -146,29 +146,41 @@ export const say = (name: string, kind: string, msg: string) => writeFd(2, `${na
  * Runs a hook body with Ganeti's exit convention: 0 done, 1 failed, 2 invalid input.
  * Errors become one line on stderr; a body may also print its own result and return 1.
  */
-export async function runHook(
+export function runHook(
   name: string,
   summary: string,
   flags: readonly Flag[],
   body: (args: Args) => Promise<number> | number,
 ): Promise<void> {
   let debug = false;
-  try {
-    const args = parseArgs(process.argv.slice(2), flags);
-    debug = args.has("debug");
-    if (args.has("help")) {
+  return runMain(
+    name,
+    async () => {
+      const args = parseArgs(process.argv.slice(2), flags);
+      debug = args.has("debug");
+      if (!args.has("help")) return body(args);
       writeFd(1, usage(name, summary, flags));
-      process.exitCode = 0;
-      return;
-    }
-    process.exitCode = await body(args);
+      return 0;
+    },
+    () => debug,
+  );
+}
+
+/** Runs a program's body: its exit status, or one stderr line and the error's status; then exits. */
+export async function runMain(
+  name: string,
+  body: () => Promise<number> | number,
+  debug: () => boolean = () => false,
+): Promise<void> {
+  try {
+    process.exitCode = await body();
   } catch (e) {
     if (e instanceof PluginError) {
       say(name, `error [${e.code}]`, e.message);
       process.exitCode = e.exitCode;
     } else {
       say(name, "internal error", e instanceof Error ? e.message : String(e));
-      if (debug && e instanceof Error && e.stack) writeFd(2, `${e.stack}\n`);
+      if (debug() && e instanceof Error && e.stack) writeFd(2, `${e.stack}\n`);
       process.exitCode = 1;
     }
   }

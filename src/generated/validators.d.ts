@@ -12,3 +12,4 @@ export declare const validateStartInput: GeneratedValidator;
 export declare const validateStartOutput: GeneratedValidator;
 export declare const validateHotplugInput: GeneratedValidator;
 export declare const validateHotplugOutput: GeneratedValidator;
+export declare const validateConfig: GeneratedValidator;

@@ -1,0 +1,97 @@
+/**
+ * Ganeti 3.0's QEMU command line (hv_kvm _GenerateKVMRuntime / _ExecuteKVMRuntime), read as QEMU
+ * reads it: options and their values, and QEMU's `key=value,...` option strings. Pure.
+ */
+
+/** QEMU 7.2 options that take no value (qemu-options.def without HAS_ARG), plus older ones Ganeti may pass. */
+const NO_VALUE: ReadonlySet<string> = new Set([
+  "S",
+  "daemonize",
+  "enable-kvm",
+  "disable-kvm",
+  "no-kvm",
+  "enable-sync-profile",
+  "full-screen",
+  "mem-prealloc",
+  "no-acpi",
+  "no-fd-bootchk",
+  "no-hpet",
+  "no-reboot",
+  "no-shutdown",
+  "no-user-config",
+  "nodefaults",
+  "nographic",
+  "only-migratable",
+  "portrait",
+  "preconfig",
+  "s",
+  "singlestep",
+  "snapshot",
+  "usb",
+  "version",
+  "win2k-hack",
+  "xen-attach",
+  "xen-domid-restrict",
+  "localtime",
+  "h",
+  "help",
+]);
+
+/** One option of the command line as QEMU sees it: `-name value` or a lone flag. */
+export interface ArgvOption {
+  /** Without its leading dashes (QEMU takes `-x` and `--x` alike). */
+  name: string;
+  /** The word as written, kept so that what is passed on is exactly what Ganeti wrote. */
+  word: string;
+  value?: string;
+  /** Index of the option's word in the argv. */
+  at: number;
+}
+
+/**
+ * Splits an argv into options. A word that does not start with `-` where an option is expected
+ * is QEMU's legacy disk image argument (`qemu disk.img`): reported as an option named "".
+ */
+export function splitOptions(argv: readonly string[]): ArgvOption[] {
+  const out: ArgvOption[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] as string;
+    if (!word.startsWith("-") || word === "-") {
+      out.push({ name: "", word, at: i });
+      continue;
+    }
+    const name = word.replace(/^--?/, "");
+    if (NO_VALUE.has(name) || i + 1 >= argv.length) out.push({ name, word, at: i });
+    else out.push({ name, word, value: argv[++i] as string, at: i - 1 });
+  }
+  return out;
+}
+
+/**
+ * QEMU's `key=value,key=value` syntax: `,,` is a literal comma. A leading word without `=` is the
+ * implied key's value (`-device virtio-blk-pci,...` → driver=virtio-blk-pci). Keys keep their order.
+ */
+export function parseOptString(text: string, impliedKey?: string): [string, string][] {
+  const parts: string[] = [];
+  let cur = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === ",") {
+      if (text[i + 1] === ",") {
+        cur += ",";
+        i++;
+        continue;
+      }
+      parts.push(cur);
+      cur = "";
+      continue;
+    }
+    cur += c;
+  }
+  parts.push(cur);
+  return parts.map((p, i): [string, string] => {
+    const eq = p.indexOf("=");
+    if (eq >= 0) return [p.slice(0, eq), p.slice(eq + 1)];
+    return i === 0 && impliedKey ? [impliedKey, p] : [p, ""];
+  });
+}

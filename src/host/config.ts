@@ -1,0 +1,33 @@
+import { readFileSync } from "node:fs";
+import { InputError, PluginError } from "../errors.js";
+import type { PluginConfig } from "../generated/config.js";
+import { validateConfig } from "../generated/validators.js";
+import { check, jsonPath } from "./validate.js";
+
+/** Where the operator's settings live; GANETI_QEMU_BLOCKDEV_CONFIG names another file (tests). */
+export const DEFAULT_CONFIG_PATH = "/etc/ganeti-qemu-blockdev/config.json";
+export const CONFIG_PATH_VARIABLE = "GANETI_QEMU_BLOCKDEV_CONFIG";
+
+/** The real QEMU when the config names none: Ganeti's own default kvm_path. */
+export const DEFAULT_QEMU = "/usr/bin/kvm";
+
+export const configPath = (env: Readonly<Record<string, string | undefined>>): string =>
+  env[CONFIG_PATH_VARIABLE] || DEFAULT_CONFIG_PATH;
+
+/** The operator's config file, checked against schemas/config.schema.json; {} when there is none. */
+export function readConfig(path: string): PluginConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new PluginError("CONFIG_UNREADABLE", `cannot read the config file ${path}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new InputError("INVALID_CONFIG", `config file ${path}: not JSON (${(e as Error).message})`);
+  }
+  return check<PluginConfig>(validateConfig, doc, "INVALID_CONFIG", (p) => `config file ${path} at ${jsonPath(p)}`);
+}
