@@ -1,6 +1,6 @@
 import { realpathSync } from "node:fs";
 import { PluginError } from "../errors.js";
-import { configPath, DEFAULT_QEMU, readConfig } from "../host/config.js";
+import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { pathKind } from "../host/path-kind.js";
 import { isInstanceStart, rememberPassThrough } from "../launcher/pass-through.js";
 import { rewriteArgv } from "../launcher/rewrite.js";
@@ -21,7 +21,8 @@ void runMain("qemu-launcher", () => {
   const argv = process.argv.slice(2);
   const env = process.env;
   const cfgPath = configPath(env);
-  const qemu = readConfig(cfgPath).qemu ?? DEFAULT_QEMU;
+  const { config, text } = readConfigFile(cfgPath);
+  const qemu = config.qemu ?? DEFAULT_QEMU;
   // Installed in place of the QEMU binary (dpkg-divert), the default would run the launcher again.
   const self = env["GQB_LAUNCHER_SELF"];
   let real: string | undefined;
@@ -41,7 +42,7 @@ void runMain("qemu-launcher", () => {
     out = rewriteArgv(argv, { pathKind });
   } else {
     out = argv;
-    rememberPassThrough(qemu, cfgPath, env);
+    rememberPassThrough(qemu, { path: cfgPath, text }, env);
   }
   writeFd(1, `${[qemu, ...out].map(shellWord).join(" ")}\n`);
   return 0;

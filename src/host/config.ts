@@ -15,12 +15,15 @@ export const configPath = (env: Readonly<Record<string, string | undefined>>): s
   env[CONFIG_PATH_VARIABLE] || DEFAULT_CONFIG_PATH;
 
 /** The operator's config file, checked against schemas/config.schema.json; {} when there is none. */
-export function readConfig(path: string): PluginConfig {
+export const readConfig = (path: string): PluginConfig => readConfigFile(path).config;
+
+/** The config file's settings and its text as read (undefined: there is no file). */
+export function readConfigFile(path: string): { config: PluginConfig; text: string | undefined } {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { config: {}, text: undefined };
     throw new PluginError("CONFIG_UNREADABLE", `cannot read the config file ${path}: ${(e as Error).message}`);
   }
   let doc: unknown;
@@ -29,5 +32,6 @@ export function readConfig(path: string): PluginConfig {
   } catch (e) {
     throw new InputError("INVALID_CONFIG", `config file ${path}: not JSON (${(e as Error).message})`);
   }
-  return check<PluginConfig>(validateConfig, doc, "INVALID_CONFIG", (p) => `config file ${path} at ${jsonPath(p)}`);
+  const config = check<PluginConfig>(validateConfig, doc, "INVALID_CONFIG", (p) => `config file ${path} at ${jsonPath(p)}`);
+  return { config, text };
 }

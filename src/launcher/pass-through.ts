@@ -1,4 +1,4 @@
-import { mkdirSync, statSync, utimesSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { splitOptions } from "../ganeti/kvm-argv.js";
 import { DEFAULT_PATHS } from "../ganeti/paths.js";
 import { writeAtomically } from "../host/atomic-write.js";
@@ -16,19 +16,20 @@ export const CACHE_DIR_VARIABLE = "GANETI_QEMU_BLOCKDEV_CACHE_DIR";
 export const isInstanceStart = (argv: readonly string[]): boolean => splitOptions(argv).some((o) => o.name === "name");
 
 /**
- * Records the real QEMU for the sh front: line 1 the binary, line 2 `present <config>` or
- * `absent <config>`. A present config's mtime is copied onto the record, and the front trusts the
- * record only while both mtimes are equal: any edit of the config (valid or not) sends the next
- * call through Node again, which checks it.
+ * Records the real QEMU for the sh front: line 1 the binary, line 2 `present <config>` followed by
+ * the config's text as it was checked, or `absent <config>`. The front passes a call on only while
+ * the config reads the same (or is still absent): any edit, valid or not, goes through Node first.
  */
-export function rememberPassThrough(qemu: string, config: string, env: Readonly<Record<string, string | undefined>>): void {
+export function rememberPassThrough(
+  qemu: string,
+  config: { path: string; text: string | undefined },
+  env: Readonly<Record<string, string | undefined>>,
+): void {
   const dir = env[CACHE_DIR_VARIABLE] || DEFAULT_PATHS.cacheDir;
-  const file = `${dir}/${PASS_THROUGH_FILE}`;
   try {
-    const st = statSync(config, { throwIfNoEntry: false });
     mkdirSync(dir, { recursive: true });
-    writeAtomically(file, `${qemu}\n${st ? "present" : "absent"} ${config}\n`);
-    if (st) utimesSync(file, st.atime, st.mtime);
+    const state = config.text === undefined ? `absent ${config.path}\n` : `present ${config.path}\n${config.text}`;
+    writeAtomically(`${dir}/${PASS_THROUGH_FILE}`, `${qemu}\n${state}`);
   } catch {
     // Without the record every probe starts Node: slower, never wrong.
   }
