@@ -43,3 +43,45 @@ export async function qemuIo(q: QmpClient, deviceId: string, cmd: string): Promi
   if (/^Error|error/i.test(out)) throw new Error(`qemu-io ${cmd}: ${out.trim()}`);
   return out;
 }
+
+/** What the guest sees of one storage device, whatever its ids and backends are called. */
+export interface SeenDevice {
+  type: string;
+  bus: string;
+  /** PCI slot.function, IDE/floppy unit or SCSI id: where on its bus. */
+  at: string;
+  medium: boolean;
+  ro?: boolean;
+}
+
+/**
+ * The guest-visible storage layout: every PCI function (slot, vendor, device) and every block
+ * device QEMU has (its type, bus, position, and whether a medium is in it). Two VMs whose layouts
+ * are equal look the same to their guests, which a live migration needs.
+ */
+export async function guestLayout(q: QmpClient): Promise<{ pci: string[]; storage: SeenDevice[] }> {
+  const pci =
+    await q.execute<{ bus: number; devices: { slot: number; function: number; id: { vendor: number; device: number } }[] }[]>(
+      "query-pci",
+    );
+  const storage: SeenDevice[] = [];
+  for (const b of await queryBlock(q)) {
+    if (!b.qdev) continue;
+    const path = b.qdev.startsWith("/") ? b.qdev.replace(/\/virtio-backend$/, "") : `/machine/peripheral/${b.qdev}`;
+    const type = await qomGet<string>(q, path, "type");
+    const bus = (await qomGet<string>(q, path, "parent_bus")).split("/").at(-1) ?? "";
+    let at: string;
+    if (type.startsWith("scsi-")) at = `scsi-id ${await qomGet<number>(q, path, "scsi-id")}`;
+    else if (type.startsWith("ide-") || type === "floppy") at = `unit ${await qomGet<number>(q, path, "unit")}`;
+    else at = `addr ${(await qomGet<number>(q, path, "addr")).toString(16)}`;
+    const seen: SeenDevice = { type, bus, at, medium: b.inserted !== undefined };
+    if (b.inserted) seen.ro = b.inserted.ro;
+    storage.push(seen);
+  }
+  return {
+    pci: pci.flatMap((p) =>
+      p.devices.map((d) => `${p.bus}:${d.slot}.${d.function} ${d.id.vendor.toString(16)}:${d.id.device.toString(16)}`),
+    ),
+    storage: storage.sort((a, b) => `${a.bus} ${a.at}`.localeCompare(`${b.bus} ${b.at}`)),
+  };
+}
