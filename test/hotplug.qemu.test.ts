@@ -274,3 +274,21 @@ t.test("a disk Ganeti 3.0 already hot-added with drive_add is recorded, not adde
   t.match(add.json.disk[0].hvinfo, { addr: "0xe" }, "recorded where it is");
   t.same(await inst.snapshot(), before, "nothing sent that changes the VM");
 });
+
+t.test("the operator's config file sets the hooks' timeouts; a flag still wins", async (t) => {
+  const inst = await startInstance(t, { disk_type: "paravirtual" });
+  inst.addImage(2);
+  t.equal((await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs })).code, 0);
+  const config = join(inst.base, "config.json");
+  writeFileSync(config, JSON.stringify({ timeouts: { unplug: 0.5 } }));
+  const env = { ...REMOVE_ENV, GANETI_QEMU_BLOCKDEV_CONFIG: config };
+  const rm = await runHook("disk-remove", env, { args: inst.pathArgs });
+  t.equal(rm.json?.error?.code, "UNPLUG_TIMEOUT", "no guest: the unplug times out");
+  t.match(rm.stderr, /within 0\.5 s/, "after the config's 0.5 s, not the default 15 s");
+  const flag = await runHook("disk-remove", env, { args: [...inst.pathArgs, "--unplug-timeout", "0.7"] });
+  t.match(flag.stderr, /within 0\.7 s/, "the flag wins over the config");
+  writeFileSync(config, JSON.stringify({ timeouts: { unplug: -1 } }));
+  const bad = await runHook("disk-remove", env, { args: inst.pathArgs });
+  t.equal(bad.code, 2, "an invalid config: exit 2");
+  t.match(bad.stderr, /INVALID_CONFIG.*at \$\.timeouts\.unplug: must be a number of seconds above 0/);
+});

@@ -3,7 +3,7 @@ import { hotRemove } from "../hotplug/remove.js";
 import { disksToRemove } from "../hotplug/request.js";
 import { updateRuntime } from "../hotplug/runtime-file.js";
 import { TIMEOUT_DEFAULTS, withInstance } from "../hotplug/session.js";
-import { runHook, say, seconds } from "./hook.js";
+import { runHook, say } from "./hook.js";
 import { HOTPLUG_FLAGS, hotplugContext, reportChange } from "./hotplug.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
@@ -34,13 +34,12 @@ void runHook(
     {
       name: "unplug-timeout",
       value: "SECONDS",
-      help: `wait for the guest to release the device (default ${TIMEOUT_DEFAULTS.unplug})`,
+      help: `wait for the guest to release the device (default: timeouts.unplug, else ${TIMEOUT_DEFAULTS.unplug})`,
     },
   ],
   async (args) => {
     const ctx = hotplugContext("disk-remove", args);
     if (!ctx) return 0;
-    const unplugMs = seconds(args, "unplug-timeout", TIMEOUT_DEFAULTS.unplug) * 1000;
     const removals = disksToRemove(ctx.env, ctx.input, ctx.runtime);
     if ("none" in removals) {
       say("disk-remove", "note", `${removals.none}; nothing to do`);
@@ -52,7 +51,7 @@ void runHook(
         await withInstance(
           ctx.name,
           ctx.session,
-          (qmp) => hotRemove(qmp, r.id, unplugMs, ctx.warn),
+          (qmp) => hotRemove(qmp, r.id, ctx.unplugTimeoutMs, ctx.warn),
           () => updateRuntime(ctx, (doc) => withoutDisk(doc, r.uuid)),
         );
         return {};

@@ -6,22 +6,29 @@ import { readRuntime } from "../ganeti/runtime.js";
 import type { HotplugInput } from "../generated/hotplug-input.js";
 import type { HotplugOutput } from "../generated/hotplug-output.js";
 import { validateHotplugInput } from "../generated/validators.js";
+import { configPath, readConfig } from "../host/config.js";
 import type { RuntimeSource } from "../hotplug/runtime-file.js";
 import { runsHere, type SessionOptions, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, readJsonInput, say, seconds, writeFd } from "./hook.js";
 
 export const HOTPLUG_FLAGS: Flag[] = [
   ...COMMON_FLAGS,
-  { name: "qmp-timeout", value: "SECONDS", help: `connect/greeting and each QMP command (default ${TIMEOUT_DEFAULTS.qmp})` },
+  {
+    name: "qmp-timeout",
+    value: "SECONDS",
+    help: `connect/greeting and each QMP command (default: the config file's timeouts.qmp, else ${TIMEOUT_DEFAULTS.qmp})`,
+  },
   {
     name: "lock-timeout",
     value: "SECONDS",
-    help: `wait for another hook on the same instance (default ${TIMEOUT_DEFAULTS.lock})`,
+    help: `wait for another hook on the same instance (default: timeouts.lock, else ${TIMEOUT_DEFAULTS.lock})`,
   },
   ...PATH_FLAGS,
 ];
 
 export interface HotplugContext extends RuntimeSource {
+  /** How long disk-remove waits for the guest to release a device. */
+  unplugTimeoutMs: number;
   name: string;
   env: HookEnvironment;
   input: HotplugInput | undefined;
@@ -41,6 +48,10 @@ export function hotplugContext(hook: string, args: Args): HotplugContext | undef
     say(hook, "note", `instance ${name} does not run on this node (no QMP socket in ${paths.qmpDir}); nothing to do`);
     return undefined;
   }
+  // Flags win over the operator's config file, which wins over the defaults.
+  const configured = readConfig(configPath(process.env)).timeouts ?? {};
+  const timeout = (name: keyof typeof TIMEOUT_DEFAULTS) =>
+    seconds(args, `${name}-timeout`, configured[name] ?? TIMEOUT_DEFAULTS[name]) * 1000;
   // Printed with the result: input that turns out invalid gets its one error line and nothing else.
   const warnings: string[] = [];
   const warn = (m: string) => warnings.push(m);
@@ -56,11 +67,8 @@ export function hotplugContext(hook: string, args: Args): HotplugContext | undef
     env,
     input,
     paths,
-    session: {
-      paths,
-      qmpTimeoutMs: seconds(args, "qmp-timeout", TIMEOUT_DEFAULTS.qmp) * 1000,
-      lockTimeoutMs: seconds(args, "lock-timeout", TIMEOUT_DEFAULTS.lock) * 1000,
-    },
+    session: { paths, qmpTimeoutMs: timeout("qmp"), lockTimeoutMs: timeout("lock") },
+    unplugTimeoutMs: timeout("unplug"),
     runtime,
     runtimePath,
     warn,
