@@ -7,10 +7,10 @@
 // may find another Node or none; V8's code cache is only valid for the Node that wrote it; and
 // going through /usr/bin/env is one exec more at every start (0.5-0.9 ms measured). A path that
 // cannot sit on a #! line (whitespace, too long) falls back to `/usr/bin/env node`.
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { transformSync } from "esbuild";
-import { HOOKS, LAUNCHER } from "./lib/hooks.mjs";
+import { COMMANDS, HOOKS, LAUNCHER } from "./lib/hooks.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const node = process.argv[2] ?? process.execPath;
@@ -28,8 +28,14 @@ const hookFile = (hook) => `#!${interpreter}
 "use strict";
 const GQB_HOOK = ${JSON.stringify(hook)};
 ${loader}`;
-for (const hook of HOOKS) {
-  const path = join(root, "hooks", hook);
+/** @type {[string, string][]} */
+const programs = [
+  ...HOOKS.map((h) => /** @type {[string, string]} */ (["hooks", h])),
+  ...COMMANDS.map((c) => /** @type {[string, string]} */ (["bin", c])),
+];
+for (const [dir, hook] of programs) {
+  mkdirSync(join(root, dir), { recursive: true });
+  const path = join(root, dir, hook);
   writeFileSync(path, hookFile(hook));
   chmodSync(path, 0o755);
 }

@@ -90,7 +90,7 @@ t.test("a node left by an earlier crash is reconciled; one in use is refused", a
   await inst.vm.qmp.execute("blockdev-add", { driver: "raw", "node-name": NEW_ID, file: { driver: "file", filename: img } });
   const res = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(res.code, 0, `disk-add completes: ${res.stderr}`);
-  t.match(res.stderr, /removed block node disk-f0647398-5c2c-4b5c left behind by an earlier attempt/);
+  t.match(res.stderr, /disk-add: reconcile: deleted block node disk-f0647398-5c2c-4b5c, which no device used/);
   t.same(res.json.change, ["disk/2", "hotplug:done"]);
   const rm = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
   t.equal(rm.code, 0);

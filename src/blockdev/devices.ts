@@ -44,6 +44,10 @@ export const hasWriteCache = (driver: string): boolean =>
 /** Disk types that can be hot-plugged: IDE buses are not hot-pluggable in QEMU. */
 export const isHotpluggable = (t: DiskType): boolean => DISK_DEVICES[t].bus !== "ide";
 
+/** The same, by QEMU device driver (a runtime file's hvinfo.driver). */
+export const isHotpluggableDriver = (driver: string): boolean =>
+  Object.values(DISK_DEVICES).some((d) => d.driver === driver && d.bus !== "ide");
+
 /** CD-ROM device for cdrom_disk_type (already defaulted from disk_type). */
 export function cdromDevice(t: Exclude<CdromDiskType, "">): { driver: string; bus: BusKind } {
   if (t === "ide") return { driver: "ide-cd", bus: "ide" };

@@ -9,7 +9,7 @@ import { disksToAdd } from "../hotplug/request.js";
 import { currentRuntime, updateRuntime } from "../hotplug/runtime-file.js";
 import { withInstance } from "../hotplug/session.js";
 import { runHook, say } from "./hook.js";
-import { HOTPLUG_FLAGS, hotplugContext, reportChange, startedSettings } from "./hotplug.js";
+import { HOTPLUG_FLAGS, hotplugContext, reconcileFirst, reportChange, startedSettings } from "./hotplug.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
 
@@ -37,12 +37,8 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
   const ctx = hotplugContext("disk-add", args);
   if (!ctx) return 0;
   const disks = disksToAdd(ctx.env, ctx.input, ctx.paths);
-  if ("none" in disks) {
-    say("disk-add", "note", `${disks.none}; nothing to do`);
-    return 0;
-  }
   const settings = startedSettings(ctx);
-  if (!isHotpluggable(settings.diskType)) {
+  if (!("none" in disks) && !isHotpluggable(settings.diskType)) {
     throw new InputError(
       "NOT_HOTPLUGGABLE",
       `disk_type=${settings.diskType} cannot be hot-plugged (QEMU's IDE buses are not hot-pluggable); nothing was sent`,
@@ -51,7 +47,12 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
   // Everything decidable without the VM is decided first: bad input never reaches QEMU. What only
   // the running QEMU can say (its version, io_uring in its build) is checked by planning again
   // under its capabilities, read once per run.
-  const plans = disks.map((d) => planAdd(d, settings, hostCaps(), ctx.warn));
+  const plans = "none" in disks ? [] : disks.map((d) => planAdd(d, settings, hostCaps(), ctx.warn));
+  await reconcileFirst("disk-add", ctx);
+  if ("none" in disks) {
+    say("disk-add", "note", `${disks.none}; nothing to do`);
+    return 0;
+  }
   let caps: Promise<QemuCaps> | undefined;
   let status: 0 | 1 = 0;
   for (const plan of plans) {

@@ -4,7 +4,7 @@ import { disksToRemove } from "../hotplug/request.js";
 import { updateRuntime } from "../hotplug/runtime-file.js";
 import { TIMEOUT_DEFAULTS, withInstance } from "../hotplug/session.js";
 import { runHook, say } from "./hook.js";
-import { HOTPLUG_FLAGS, hotplugContext, reportChange } from "./hotplug.js";
+import { HOTPLUG_FLAGS, hotplugContext, reconcileFirst, reportChange } from "./hotplug.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
 
@@ -41,6 +41,7 @@ void runHook(
     const ctx = hotplugContext("disk-remove", args);
     if (!ctx) return 0;
     const removals = disksToRemove(ctx.env, ctx.input, ctx.runtime);
+    await reconcileFirst("disk-remove", ctx);
     if ("none" in removals) {
       say("disk-remove", "note", `${removals.none}; nothing to do`);
       return 0;
@@ -51,7 +52,7 @@ void runHook(
         await withInstance(
           ctx.name,
           ctx.session,
-          (qmp) => hotRemove(qmp, r.id, ctx.unplugTimeoutMs, ctx.warn),
+          (qmp) => hotRemove(qmp, ctx.name, r.id, ctx.unplugTimeoutMs, ctx.warn),
           () => updateRuntime(ctx, (doc) => withoutDisk(doc, r.uuid)),
         );
         return {};

@@ -7,8 +7,9 @@ import type { HotplugInput } from "../generated/hotplug-input.js";
 import type { HotplugOutput } from "../generated/hotplug-output.js";
 import { validateHotplugInput } from "../generated/validators.js";
 import { configPath, readConfig } from "../host/config.js";
-import type { RuntimeSource } from "../hotplug/runtime-file.js";
-import { runsHere, type SessionOptions, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
+import { reconcile } from "../hotplug/reconcile.js";
+import { currentRuntime, type RuntimeSource, updateRuntime } from "../hotplug/runtime-file.js";
+import { runsHere, type SessionOptions, TIMEOUT_DEFAULTS, withInstance } from "../hotplug/session.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, readJsonInput, say, seconds, writeFd } from "./hook.js";
 
 export const HOTPLUG_FLAGS: Flag[] = [
@@ -106,4 +107,33 @@ export async function reportChange(
   if (out.error) say(hook, `error [${out.error.code}]`, `disk/${index}: ${out.error.message}`);
   writeFd(1, `${JSON.stringify(out)}\n`);
   return out.change[1] === "hotplug:done" ? 0 : 1;
+}
+
+/**
+ * Finishes what nobody finished before this hook's own work (src/hotplug/reconcile.ts): in the post
+ * phase, or with a JSON payload, every run of disk-add and disk-remove does it first, whatever the
+ * modify changed. Each action is one line on stderr. A failure here is reported and the hook's own
+ * work goes on: it meets the same VM either way.
+ */
+export async function reconcileFirst(hook: string, ctx: HotplugContext): Promise<void> {
+  if (!ctx.env.post && !ctx.input) return;
+  const listed = ctx.env.post ? new Set(ctx.env.post.disks.map((d) => d.uuid)) : undefined;
+  try {
+    const { actions } = await withInstance(
+      ctx.name,
+      ctx.session,
+      async (qmp) => {
+        const doc = currentRuntime(ctx);
+        const result = await reconcile(qmp, doc, listed);
+        return { ...result, base: doc };
+      },
+      ({ doc, base }) => {
+        if (doc) updateRuntime(ctx, () => doc, base);
+      },
+    );
+    for (const a of actions) say(hook, "reconcile", a);
+  } catch (e) {
+    if (!(e instanceof PluginError) || e instanceof InputError) throw e;
+    say(hook, "warning", `reconciling ${ctx.name} first was not possible (${e.message}); going on`);
+  }
 }

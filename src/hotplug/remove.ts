@@ -3,13 +3,20 @@ import { HotplugError } from "../errors.js";
 import type { QmpClient } from "../qmp/client.js";
 import { QmpCommandError, QmpTimeoutError, reason } from "../qmp/errors.js";
 import { blockOf, peripheralDevices, presence, queryBlock } from "./live.js";
+import { RECONCILE_COMMAND } from "./reconcile.js";
 
 /**
  * device_del, wait for the guest to let go (DEVICE_DELETED for our id), then blockdev-del and a
  * check that both are gone. If the guest does not let go in time the disk stays attached, and a
  * later call finishes the job: QEMU keeps the unplug request pending.
  */
-export async function hotRemove(qmp: QmpClient, id: string, unplugTimeoutMs: number, warn: (m: string) => void): Promise<void> {
+export async function hotRemove(
+  qmp: QmpClient,
+  instance: string,
+  id: string,
+  unplugTimeoutMs: number,
+  warn: (m: string) => void,
+): Promise<void> {
   // Only what removal needs: is the device there, and is it backed the legacy -drive way.
   const [devices, blocks] = await Promise.all([peripheralDevices(qmp), queryBlock(qmp)]);
   const blk = blockOf(blocks, id);
@@ -39,7 +46,7 @@ export async function hotRemove(qmp: QmpClient, id: string, unplugTimeoutMs: num
         if (!(e instanceof QmpTimeoutError)) throw e;
         throw new HotplugError(
           "UNPLUG_TIMEOUT",
-          `the guest did not release ${id} within ${unplugTimeoutMs / 1000} s (no ACPI hot-plug support, paused, or busy?); the disk stays attached and recorded; run disk-remove again to finish once the guest lets go`,
+          `the guest did not release ${id} within ${unplugTimeoutMs / 1000} s (no ACPI hot-plug support, paused, or busy?); the disk stays attached and recorded; QEMU keeps the unplug pending: once the guest lets go, '${RECONCILE_COMMAND} ${instance}' on this node (or the instance's next disk-add or disk-remove) finishes the job`,
         );
       }
       if (ev.event === "DEVICE_UNPLUG_GUEST_ERROR") {
@@ -55,12 +62,15 @@ export async function hotRemove(qmp: QmpClient, id: string, unplugTimeoutMs: num
     if (!(e instanceof QmpCommandError && /Failed to find node/.test(e.desc))) {
       throw new HotplugError(
         "BLOCKDEV_DEL_FAILED",
-        `the device is gone but blockdev-del ${id} failed: ${reason(e)}; run disk-remove again`,
+        `the device is gone but blockdev-del ${id} failed: ${reason(e)}; '${RECONCILE_COMMAND} ${instance}' on this node deletes it`,
       );
     }
   }
   const after = await presence(qmp);
   if (after.devices.has(id) || after.nodes.has(id) || after.nodes.has(fileNodeName(id))) {
-    throw new HotplugError("VERIFY_FAILED", `${id} is still present after removal; run disk-remove again`);
+    throw new HotplugError(
+      "VERIFY_FAILED",
+      `${id} is still present after removal; '${RECONCILE_COMMAND} ${instance}' on this node finishes the job once it can`,
+    );
   }
 }

@@ -1,0 +1,69 @@
+import { isHotpluggableDriver } from "../blockdev/devices.js";
+import { fileNodeName } from "../blockdev/ids.js";
+import type { RuntimeDocument } from "../generated/common.js";
+import type { QmpClient } from "../qmp/client.js";
+import { reason } from "../qmp/errors.js";
+import { peripheralDevices, queryBlock } from "./live.js";
+
+/** The operator command that reconciles one instance from its name alone (bin/). */
+export const RECONCILE_COMMAND = "ganeti-qemu-blockdev-reconcile";
+
+/** Node names of Ganeti's disk ids (`disk-` + the uuid's first three groups) and their protocol children. */
+const DISK_NODE = /^disk-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}$/;
+
+export interface Reconciled {
+  /** The runtime document to write, when an entry was dropped. */
+  doc?: RuntimeDocument;
+  /** One line per action taken or refused. */
+  actions: string[];
+}
+
+/**
+ * Brings QEMU and the runtime file back in line after work that nobody finished: Ganeti's
+ * hot-remove, whose HMP drive_del cannot delete a -blockdev node (QEMU answers "in use" and Ganeti
+ * does not read it), and unplugs that the guest completed after a hook had given up waiting.
+ * - A disk node that no device uses (not attached to any BlockBackend) is deleted, and so is a
+ *   protocol child left without its parent.
+ * - A runtime entry of a hot-pluggable disk whose device QEMU no longer has is dropped, unless
+ *   Ganeti still lists that disk (`listed`, when known). IDE disks are never touched: under stock
+ *   Ganeti they have no device id to look for.
+ * Run it under the instance lock, as the hooks do.
+ */
+export async function reconcile(
+  qmp: QmpClient,
+  doc: RuntimeDocument | undefined,
+  listed: ReadonlySet<string> | undefined,
+): Promise<Reconciled> {
+  const [devices, nodeList, blocks] = await Promise.all([
+    peripheralDevices(qmp),
+    qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true }),
+    queryBlock(qmp),
+  ]);
+  const nodes = new Set(nodeList.map((n) => n["node-name"]));
+  const inUse = new Set(blocks.flatMap((b) => (b.inserted ? [b.inserted["node-name"]] : [])));
+  const actions: string[] = [];
+  const del = async (name: string, why: string) => {
+    try {
+      await qmp.execute("blockdev-del", { "node-name": name });
+      actions.push(`deleted block node ${name}, ${why}`);
+    } catch (e) {
+      actions.push(`block node ${name} is ${why.replace(/^which /, "")} but could not be deleted: ${reason(e)}`);
+    }
+  };
+  for (const name of nodes) {
+    if (DISK_NODE.test(name) && !inUse.has(name) && !devices.has(name)) await del(name, "which no device used");
+  }
+  for (const name of nodes) {
+    const parent = name.slice(0, -"-file".length);
+    if (name === fileNodeName(parent) && DISK_NODE.test(parent) && !nodes.has(parent))
+      await del(name, "which its disk node left behind");
+  }
+  if (!doc) return { actions };
+  const kept = doc[3].filter(([disk]) => {
+    const hv = disk.hvinfo;
+    if (!hv || !isHotpluggableDriver(hv.driver) || devices.has(hv.id) || listed?.has(disk.uuid.toLowerCase())) return true;
+    actions.push(`dropped the runtime entry of disk ${disk.uuid} (${hv.id}), which QEMU no longer has`);
+    return false;
+  });
+  return kept.length === doc[3].length ? { actions } : { doc: [doc[0], doc[1], doc[2], kept], actions };
+}
