@@ -40,15 +40,49 @@ t.test("an add without --hotplug (no link): the environment's path is attached a
   t.equal(inst.runtime()[3].at(-1)?.[1], link2(inst), "the runtime entry keeps Ganeti's link, as Ganeti writes it");
 });
 
-t.test("a stale link naming the live disk 0's image is refused; nothing is attached", async (t) => {
+t.test("a link naming a foreign image is refused; nothing is attached", async (t) => {
   const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
   inst.addImage(2, 1 << 20, { link: false });
-  const image0 = join(inst.diskDir, "image0.raw");
-  symlinkSync(image0, link2(inst));
+  const foreign = join(inst.base, "another-instances-disk.raw");
+  writeFileSync(foreign, Buffer.alloc(1 << 20));
+  symlinkSync(foreign, link2(inst));
   const add = await refusedUntouched(t, inst, inst.env(ADD_ENV), "DISK_LINK_MISMATCH");
-  t.match(add.stderr, new RegExp(`points at ${image0}.*Ganeti says the disk is .*image2\\.raw`), "names both paths");
-  t.equal(add.stderr.trim().split("\n").length, 1, "in one line");
-  t.equal(readlinkSync(link2(inst)), image0, "the link is left for the operator to judge");
+  t.match(add.stderr, new RegExp(`points at ${foreign}.*Ganeti says the disk is .*image2\\.raw`), "names both paths");
+  t.equal(
+    add.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.includes("error")).length,
+    1,
+    "in one error line",
+  );
+  t.equal(readlinkSync(link2(inst)), foreign, "the link is left for the operator to judge");
+});
+
+t.test("after a removal shifted the indexes, links and runtime entries follow Ganeti's current ones", async (t) => {
+  // disk/1 was removed: the disk that was disk/2 is disk/1 now, its image still behind <inst>:2,
+  // which is where the runtime file points too, while <inst>:1 dangles. A new disk/2 is added.
+  const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
+  const moved = join(inst.diskDir, "image1.raw"); // what the runtime file's disk 1 uses
+  const img = inst.addImage(2, 1 << 20, { link: false });
+  execFileSync("rm", [join(inst.diskDir, `${INSTANCE}:1`)]);
+  symlinkSync(join(inst.diskDir, "removed-long-ago.raw"), join(inst.diskDir, `${INSTANCE}:1`));
+  symlinkSync(moved, link2(inst));
+  const doc = inst.runtime();
+  const oldLink = doc[3][1]?.[1];
+  (doc[3][1] as [unknown, string, unknown])[1] = link2(inst);
+  writeFileSync(inst.runtimePath, JSON.stringify(doc));
+  const env = inst.env(ADD_ENV);
+  env["GANETI_INSTANCE_DISK1_ID"] = moved;
+  env["GANETI_POST_INSTANCE_DISK1_ID"] = moved;
+  const add = await runHook("disk-add", env, { args: inst.pathArgs });
+  t.equal(add.code, 0, add.stderr);
+  t.equal(await opened(inst), img, "the new disk is its own image");
+  t.equal(readlinkSync(link2(inst)), img, "<inst>:2 names the new disk/2");
+  t.equal(readlinkSync(join(inst.diskDir, `${INSTANCE}:1`)), moved, "<inst>:1 names disk/1 again");
+  t.match(add.stderr, /reconcile: pointed .*:2 at .*image2\.raw; it named .*image1\.raw, another disk of this instance/);
+  t.equal(inst.runtime()[3][1]?.[1], oldLink, "disk/1's runtime entry uses <inst>:1, for soft reboots and migrations");
+  t.equal(inst.runtime()[3][2]?.[1], link2(inst), "and the new entry <inst>:2");
 });
 
 t.test("a dangling link left by a removed disk is replaced, with a warning", async (t) => {
@@ -57,7 +91,7 @@ t.test("a dangling link left by a removed disk is replaced, with a warning", asy
   symlinkSync(join(inst.diskDir, "deleted-long-ago.raw"), link2(inst));
   const add = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(add.code, 0, add.stderr);
-  t.match(add.json.warnings.join("\n"), /replaced the dangling link/);
+  t.match(add.stderr, /replaced the dangling link/);
   t.equal(readlinkSync(link2(inst)), img, "the link now names the disk");
   t.equal(await opened(inst), img);
 });

@@ -79,8 +79,13 @@ async function migrate(t: Test, source: QmpClient, argv: string[], to: Node, env
     await new Promise((res) => setTimeout(res, 50));
   }
   t.equal(status, "completed", "the migration completed: the target took the source's device state");
-  const state = await vm.qmp.execute<{ status: string }>("query-status");
-  t.equal(state.status, "running", "the guest runs on the target");
+  // The source says completed a moment before the target has finished loading and resumed.
+  let state = "";
+  for (let i = 0; i < 100 && state !== "running"; i++) {
+    state = (await vm.qmp.execute<{ status: string }>("query-status")).status;
+    if (state !== "running") await new Promise((res) => setTimeout(res, 50));
+  }
+  t.equal(state, "running", "the guest runs on the target");
   const attached = (await vm.qmp.execute<BlockInfo[]>("query-block")).filter((b) => b.inserted);
   t.ok(attached.length >= 2, `${attached.length} media attached on the target`);
   for (const b of attached) t.equal(b.device, "", `${b.inserted?.["node-name"]}: -blockdev on the target`);

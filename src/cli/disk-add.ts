@@ -59,7 +59,8 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
     const rc = await reportChange("disk-add", plan.disk.index, ctx.warnings, async () => {
       const { disk } = plan;
       if (disk.path !== undefined && disk.path !== disk.link) {
-        settleDiskLink(disk.link, disk.path, ctx.warn);
+        const ours = [...ctx.env.pre.disks, ...(ctx.env.post?.disks ?? [])].flatMap((d) => (d.dataPath ? [d.dataPath] : []));
+        settleDiskLink(disk.link, disk.path, ctx.warn, ours);
       }
       const { entry } = await withInstance(
         ctx.name,

@@ -1,12 +1,13 @@
 import { storageSettings } from "../blockdev/settings.js";
 import { InputError, PluginError } from "../errors.js";
 import { type HookEnvironment, readHookEnv } from "../ganeti/env.js";
-import { type NodePaths, runtimeFile } from "../ganeti/paths.js";
-import { readRuntime } from "../ganeti/runtime.js";
+import { diskLink, type NodePaths, runtimeFile } from "../ganeti/paths.js";
+import { readRuntime, withLinks } from "../ganeti/runtime.js";
 import type { HotplugInput } from "../generated/hotplug-input.js";
 import type { HotplugOutput } from "../generated/hotplug-output.js";
 import { validateHotplugInput } from "../generated/validators.js";
 import { configPath, readConfig } from "../host/config.js";
+import { alignLinks } from "../hotplug/disk-link.js";
 import { reconcile } from "../hotplug/reconcile.js";
 import { currentRuntime, type RuntimeSource, updateRuntime } from "../hotplug/runtime-file.js";
 import { runsHere, type SessionOptions, TIMEOUT_DEFAULTS, withInstance } from "../hotplug/session.js";
@@ -116,8 +117,9 @@ export async function reportChange(
  * work goes on: it meets the same VM either way.
  */
 export async function reconcileFirst(hook: string, ctx: HotplugContext): Promise<void> {
-  if (!ctx.env.post && !ctx.input) return;
-  const listed = ctx.env.post ? new Set(ctx.env.post.disks.map((d) => d.uuid)) : undefined;
+  const post = ctx.env.post;
+  if (!post && !ctx.input) return;
+  const listed = post ? new Set(post.disks.map((d) => d.uuid)) : undefined;
   try {
     const { actions } = await withInstance(
       ctx.name,
@@ -125,7 +127,20 @@ export async function reconcileFirst(hook: string, ctx: HotplugContext): Promise
       async (qmp) => {
         const doc = currentRuntime(ctx);
         const result = await reconcile(qmp, doc, listed);
-        return { ...result, base: doc };
+        if (!post) return { ...result, base: doc };
+        // Ganeti's links by its current indexes, and the runtime file's entries pointing at them.
+        const ours = [...ctx.env.pre.disks, ...post.disks].flatMap((d) => (d.dataPath ? [d.dataPath] : []));
+        const disks = post.disks.flatMap((d) => (d.dataPath ? [{ index: d.index, uuid: d.uuid, path: d.dataPath }] : []));
+        const links = alignLinks(
+          disks,
+          (i) => diskLink(ctx.paths, ctx.name, i),
+          ours,
+          (m) => result.actions.push(m),
+        );
+        const current = result.doc ?? doc;
+        const relinked = current && withLinks(current, links);
+        if (relinked) result.actions.push("pointed the runtime file's disk links at Ganeti's current indexes");
+        return { actions: result.actions, doc: relinked ?? result.doc, base: doc };
       },
       ({ doc, base }) => {
         if (doc) updateRuntime(ctx, () => doc, base);

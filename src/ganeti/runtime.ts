@@ -44,3 +44,15 @@ export function withDisk(doc: RuntimeDocument, entry: RuntimeDiskEntry): Runtime
 export function withoutDisk(doc: RuntimeDocument, uuid: string): RuntimeDocument {
   return [doc[0], doc[1], doc[2], doc[3].filter((e) => e[0].uuid !== uuid)];
 }
+
+/** The runtime with each listed disk's link (by uuid) replaced; undefined when nothing changes. */
+export function withLinks(doc: RuntimeDocument, links: ReadonlyMap<string, string>): RuntimeDocument | undefined {
+  let changed = false;
+  const disks = doc[3].map((e): RuntimeDiskEntry => {
+    const link = links.get(e[0].uuid.toLowerCase());
+    if (link === undefined || link === e[1]) return e;
+    changed = true;
+    return [e[0], link, e[2]];
+  });
+  return changed ? [doc[0], doc[1], doc[2], disks] : undefined;
+}

@@ -11,6 +11,11 @@ function sameTarget(a: Stats, b: Stats): boolean {
   return a.isBlockDevice() && b.isBlockDevice() && a.rdev === b.rdev;
 }
 
+const sameFile = (path: string, st: Stats) => {
+  const other = statSync(path, { throwIfNoEntry: false });
+  return other !== undefined && sameTarget(other, st);
+};
+
 /** Points `link` at `path` in one step (a new link renamed over the old one), as Ganeti's _SymlinkBlockDev would. */
 function pointLink(link: string, path: string): void {
   mkdirSync(dirname(link), { recursive: true });
@@ -31,11 +36,14 @@ function pointLink(link: string, path: string): void {
  * - no link (Ganeti makes one only when it hot-plugs the disk itself): created;
  * - a link to the same file or device: kept;
  * - a dangling link (left behind by a removed disk whose image is gone): replaced, with a warning;
- * - a link or file naming anything else that exists: refused. Ganeti leaves the links of removed
- *   disks in place, and a block device nobody holds has no lock to stop QEMU from attaching it:
- *   this is how a hot-add could attach another disk. The operator decides which is right.
+ * - a link to another disk of the same instance (`ours`): Ganeti names links by index and leaves
+ *   them when disks are removed, so after a removal `<inst>:2` can name the disk that is now
+ *   disk/1. It is pointed at its own disk again, with a warning;
+ * - a link or file naming anything else that exists: refused. A block device nobody holds has no
+ *   lock to stop QEMU from attaching it: this is how a hot-add could attach a foreign disk. The
+ *   operator decides which is right.
  */
-export function settleDiskLink(link: string, path: string, warn: (m: string) => void): LinkAction {
+export function settleDiskLink(link: string, path: string, warn: (m: string) => void, ours: readonly string[] = []): LinkAction {
   const wanted = statSync(path, { throwIfNoEntry: false });
   if (!wanted) {
     throw new HotplugError(
@@ -55,6 +63,12 @@ export function settleDiskLink(link: string, path: string, warn: (m: string) => 
     warn(`replaced the dangling link ${link} (left by a removed disk) with one to ${path}`);
     return "repaired";
   }
+  const sibling = current && ours.find((p) => p !== path && sameFile(p, current));
+  if (sibling) {
+    pointLink(link, path);
+    warn(`pointed ${link} at ${path}; it named ${sibling}, another disk of this instance whose index moved`);
+    return "repaired";
+  }
   let names: string;
   try {
     names = entry.isSymbolicLink() ? `points at ${realpathSync(link)}` : "is not a link";
@@ -67,4 +81,39 @@ export function settleDiskLink(link: string, path: string, warn: (m: string) => 
       `The link is probably left from a removed disk: check what it names, remove it, and restart or ` +
       `live-migrate the instance to attach the disk (Ganeti recreates every link at a start)`,
   );
+}
+
+/** One disk as the links see it: Ganeti's index and the disk's own path. */
+export interface LinkedDisk {
+  index: number;
+  uuid: string;
+  path: string;
+}
+
+/**
+ * Makes every link of the instance on this node name its disk, by Ganeti's current indexes, so that
+ * Ganeti's later operations (soft reboots and migrations execute the runtime file's links) find the
+ * right disks. Returns the link of each disk whose link is right now; a link that names something
+ * foreign is left as it is and reported.
+ */
+export function alignLinks(
+  disks: readonly LinkedDisk[],
+  linkOf: (index: number) => string,
+  ours: readonly string[],
+  report: (m: string) => void,
+): Map<string, string> {
+  const right = new Map<string, string>();
+  for (const d of disks) {
+    // A path that is not on this node is not this node's to link (the hook that needs it says so).
+    if (!statSync(d.path, { throwIfNoEntry: false })) continue;
+    const link = linkOf(d.index);
+    try {
+      const action = settleDiskLink(link, d.path, report, ours);
+      if (action === "created") report(`created ${link} for disk/${d.index}, as Ganeti would`);
+      right.set(d.uuid, link);
+    } catch (e) {
+      report(`disk/${d.index}: ${(e as Error).message}`);
+    }
+  }
+  return right;
 }

@@ -1,0 +1,262 @@
+// npm run test:ganeti: the plugin under a real, single-node Ganeti 3.0.2 (Debian's package), set up
+// as the README says (hooks linked, the launcher as the cluster's kvm_path), driven only through
+// Ganeti's own CLI, with the project's test guest booted in the instance. As root; every address
+// is in 127.0.0.0/8; test/ganeti/cluster.sh brings the cluster up and takes it down again, the
+// machine's names restored, even when a check fails.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import { QmpClient } from "../../src/qmp/client.js";
+import { guestFiles } from "../helpers/guest.js";
+import { ROOT } from "../helpers/hook.js";
+
+const INST = "gqb1.ganeti.test";
+const NODE = "gnt-node1.ganeti.test";
+const CTRL = "/var/run/ganeti/kvm-hypervisor/ctrl";
+const RUNTIME = `/var/run/ganeti/kvm-hypervisor/conf/${INST}.runtime`;
+const PIDFILE = `/var/run/ganeti/kvm-hypervisor/pid/${INST}`;
+const CONFIG_DIR = "/etc/ganeti-qemu-blockdev";
+const CACHE_DIR = "/var/cache/ganeti-qemu-blockdev";
+const HOOK_LINKS: [string, string][] = [
+  ["instance-start", "/etc/ganeti/hooks/instance-start-pre.d/50-qemu-blockdev"],
+  ["disk-add", "/etc/ganeti/hooks/instance-modify-post.d/50-qemu-blockdev-add"],
+  ["disk-remove", "/etc/ganeti/hooks/instance-modify-post.d/51-qemu-blockdev-remove"],
+];
+const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
+
+interface Done {
+  code: number | null;
+  out: string;
+}
+/** A Ganeti command, its stdout and stderr together as an operator sees them. */
+function gnt(cmd: string, ...args: string[]): Done {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 180_000 });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** The instance's guest console (Ganeti's serial socket): lines as they come. */
+class Console {
+  text = "";
+  private sock: Socket | undefined;
+  open() {
+    this.sock?.destroy();
+    this.sock = connect(join(CTRL, `${INST}.serial`));
+    this.sock.on("data", (b: Buffer) => {
+      this.text += b.toString("latin1");
+    });
+    this.sock.on("error", () => {});
+  }
+  close() {
+    this.sock?.destroy();
+  }
+  async waitFor(re: RegExp, from: number, ms = 60_000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(this.text.slice(from));
+      if (m) return m;
+      if (Date.now() > deadline) throw new Error(`the guest did not print ${re} within ${ms / 1000} s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** What QEMU has right now, asked over the instance's QMP socket (briefly: Ganeti uses it too). */
+async function storage() {
+  const qmp = await QmpClient.connect(join(CTRL, `${INST}.qmp`), { timeoutMs: 5000 });
+  try {
+    const blocks = await qmp.execute<{ device: string; inserted?: { "node-name": string } }[]>("query-block");
+    const nodes = await qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true });
+    const pid = Number(readFileSync(PIDFILE, "utf8"));
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    const deleted = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(" (deleted)");
+      } catch {
+        return false;
+      }
+    });
+    return {
+      legacy: blocks.filter((b) => b.inserted && b.device !== "").map((b) => b.device),
+      disks: blocks.flatMap((b) => (b.inserted?.["node-name"].startsWith("disk-") ? [b.inserted["node-name"]] : [])),
+      orphans: nodes
+        .map((n) => n["node-name"])
+        .filter((n) => /^disk-[^-]+-[^-]+-[^-]+$/.test(n) && !blocks.some((b) => b.inserted?.["node-name"] === n)),
+      argv,
+      deleted,
+    };
+  } finally {
+    qmp.close();
+  }
+}
+const runtimeDisks = () => (JSON.parse(readFileSync(RUNTIME, "utf8")) as [unknown, unknown, unknown, unknown[]])[3].length;
+
+async function allBlockdev(t: Test, what: string) {
+  const s = await storage();
+  t.notOk(s.argv.includes("-drive"), `${what}: QEMU's command line has no -drive`);
+  t.same(s.legacy, [], `${what}: no disk on a legacy -drive backend`);
+  return s;
+}
+
+const cons = new Console();
+let savedConfig: string | undefined;
+let hadCache = false;
+
+t.before(() => {
+  execFileSync("bash", [CLUSTER, "up"], { stdio: "inherit" });
+  // The README's install: hooks linked on the node, the config file, the launcher as kvm_path.
+  for (const [hook, link] of HOOK_LINKS) {
+    mkdirSync(join(link, ".."), { recursive: true });
+    rmSync(link, { force: true });
+    symlinkSync(join(ROOT, "hooks", hook), link);
+  }
+  savedConfig = existsSync(join(CONFIG_DIR, "config.json")) ? readFileSync(join(CONFIG_DIR, "config.json"), "utf8") : undefined;
+  hadCache = existsSync(CACHE_DIR);
+  mkdirSync(CONFIG_DIR, { recursive: true });
+  writeFileSync(
+    join(CONFIG_DIR, "config.json"),
+    JSON.stringify({ qemu: "/usr/bin/qemu-system-x86_64", timeouts: { unplug: 3 } }),
+  );
+  const set = gnt("gnt-cluster", "modify", "-H", `kvm:kvm_path=${join(ROOT, "hooks/qemu-launcher")}`);
+  if (set.code !== 0) throw new Error(set.out);
+  const g = guestFiles();
+  const add = gnt(
+    "gnt-instance",
+    "add",
+    "-t",
+    "file",
+    "--disk",
+    "0:size=64M",
+    "--disk",
+    "1:size=32M",
+    "-o",
+    "gqbnoop+default",
+    "--no-nics",
+    "-B",
+    "memory=256M,vcpus=1",
+    "-n",
+    NODE,
+    "--no-start",
+    "--no-ip-check",
+    "--no-name-check",
+    "-H",
+    `kvm:disk_type=paravirtual,kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1,serial_console=true`,
+    INST,
+  );
+  if (add.code !== 0) throw new Error(add.out);
+});
+
+t.teardown(() => {
+  cons.close();
+  for (const [, link] of HOOK_LINKS) rmSync(link, { force: true });
+  if (savedConfig === undefined) rmSync(CONFIG_DIR, { recursive: true, force: true });
+  else writeFileSync(join(CONFIG_DIR, "config.json"), savedConfig);
+  if (!hadCache) rmSync(CACHE_DIR, { recursive: true, force: true });
+  execFileSync("bash", [CLUSTER, "down"], { stdio: "inherit" });
+});
+
+/** Starts (or reboots) the instance and waits for the guest; returns where its output begins. */
+async function boot(t: Test, ...cmd: string[]): Promise<number> {
+  const r = gnt("gnt-instance", ...cmd, INST);
+  t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")}: ${r.out.trim().split("\n").at(-1)}`);
+  cons.open();
+  const from = cons.text.length;
+  await cons.waitFor(/GUEST: BOOT-OK/, from, 90_000);
+  return cons.text.length;
+}
+
+let disks = 2;
+
+t.test("start: every disk on -blockdev, through the launcher", async (t) => {
+  await boot(t, "start");
+  const s = await allBlockdev(t, "start");
+  t.equal(s.disks.length, 2, "both disks are -blockdev nodes");
+  t.equal(s.argv[0], "/usr/bin/qemu-system-x86_64", "the launcher exec'd the configured QEMU");
+});
+
+t.test("modify --disk add without --hotplug: disk-add attaches it, the guest sees it", async (t) => {
+  const from = cons.text.length;
+  const r = gnt("gnt-instance", "modify", "--disk", "add:size=32M", INST);
+  t.equal(r.code, 0, r.out);
+  const seen = await cons.waitFor(/GUEST: add (vd[a-z])/, from);
+  t.pass(`the guest sees /dev/${seen[1]}`);
+  disks++;
+  const s = await allBlockdev(t, "after the add");
+  t.equal(s.disks.length, 3);
+  t.equal(runtimeDisks(), 3, "the runtime file lists it");
+});
+
+t.test("modify --hotplug --disk add: Ganeti's own hot-add, recorded, and seen by the guest", async (t) => {
+  const from = cons.text.length;
+  const r = gnt("gnt-instance", "modify", "--hotplug", "--disk", "add:size=32M", INST);
+  t.equal(r.code, 0, r.out);
+  t.match(r.out, /hotplug:done/);
+  await cons.waitFor(/GUEST: add (vd[a-z])/, from);
+  disks++;
+  t.equal(runtimeDisks(), 4, "the runtime file lists it");
+});
+
+t.test("modify --hotplug --disk N:remove, hot-added and boot-time disks: gone from the guest, no node, no open fd", async (t) => {
+  for (const index of [3, 1]) {
+    const from = cons.text.length;
+    const r = gnt("gnt-instance", "modify", "--hotplug", "--disk", `${index}:remove`, INST);
+    t.equal(r.code, 0, r.out);
+    await cons.waitFor(/GUEST: remove vd[a-z]/, from);
+    disks--;
+    const s = await storage();
+    t.same(s.orphans, [], `disk/${index}: no block node left`);
+    t.same(s.deleted, [], `disk/${index}: no fd open on a deleted file`);
+    t.equal(s.disks.length, disks, `disk/${index}: ${disks} disks left`);
+    t.equal(runtimeDisks(), disks, "and in the runtime file");
+  }
+});
+
+t.test("a guest paused during a remove: clean after the next operation", async (t) => {
+  let from = cons.text.length;
+  t.equal(gnt("gnt-instance", "modify", "--disk", "add:size=32M", INST).code, 0);
+  await cons.waitFor(/GUEST: add vd[a-z]/, from);
+  const qmp = await QmpClient.connect(join(CTRL, `${INST}.qmp`));
+  await qmp.execute("stop");
+  qmp.close();
+  const r = gnt("gnt-instance", "modify", "--hotplug", "--disk", `${disks}:remove`, INST);
+  t.comment(r.out.trim().split("\n").slice(-3).join(" | "));
+  const q2 = await QmpClient.connect(join(CTRL, `${INST}.qmp`));
+  await q2.execute("cont");
+  q2.close();
+  from = cons.text.length;
+  await cons.waitFor(/GUEST: remove vd[a-z]/, 0);
+  // A later operation reconciles: here an add without --hotplug.
+  const later = gnt("gnt-instance", "modify", "--disk", "add:size=32M", INST);
+  t.equal(later.code, 0, later.out);
+  await cons.waitFor(/GUEST: add vd[a-z]/, from);
+  const s = await storage();
+  t.same(s.orphans, [], "no block node left");
+  t.same(s.deleted, [], "no fd open on the deleted image");
+  t.equal(runtimeDisks(), s.disks.length, "the runtime file lists exactly what QEMU has");
+  disks = s.disks.length;
+});
+
+t.test("hard and soft reboots stay on -blockdev", async (t) => {
+  for (const type of ["hard", "soft"]) {
+    await boot(t, "reboot", `--type=${type}`, "--shutdown-timeout=0");
+    const s = await allBlockdev(t, `${type} reboot`);
+    t.equal(s.disks.length, disks, `${type} reboot: all ${disks} disks`);
+  }
+});
+
+t.test("a configuration the plugin refuses aborts the start, and Ganeti shows why", async (t) => {
+  t.equal(gnt("gnt-instance", "shutdown", "--timeout=0", INST).code, 0);
+  t.equal(gnt("gnt-instance", "modify", "-H", "cdrom_image_path=http://127.0.0.1:9/none.iso", INST).code, 0);
+  const hook = gnt("gnt-instance", "start", INST);
+  t.not(hook.code, 0, "the start fails");
+  t.match(hook.out, /instance-start: error \[URL_UNREACHABLE\]/, "with the instance-start hook's line");
+  t.notOk(existsSync(PIDFILE) && existsSync(`/proc/${readFileSync(PIDFILE, "utf8").trim()}`), "and no QEMU runs");
+  t.equal(gnt("gnt-instance", "modify", "-H", "cdrom_image_path=,kvm_extra=-hda /nonexistent.img", INST).code, 0);
+  const launcher = gnt("gnt-instance", "start", INST);
+  t.not(launcher.code, 0, "a storage argument the launcher cannot place fails the start too");
+  t.match(launcher.out, /qemu-launcher: error \[UNSUPPORTED_ARGV\]: argument -hda/, "with the launcher's line");
+  t.equal(gnt("gnt-instance", "modify", "-H", "kvm_extra=", INST).code, 0);
+  await boot(t, "start");
+  await allBlockdev(t, "fixed");
+});
