@@ -226,18 +226,19 @@ t.test("a guest paused during a remove: clean after the next operation", async (
   q2.close();
   from = cons.text.length;
   await cons.waitFor(/GUEST: remove vd[a-z]/, 0);
-  // A later operation reconciles: here an add without --hotplug.
-  const later = gnt("gnt-instance", "modify", "--disk", "add:size=32M", INST);
+  // A later operation reconciles: here Ganeti's own hot-add, a legacy -drive the reboots below convert.
+  const later = gnt("gnt-instance", "modify", "--hotplug", "--disk", "add:size=32M", INST);
   t.equal(later.code, 0, later.out);
   await cons.waitFor(/GUEST: add vd[a-z]/, from);
   const s = await storage();
   t.same(s.orphans, [], "no block node left");
   t.same(s.deleted, [], "no fd open on the deleted image");
-  t.equal(runtimeDisks(), s.disks.length, "the runtime file lists exactly what QEMU has");
-  disks = s.disks.length;
+  t.equal(s.legacy.length, 1, "Ganeti's hot-added disk runs on a legacy -drive backend");
+  disks = s.disks.length + s.legacy.length;
+  t.equal(runtimeDisks(), disks, "the runtime file lists exactly what QEMU has");
 });
 
-t.test("hard and soft reboots stay on -blockdev", async (t) => {
+t.test("hard and soft reboots stay on -blockdev, and convert Ganeti's legacy hot-add", async (t) => {
   for (const type of ["hard", "soft"]) {
     await boot(t, "reboot", `--type=${type}`, "--shutdown-timeout=0");
     const s = await allBlockdev(t, `${type} reboot`);
