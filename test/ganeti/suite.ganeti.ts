@@ -261,3 +261,14 @@ t.test("a configuration the plugin refuses aborts the start, and Ganeti shows wh
   await boot(t, "start");
   await allBlockdev(t, "fixed");
 });
+
+t.test("temporary hvparams (start -H) reach QEMU through the launcher, on -blockdev", async (t) => {
+  t.equal(gnt("gnt-instance", "shutdown", "--timeout=0", INST).code, 0);
+  await boot(t, "start", "-H", "disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci");
+  const s = await allBlockdev(t, "start -H disk_type=scsi-hd");
+  t.ok(
+    s.argv.some((a) => a.startsWith("scsi-hd,")),
+    "the disks are scsi-hd devices, as the temporary hvparams say",
+  );
+  t.equal(s.disks.length, disks, `all ${disks} disks`);
+});
