@@ -3,7 +3,7 @@
 // and every refusal is one line with nothing started.
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE } from "../src/launcher/pass-through.js";
 import type { QmpClient } from "../src/qmp/client.js";
 import { ROOT } from "./helpers/hook.js";
@@ -109,6 +109,17 @@ t.test("config refusals: unknown field, wrong type, not JSON, the launcher itsel
   }
 });
 
+/** A recorded Ganeti start run through the launcher on a node of this test, as Ganeti runs kvm_path. */
+async function launchRecorded(t: Test, recorded: string) {
+  const dir = tempDir(t);
+  const n = node(join(dir, "node1"));
+  const files = images(dir, 2);
+  linkDisks(n, files.disks);
+  const r = await run(LAUNCHER, recordedArgv(recorded, n, files), launcherEnv(dir));
+  t.equal(r.code, 0, `started: ${r.stderr}`);
+  return { n, vm: await daemon(t, n) };
+}
+
 /** Every medium QEMU has attached, as query-block reports it. */
 async function media(qmp: QmpClient) {
   const blocks = await qmp.execute<BlockInfo[]>("query-block");
@@ -118,14 +129,7 @@ async function media(qmp: QmpClient) {
 t.test(
   "a recorded Ganeti start (virtio disks, virtio CD-ROM, -boot c) runs on -blockdev with Ganeti's ids and slots",
   async (t) => {
-    const dir = tempDir(t);
-    const n = node(join(dir, "node1"));
-    const files = images(dir, 2);
-    linkDisks(n, files.disks);
-    const argv = recordedArgv("instance-start", n, files);
-    const r = await run(LAUNCHER, argv, launcherEnv(dir));
-    t.equal(r.code, 0, `started: ${r.stderr}`);
-    const vm = await daemon(t, n);
+    const { n, vm } = await launchRecorded(t, "instance-start");
     const attached = await media(vm.qmp);
     t.equal(attached.length, 3, "two disks and the CD-ROM");
     for (const b of attached) t.equal(b.device, "", `${b.inserted?.["node-name"]}: a -blockdev node, no -drive backend`);
@@ -148,14 +152,7 @@ t.test(
 t.test(
   "a recorded CD-ROM boot (IDE CD-ROM, -boot d, aio=native, cache=none) keeps IDE unit 0 and QEMU's default CD-ROM",
   async (t) => {
-    const dir = tempDir(t);
-    const n = node(join(dir, "node1"));
-    const files = images(dir, 2);
-    linkDisks(n, files.disks);
-    const argv = recordedArgv("instance-start-native-nocache-cdromboot", n, files);
-    const r = await run(LAUNCHER, argv, launcherEnv(dir));
-    t.equal(r.code, 0, `started: ${r.stderr}`);
-    const vm = await daemon(t, n);
+    const { vm } = await launchRecorded(t, "instance-start-native-nocache-cdromboot");
     t.equal(await qomGet(vm.qmp, "cdrom1", "unit"), 0, "cdrom1 at unit 0");
     t.match(await qomGet(vm.qmp, "/machine/peripheral/cdrom1", "parent_bus"), /ide\.0$/, "on ide.0, where -drive if=ide put it");
     t.equal(await qomGet(vm.qmp, "cdrom1", "bootindex"), 1, "-boot d became bootindex 1 on cdrom1");
