@@ -89,11 +89,11 @@ t.test(
   },
 );
 
-t.test("any modify reconciles, and keeps what Ganeti still lists or QEMU cannot name", async (t) => {
+t.test("any modify reconciles; the runtime file follows QEMU, and IDE entries, which QEMU cannot name, stay", async (t) => {
   const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
   const img = inst.addImage(2);
   await inst.vm.qmp.execute("blockdev-add", { driver: "raw", "node-name": NEW_ID, file: { driver: "file", filename: img } });
-  // Runtime entries Ganeti still lists (disk 0, device removed behind its back) and an IDE disk.
+  // Disk 0's device removed behind Ganeti's back, and an IDE disk in the runtime file.
   const doc = inst.runtime();
   const disk0 = doc[3][0]?.[0].hvinfo?.id as string;
   await inst.vm.qmp.execute("device_del", { id: disk0 });
@@ -118,5 +118,11 @@ t.test("any modify reconciles, and keeps what Ganeti still lists or QEMU cannot 
   t.equal(res.code, 0, res.stderr);
   t.match(res.stderr, `disk-add: reconcile: deleted block node ${NEW_ID}, which no device used`);
   t.match(res.stderr, /no disk was added/);
-  t.equal(JSON.parse(readFileSync(inst.runtimePath, "utf8"))[3].length, 3, "entries Ganeti lists, and IDE ones, stay");
+  t.match(res.stderr, `disk-add: reconcile: dropped the runtime entry of disk ${doc[3][0]?.[0].uuid} (${disk0})`);
+  const after = JSON.parse(readFileSync(inst.runtimePath, "utf8")) as typeof doc;
+  t.same(
+    after[3].map((e) => e[0].hvinfo?.id),
+    [doc[3][1]?.[0].hvinfo?.id, "disk-1de00000-0000-4000"],
+    "disk 0's entry is dropped; disk 1 and the IDE disk stay",
+  );
 });

@@ -48,7 +48,7 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
   // the running QEMU can say (its version, io_uring in its build) is checked by planning again
   // under its capabilities, read once per run.
   const plans = "none" in disks ? [] : disks.map((d) => planAdd(d, settings, hostCaps(), ctx.warn));
-  await reconcileFirst("disk-add", ctx);
+  await reconcileFirst("disk-add", ctx, new Set(plans.map((p) => p.disk.uuid)));
   if ("none" in disks) {
     say("disk-add", "note", `${disks.none}; nothing to do`);
     return 0;
@@ -71,7 +71,7 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
           // Read once under the lock: the slots it records, and the base of the update below.
           const doc = currentRuntime(ctx);
           const recorded = (doc?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
-          return { entry: await hotAdd(qmp, plan, recorded, ctx.warn), doc };
+          return { entry: await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs), doc };
         },
         ({ entry, doc }) => updateRuntime(ctx, (d) => withDisk(d, entry), doc),
       );

@@ -69,7 +69,7 @@ void runMain(RECONCILE_COMMAND, async () => {
     session,
     async (qmp) => {
       const base = source.runtimePath ? readRuntime(source.runtimePath) : undefined;
-      return { ...(await reconcile(qmp, base, undefined)), base };
+      return { ...(await reconcile(qmp, base)), base };
     },
     ({ doc, base }) => {
       if (doc) updateRuntime(source, () => doc, base);

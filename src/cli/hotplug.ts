@@ -116,17 +116,16 @@ export async function reportChange(
  * modify changed. Each action is one line on stderr. A failure here is reported and the hook's own
  * work goes on: it meets the same VM either way.
  */
-export async function reconcileFirst(hook: string, ctx: HotplugContext): Promise<void> {
+export async function reconcileFirst(hook: string, ctx: HotplugContext, adding: ReadonlySet<string> = new Set()): Promise<void> {
   const post = ctx.env.post;
   if (!post && !ctx.input) return;
-  const listed = post ? new Set(post.disks.map((d) => d.uuid)) : undefined;
   try {
     const { actions } = await withInstance(
       ctx.name,
       ctx.session,
       async (qmp) => {
         const doc = currentRuntime(ctx);
-        const result = await reconcile(qmp, doc, listed);
+        const result = await reconcile(qmp, doc, adding);
         if (!post) return { ...result, base: doc };
         // Ganeti's links by its current indexes, and the runtime file's entries pointing at them.
         const ours = [...ctx.env.pre.disks, ...post.disks].flatMap((d) => (d.dataPath ? [d.dataPath] : []));

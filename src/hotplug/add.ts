@@ -2,11 +2,11 @@ import { diskDevice, hvinfoFor, type Placement, pciRoot, SCSI_CONTROLLER_ID } fr
 import { diskBlockNode, diskGuestDevice, diskId } from "../blockdev/disk.js";
 import type { BlockNode, DiskSpec, QemuCaps, StorageSettings } from "../blockdev/model.js";
 import { PciSlots, parsePciAddr, ScsiIds } from "../blockdev/slots.js";
-import { HotplugError } from "../errors.js";
+import { HotplugError, PluginError } from "../errors.js";
 import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
-import { blockOf, type LiveState, liveState, peripheralPath, queryBlock } from "./live.js";
+import { blockOf, type LiveState, liveState, peripheralDevices, peripheralPath, queryBlock } from "./live.js";
 
 export interface AddPlan {
   disk: DiskSpec;
@@ -64,14 +64,18 @@ async function livePlacement(qmp: QmpClient, plan: AddPlan): Promise<Placement> 
 }
 
 /**
- * blockdev-add, device_add, then a check through query-block's qdev. Any failure undoes what was
- * done, so a retry never meets "Duplicate nodes" and the VM is left as it was.
+ * blockdev-add, device_add, then a check through query-block's qdev. Each step done is recorded and,
+ * on any later failure, undone in reverse, libvirt's way (qemuBlockStorageSourceAttachRollback):
+ * device_del and QEMU's DEVICE_DELETED for it (bounded by `unplugTimeoutMs`), then blockdev-del.
+ * The first error is the one reported, with exactly what is left attached when the rollback could
+ * not finish; a retry never meets "Duplicate nodes", and reconciling finishes what is left.
  */
 export async function hotAdd(
   qmp: QmpClient,
   plan: AddPlan,
   recorded: readonly HvInfo[],
   warn: (m: string) => void,
+  unplugTimeoutMs: number,
 ): Promise<RuntimeDiskEntry> {
   const { id, disk, settings } = plan;
   const live = await liveState(qmp, { scsi: diskDevice(settings.diskType).bus === "scsi" });
@@ -110,28 +114,81 @@ export async function hotAdd(
   }
   const place = choosePlacement(plan, live, recorded);
   const planned = diskGuestDevice(disk, id, settings, place);
-  const rollback = async (why: string): Promise<never> => {
-    try {
-      await qmp.execute("blockdev-del", { "node-name": id });
-    } catch (e) {
-      throw new HotplugError("ROLLBACK_FAILED", `${why}; removing block node ${id} again failed too: ${reason(e)}`);
-    }
-    throw new HotplugError("HOTPLUG_FAILED", `${why}; block node ${id} was removed again, the VM is as it was`);
-  };
-
+  const done: ("node" | "device")[] = [];
   try {
     await qmp.execute("blockdev-add", plan.node.props);
-  } catch (e) {
-    throw new HotplugError("BLOCKDEV_ADD_FAILED", `blockdev-add ${id} failed: ${reason(e)}; nothing was changed`);
-  }
-  try {
+    done.push("node");
     await qmp.execute("device_add", { driver: planned.device.driver, ...planned.device.props });
+    done.push("device");
+    const blocks = await queryBlock(qmp);
+    if (blockOf(blocks, id)?.inserted?.["node-name"] !== id) {
+      throw new HotplugError("VERIFY_FAILED", `device ${id} was added but QEMU does not show node ${id} behind it`);
+    }
   } catch (e) {
-    return rollback(`device_add ${id} failed: ${reason(e)}`);
-  }
-  const blocks = await queryBlock(qmp);
-  if (blockOf(blocks, id)?.inserted?.["node-name"] !== id) {
-    throw new HotplugError("VERIFY_FAILED", `device ${id} was added but QEMU does not show node ${id} behind it`);
+    throw await rollback(qmp, id, done, failure(e, id, done), unplugTimeoutMs);
   }
   return entry(place);
+}
+
+/** The error a failed step is reported with: its own code, saying which step failed. */
+function failure(e: unknown, id: string, done: readonly string[]): HotplugError {
+  if (!(e instanceof PluginError)) throw e;
+  if (e instanceof HotplugError) return e;
+  const step = done.length === 0 ? "blockdev-add" : done.length === 1 ? "device_add" : "the check after device_add";
+  const code = done.length === 0 ? "BLOCKDEV_ADD_FAILED" : done.length === 1 ? "DEVICE_ADD_FAILED" : "VERIFY_FAILED";
+  return new HotplugError(code, `${step} ${id} failed: ${reason(e)}`);
+}
+
+/**
+ * Undoes the recorded steps in reverse and returns the error to report: the first one, extended by
+ * what the rollback did or could not do. QEMU gone means nothing is left to undo.
+ */
+async function rollback(
+  qmp: QmpClient,
+  id: string,
+  done: readonly ("node" | "device")[],
+  first: HotplugError,
+  unplugTimeoutMs: number,
+): Promise<HotplugError> {
+  const say = (tail: string) => new HotplugError(first.code, `${first.message}; ${tail}`);
+  if (done.length === 0) return say("nothing was changed");
+  if (qmp.closed) return say("QEMU went away, so there is nothing left to undo");
+  if (done.includes("device")) {
+    const events = qmp.listen({ names: ["DEVICE_DELETED"], data: { device: id } });
+    try {
+      try {
+        await qmp.execute("device_del", { id });
+        await events.next(unplugTimeoutMs);
+      } catch (e) {
+        if (!(await deviceGone(qmp, id))) {
+          return say(
+            `rolling back, device ${id} could not be unplugged (${reason(e)}): device ${id} and block node ${id} stay attached; once the guest lets go, reconciling the instance deletes them`,
+          );
+        }
+      }
+    } finally {
+      events.close();
+    }
+  }
+  try {
+    await qmp.execute("blockdev-del", { "node-name": id });
+  } catch (e) {
+    return say(
+      `rolling back, block node ${id} could not be deleted (${reason(e)}): it stays; reconciling the instance deletes it`,
+    );
+  }
+  return say(
+    done.includes("device")
+      ? `device ${id} and block node ${id} were removed again, the VM is as it was`
+      : `block node ${id} was removed again, the VM is as it was`,
+  );
+}
+
+/** Whether a device is gone from QEMU, asked again rather than trusted to an event (it may have come before we listened). */
+async function deviceGone(qmp: QmpClient, id: string): Promise<boolean> {
+  try {
+    return !(await peripheralDevices(qmp)).has(id);
+  } catch {
+    return false;
+  }
 }

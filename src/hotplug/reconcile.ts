@@ -24,15 +24,17 @@ export interface Reconciled {
  * does not read it), and unplugs that the guest completed after a hook had given up waiting.
  * - A disk node that no device uses (not attached to any BlockBackend) is deleted, and so is a
  *   protocol child left without its parent.
- * - A runtime entry of a hot-pluggable disk whose device QEMU no longer has is dropped, unless
- *   Ganeti still lists that disk (`listed`, when known). IDE disks are never touched: under stock
- *   Ganeti they have no device id to look for.
- * Run it under the instance lock, as the hooks do.
+ * - A runtime entry of a hot-pluggable disk whose device QEMU no longer has is dropped: the
+ *   runtime file is what Ganeti's soft reboots and migrations start QEMU from, so it follows QEMU
+ *   (a hard restart takes Ganeti's config again). IDE disks are never touched: under stock Ganeti
+ *   they have no device id to look for.
+ * Entries of the disks a hook is about to add (`adding`, by uuid) stay: a slot recorded for such a
+ * disk is the one to give it. Run it under the instance lock, as the hooks do.
  */
 export async function reconcile(
   qmp: QmpClient,
   doc: RuntimeDocument | undefined,
-  listed: ReadonlySet<string> | undefined,
+  adding: ReadonlySet<string> = new Set(),
 ): Promise<Reconciled> {
   const [devices, nodeList, blocks] = await Promise.all([
     peripheralDevices(qmp),
@@ -61,7 +63,7 @@ export async function reconcile(
   if (!doc) return { actions };
   const kept = doc[3].filter(([disk]) => {
     const hv = disk.hvinfo;
-    if (!hv || !isHotpluggableDriver(hv.driver) || devices.has(hv.id) || listed?.has(disk.uuid.toLowerCase())) return true;
+    if (!hv || !isHotpluggableDriver(hv.driver) || devices.has(hv.id) || adding.has(disk.uuid.toLowerCase())) return true;
     actions.push(`dropped the runtime entry of disk ${disk.uuid} (${hv.id}), which QEMU no longer has`);
     return false;
   });

@@ -5,6 +5,30 @@ import { QmpCommandError, QmpTimeoutError, reason } from "../qmp/errors.js";
 import { blockOf, peripheralDevices, presence, queryBlock } from "./live.js";
 import { RECONCILE_COMMAND } from "./reconcile.js";
 
+/** QEMU's DEVICE_DELETED for the device, or, after the timeout, QEMU's word that it is gone all the same. */
+async function waitUnplugged(
+  qmp: QmpClient,
+  events: ReturnType<QmpClient["listen"]>,
+  instance: string,
+  id: string,
+  unplugTimeoutMs: number,
+): Promise<void> {
+  let ev: Awaited<ReturnType<typeof events.next>>;
+  try {
+    ev = await events.next(unplugTimeoutMs);
+  } catch (e) {
+    if (!(e instanceof QmpTimeoutError)) throw e;
+    if (!(await peripheralDevices(qmp)).has(id)) return;
+    throw new HotplugError(
+      "UNPLUG_TIMEOUT",
+      `the guest did not release ${id} within ${unplugTimeoutMs / 1000} s (no ACPI hot-plug support, paused, or busy?); the disk stays attached and recorded; QEMU keeps the unplug pending: once the guest lets go, '${RECONCILE_COMMAND} ${instance}' on this node (or the instance's next disk-add or disk-remove) finishes the job`,
+    );
+  }
+  if (ev.event === "DEVICE_UNPLUG_GUEST_ERROR") {
+    throw new HotplugError("GUEST_REFUSED", `the guest refused to release ${id}; the disk stays attached`);
+  }
+}
+
 /**
  * device_del, wait for the guest to let go (DEVICE_DELETED for our id), then blockdev-del and a
  * check that both are gone. If the guest does not let go in time the disk stays attached, and a
@@ -30,28 +54,21 @@ export async function hotRemove(
     // Registered before device_del: SCSI unplugs synchronously and the event can precede the reply.
     const events = qmp.listen({ names: ["DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"], data: { device: id } });
     try {
+      let gone = false;
       try {
         await qmp.execute("device_del", { id });
       } catch (e) {
         if (e instanceof QmpCommandError && /already in the process of unplug/.test(e.desc)) {
           warn(`an unplug of ${id} was already pending; waiting for the guest again`);
-        } else if (!(e instanceof QmpCommandError && e.qmpClass === "DeviceNotFound")) {
+        } else if (e instanceof QmpCommandError && e.qmpClass === "DeviceNotFound") {
+          // Gone between our look and device_del (Ganeti's own unplug finished): its DEVICE_DELETED
+          // came before we listened. QEMU's word is checked, not assumed.
+          gone = !(await peripheralDevices(qmp)).has(id);
+        } else {
           throw new HotplugError("DEVICE_DEL_FAILED", `device_del ${id} failed: ${reason(e)}; the disk stays attached`);
         }
       }
-      let ev: Awaited<ReturnType<typeof events.next>>;
-      try {
-        ev = await events.next(unplugTimeoutMs);
-      } catch (e) {
-        if (!(e instanceof QmpTimeoutError)) throw e;
-        throw new HotplugError(
-          "UNPLUG_TIMEOUT",
-          `the guest did not release ${id} within ${unplugTimeoutMs / 1000} s (no ACPI hot-plug support, paused, or busy?); the disk stays attached and recorded; QEMU keeps the unplug pending: once the guest lets go, '${RECONCILE_COMMAND} ${instance}' on this node (or the instance's next disk-add or disk-remove) finishes the job`,
-        );
-      }
-      if (ev.event === "DEVICE_UNPLUG_GUEST_ERROR") {
-        throw new HotplugError("GUEST_REFUSED", `the guest refused to release ${id}; the disk stays attached`);
-      }
+      if (!gone) await waitUnplugged(qmp, events, instance, id, unplugTimeoutMs);
     } finally {
       events.close();
     }

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { HotplugError, InputError } from "../errors.js";
 import { type NodePaths, qmpSocket } from "../ganeti/paths.js";
 import { QmpClient } from "../qmp/client.js";
 import { lockInstance } from "./lock.js";
@@ -9,8 +10,11 @@ export const TIMEOUT_DEFAULTS = {
   qmp: 10,
   /** Waiting for another hook on the same instance. */
   lock: 60,
-  /** Waiting for the guest to release an unplugged device. */
-  unplug: 15,
+  /**
+   * Waiting for the guest to release an unplugged device. Ganeti runs hooks with no timeout of its
+   * own and holds the job meanwhile; its own hot-unplug check waits 5 s as well.
+   */
+  unplug: 5,
 } as const;
 
 export interface SessionOptions {
@@ -42,6 +46,12 @@ export async function withInstance<T>(
     let result: T;
     try {
       result = await fn(qmp);
+    } catch (e) {
+      // The one place that classifies: exit 2 means invalid input with nothing sent to QEMU, and
+      // by now QEMU has been talked to. What the live VM refuses (no free slot, a missing feature)
+      // is a failure to hot-plug, reported as such (exit 1, hotplug:failed), under its own code.
+      if (e instanceof InputError) throw new HotplugError(e.code, e.message);
+      throw e;
     } finally {
       qmp.close();
     }

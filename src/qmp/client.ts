@@ -49,6 +49,11 @@ export class QmpClient {
     this.commandTimeoutMs = commandTimeoutMs;
   }
 
+  /** Whether the connection is gone (QEMU exited, dropped us, or we closed it): every call fails at once. */
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
   /** Connects, reads and checks the greeting, and leaves capabilities negotiation mode. */
   static async connect(path: string, opts: ConnectOptions = {}): Promise<QmpClient> {
     const timeoutMs = opts.timeoutMs ?? 5000;
