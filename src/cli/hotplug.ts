@@ -25,6 +25,11 @@ export const HOTPLUG_FLAGS: Flag[] = [
     value: "SECONDS",
     help: `wait for another hook on the same instance (default: timeouts.lock, else ${TIMEOUT_DEFAULTS.lock})`,
   },
+  {
+    name: "unplug-timeout",
+    value: "SECONDS",
+    help: `wait for the guest to release a device: disk-remove, and disk-add's rollback (default: timeouts.unplug, else ${TIMEOUT_DEFAULTS.unplug})`,
+  },
   ...PATH_FLAGS,
 ];
 

@@ -6,7 +6,8 @@ import { HotplugError, PluginError } from "../errors.js";
 import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
-import { blockOf, type LiveState, liveState, peripheralDevices, peripheralPath, queryBlock } from "./live.js";
+import { blockOf, type LiveState, liveState, peripheralDevices, peripheralPath, presence, queryBlock } from "./live.js";
+import { RECONCILE_COMMAND } from "./reconcile.js";
 
 export interface AddPlan {
   disk: DiskSpec;
@@ -151,9 +152,18 @@ async function rollback(
   unplugTimeoutMs: number,
 ): Promise<HotplugError> {
   const say = (tail: string) => new HotplugError(first.code, `${first.message}; ${tail}`);
-  if (done.length === 0) return say("nothing was changed");
-  if (qmp.closed) return say("QEMU went away, so there is nothing left to undo");
-  if (done.includes("device")) {
+  if (qmp.closed) {
+    return say(
+      `the connection to QEMU is gone, so nothing could be undone: block node ${id}${done.length > 1 ? ` and device ${id}` : ""} may be left (if QEMU still runs, the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', removes what no device uses)`,
+    );
+  }
+  // A step whose answer never came may have happened all the same: QEMU says what is there.
+  const live = await presence(qmp).catch(() => undefined);
+  const steps = new Set(done);
+  if (live?.nodes.has(id)) steps.add("node");
+  if (live?.devices.has(id)) steps.add("device");
+  if (steps.size === 0) return say("nothing was changed");
+  if (steps.has("device")) {
     const events = qmp.listen({ names: ["DEVICE_DELETED"], data: { device: id } });
     try {
       try {
@@ -162,7 +172,7 @@ async function rollback(
       } catch (e) {
         if (!(await deviceGone(qmp, id))) {
           return say(
-            `rolling back, device ${id} could not be unplugged (${reason(e)}): device ${id} and block node ${id} stay attached; once the guest lets go, reconciling the instance deletes them`,
+            `rolling back, device ${id} could not be unplugged (${reason(e)}): device ${id} and block node ${id} stay attached, QEMU keeps the unplug pending; once the guest lets go, the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', deletes them`,
           );
         }
       }
@@ -174,11 +184,11 @@ async function rollback(
     await qmp.execute("blockdev-del", { "node-name": id });
   } catch (e) {
     return say(
-      `rolling back, block node ${id} could not be deleted (${reason(e)}): it stays; reconciling the instance deletes it`,
+      `rolling back, block node ${id} could not be deleted (${reason(e)}): it stays; the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', deletes it`,
     );
   }
   return say(
-    done.includes("device")
+    steps.has("device")
       ? `device ${id} and block node ${id} were removed again, the VM is as it was`
       : `block node ${id} was removed again, the VM is as it was`,
   );

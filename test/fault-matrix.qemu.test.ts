@@ -1,0 +1,130 @@
+// The fault matrix: for every QMP command disk-add and disk-remove send, each fault at that very
+// step (an error reply, no reply, a dropped connection, QEMU killed), through a QMP proxy in front
+// of a real QEMU. After each: the exit status and the output line; the VM's state exactly as
+// before, or exactly what the output says is left; and a following run that converges. The matrix
+// is printed as a table (test output and README "Failure behaviour").
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import { diskDeviceId } from "../src/blockdev/ids.js";
+import { loadEnv, runHook } from "./helpers/hook.js";
+import { INSTANCE, type Instance, startInstance } from "./helpers/instance.js";
+import { FAULTS, type Fault, QmpProxy, type Step, stepName } from "./helpers/qmp-proxy.js";
+
+const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
+const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
+const UUID = ADD_ENV["GANETI_POST_INSTANCE_DISK2_UUID"] as string;
+const ID = diskDeviceId(UUID);
+type Hook = "disk-add" | "disk-remove";
+
+/** An instance ready for the hook: for disk-remove, the disk is attached first (without the proxy). */
+async function prepared(t: Test, hook: Hook): Promise<{ inst: Instance; env: Record<string, string> }> {
+  const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" });
+  inst.addImage(2, 1 << 20);
+  const addEnv = inst.env(ADD_ENV);
+  if (hook === "disk-remove") {
+    const add = await runHook("disk-add", addEnv, { args: inst.pathArgs });
+    if (add.code !== 0) throw new Error(add.stderr);
+  }
+  return { inst, env: hook === "disk-add" ? addEnv : REMOVE_ENV };
+}
+
+async function state(inst: Instance) {
+  const snap = await inst.snapshot();
+  return {
+    node: snap.nodes.includes(ID),
+    device: snap.ids.includes(ID),
+    recorded: inst.runtime()[3].some((e) => e[0].uuid === UUID),
+  };
+}
+
+/** Runs the hook through the proxy with one fault, checks it, and says what happened in a few words. */
+async function oneCase(t: Test, hook: Hook, step: Step | undefined, fault: Fault | undefined): Promise<string> {
+  const { inst, env } = await prepared(t, hook);
+  const proxyDir = join(inst.base, "proxy");
+  mkdirSync(proxyDir);
+  const proxy = new QmpProxy(join(proxyDir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
+  await proxy.start(t);
+  if (step && fault) proxy.inject(step, fault, () => inst.vm.kill());
+  const before = await state(inst);
+  const runtimeBefore = readFileSync(inst.runtimePath, "utf8");
+  const args = [...inst.pathArgs, "--qmp-dir", proxyDir, "--qmp-timeout", "1", "--unplug-timeout", "1"];
+  const res = await runHook(hook, env, { args });
+  proxy.stop();
+  const want =
+    hook === "disk-add" ? { node: true, device: true, recorded: true } : { node: false, device: false, recorded: false };
+
+  t.not(res.code, 2, "never exit 2 once QMP was spoken");
+  t.ok(res.json?.change, `one output line for Ganeti: ${res.stdout.trim()}`);
+  const failed = res.json?.change?.[1] === "hotplug:failed";
+  t.equal(res.code, failed ? 1 : 0, "the exit status says what the line says");
+  if (fault === "QEMU killed") {
+    t.ok(res.ms < 8000, `QEMU gone: the hook ends without hanging (${Math.round(res.ms)} ms)`);
+    // The runtime file keeps the disk, or (disk-remove, after QEMU's DEVICE_DELETED) lost exactly it.
+    const recorded = inst.runtime()[3].some((e) => e[0].uuid === UUID);
+    if (recorded === before.recorded)
+      t.equal(readFileSync(inst.runtimePath, "utf8"), runtimeBefore, "the runtime file is as it was");
+    else t.ok(hook === "disk-remove" && !recorded, "the runtime file lost the disk QEMU had confirmed gone");
+    return failed ? `failed ${res.json?.error?.code}, QEMU gone` : "done, QEMU gone after";
+  }
+  const after = await state(inst);
+  if (!failed) {
+    t.same(after, want, "done: the VM and the runtime file say so");
+    return "done";
+  }
+  const message: string = res.json?.error?.message ?? "";
+  const left = (Object.keys(after) as (keyof typeof after)[]).filter((k) => after[k] !== before[k]);
+  if (left.length === 0) {
+    t.pass(`failed ${res.json.error.code}: exactly as before`);
+  } else {
+    // Whatever differs from before must be what the message says may be left.
+    t.match(
+      message,
+      new RegExp(`${ID}.*(stay|left|may be left)|(stay|left).*${ID}`),
+      `what is left is named: ${left.join(", ")}`,
+    );
+  }
+  // A following run converges on what Ganeti asked for.
+  const again = await runHook(hook, env, { args: inst.pathArgs });
+  t.equal(again.code, 0, `the next run finishes the job: ${again.stderr}`);
+  t.same(await state(inst), want, "and the VM and the runtime file agree");
+  return left.length === 0
+    ? `failed ${res.json.error.code}, as before`
+    : `failed ${res.json.error.code}, left: ${left.join("+")}`;
+}
+
+for (const hook of ["disk-add", "disk-remove"] as const) {
+  t.test(`${hook}: every QMP command × every fault`, async (t) => {
+    // The steps of an undisturbed run, as the proxy sees them.
+    let steps: Step[] = [];
+    await t.test("an undisturbed run through the proxy", async (t) => {
+      const { inst, env } = await prepared(t, hook);
+      const dir = join(inst.base, "proxy");
+      mkdirSync(dir);
+      const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
+      await proxy.start(t);
+      const res = await runHook(hook, env, { args: [...inst.pathArgs, "--qmp-dir", dir] });
+      t.equal(res.code, 0, res.stderr);
+      steps = [...proxy.steps];
+      t.ok(steps.length >= 5, `${steps.length} QMP commands: ${steps.map(stepName).join(", ")}`);
+    });
+    const rows: string[] = [];
+    for (const step of steps) {
+      const cells: string[] = [];
+      for (const fault of FAULTS) {
+        await t.test(`${stepName(step)} × ${fault}`, async (t) => {
+          cells.push(await oneCase(t, hook, step, fault));
+        });
+      }
+      rows.push(`| ${stepName(step)} | ${cells.join(" | ")} |`);
+    }
+    t.comment(
+      [
+        `${hook}: step × fault → outcome`,
+        `| step | ${FAULTS.join(" | ")} |`,
+        `|---|${FAULTS.map(() => "---").join("|")}|`,
+        ...rows,
+      ].join("\n"),
+    );
+  });
+}

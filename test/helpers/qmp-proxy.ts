@@ -1,0 +1,106 @@
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import type { Test } from "tap";
+
+/** What the proxy does to one command: QEMU cannot be made to fail at a chosen step, so the proxy does. */
+export type Fault = "error" | "no reply" | "dropped connection" | "QEMU killed";
+export const FAULTS: readonly Fault[] = ["error", "no reply", "dropped connection", "QEMU killed"];
+
+/** One QMP command of a hook run: its name and which occurrence of that name it is (from 1). */
+export interface Step {
+  command: string;
+  nth: number;
+}
+export const stepName = (s: Step) => (s.nth > 1 ? `${s.command} #${s.nth}` : s.command);
+
+/**
+ * A QMP proxy between a hook and a real QEMU: it listens where the hook looks for the instance's
+ * socket, opens QEMU's own socket for each connection, passes both directions through, and records
+ * every command. With a fault set, it answers the chosen step itself (an error), swallows it (no
+ * reply), cuts both connections, or has QEMU killed, instead of passing it on.
+ */
+export class QmpProxy {
+  readonly steps: Step[] = [];
+  private server: Server | undefined;
+  private fault: { step: Step; fault: Fault; kill: () => Promise<void> } | undefined;
+  private readonly open = new Set<Socket>();
+
+  readonly listenPath: string;
+  readonly qemuPath: string;
+  constructor(listenPath: string, qemuPath: string) {
+    this.listenPath = listenPath;
+    this.qemuPath = qemuPath;
+  }
+
+  async start(t: Test): Promise<void> {
+    this.server = createServer((client) => this.connection(client));
+    await new Promise<void>((r) => this.server?.listen(this.listenPath, r));
+    t.teardown(() => this.stop());
+  }
+
+  inject(step: Step, fault: Fault, kill: () => Promise<void>): void {
+    this.fault = { step, fault, kill };
+  }
+
+  stop(): void {
+    for (const s of this.open) s.destroy();
+    this.server?.close();
+  }
+
+  private connection(client: Socket): void {
+    const qemu = createConnection(this.qemuPath);
+    this.open.add(client);
+    this.open.add(qemu);
+    const cut = () => {
+      client.destroy();
+      qemu.destroy();
+    };
+    client.on("close", cut);
+    qemu.on("close", cut);
+    client.on("error", cut);
+    qemu.on("error", cut);
+    qemu.on("data", (b) => client.write(b));
+    let buf = "";
+    client.on("data", (b: Buffer) => {
+      buf += b.toString();
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const line = buf.slice(0, nl + 1);
+        buf = buf.slice(nl + 1);
+        void this.command(line, client, qemu, cut);
+      }
+    });
+  }
+
+  private async command(line: string, client: Socket, qemu: Socket, cut: () => void): Promise<void> {
+    let msg: { execute?: string; id?: unknown };
+    try {
+      msg = JSON.parse(line) as { execute?: string; id?: unknown };
+    } catch {
+      qemu.write(line);
+      return;
+    }
+    const command = msg.execute ?? "?";
+    const step = { command, nth: this.steps.filter((s) => s.command === command).length + 1 };
+    this.steps.push(step);
+    const f = this.fault;
+    if (!f || f.step.command !== step.command || f.step.nth !== step.nth) {
+      qemu.write(line);
+      return;
+    }
+    this.fault = undefined;
+    switch (f.fault) {
+      case "error":
+        client.write(
+          `${JSON.stringify({ error: { class: "GenericError", desc: "fault injected by the test proxy" }, id: msg.id })}\n`,
+        );
+        return;
+      case "no reply":
+        return;
+      case "dropped connection":
+        cut();
+        return;
+      case "QEMU killed":
+        await f.kill();
+        return;
+    }
+  }
+}
