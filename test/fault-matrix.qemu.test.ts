@@ -88,9 +88,9 @@ async function oneCase(t: Test, hook: Hook, step: Step | undefined, fault: Fault
   const again = await runHook(hook, env, { args: inst.pathArgs });
   t.equal(again.code, 0, `the next run finishes the job: ${again.stderr}`);
   t.same(await state(inst), want, "and the VM and the runtime file agree");
-  return left.length === 0
-    ? `failed ${res.json.error.code}, as before`
-    : `failed ${res.json.error.code}, left: ${left.join("+")}`;
+  const present = (["node", "device"] as const).filter((k) => after[k]);
+  const leftover = `left: ${present.join(" + ") || "nothing"}${after.recorded ? ", recorded" : ""}`;
+  return left.length === 0 ? `failed ${res.json.error.code}, as before` : `failed ${res.json.error.code}, ${leftover}`;
 }
 
 for (const hook of ["disk-add", "disk-remove"] as const) {
@@ -128,3 +128,44 @@ for (const hook of ["disk-add", "disk-remove"] as const) {
     );
   });
 }
+
+t.test("a rollback the guest does not let finish: what is left is said, recorded, and finished later", async (t) => {
+  const inst = await startInstance(t, { disk_type: "paravirtual" }); // virtio-blk, and no guest to release it
+  inst.addImage(2, 1 << 20);
+  const dir = join(inst.base, "proxy");
+  mkdirSync(dir);
+  const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
+  await proxy.start(t);
+  proxy.inject({ command: "query-block", nth: 3 }, "error", async () => {});
+  const env = inst.env(ADD_ENV);
+  const res = await runHook("disk-add", env, { args: [...inst.pathArgs, "--qmp-dir", dir, "--unplug-timeout", "0.5"] });
+  t.equal(res.code, 1, "fails");
+  t.equal(res.json.error.code, "VERIFY_FAILED", "with the first error");
+  t.match(res.json.error.message, `device ${ID} and block node ${ID} stay attached`, "saying exactly what is left");
+  t.same(await state(inst), { node: true, device: true, recorded: true }, "which the runtime file records, as QEMU has it");
+  const again = await runHook("disk-add", env, { args: inst.pathArgs });
+  t.equal(again.code, 0, `the next run converges: ${again.stderr}`);
+  await inst.vm.qmp.execute("system_reset"); // the pending unplug completes, as a late guest would
+  await new Promise((r) => setTimeout(r, 300));
+  const rm = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
+  t.equal(rm.code, 0, rm.stderr);
+  t.same(await state(inst), { node: false, device: false, recorded: false }, "and once the guest let go, nothing is left");
+});
+
+t.test("the unplug race: Ganeti's own unplug finishes between our look and our device_del", async (t) => {
+  const { inst } = await prepared(t, "disk-remove");
+  const dir = join(inst.base, "proxy");
+  mkdirSync(dir);
+  const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
+  await proxy.start(t);
+  proxy.before({ command: "device_del", nth: 1 }, async () => {
+    const gone = inst.vm.qmp.listen({ names: ["DEVICE_DELETED"], data: { device: ID } });
+    await inst.vm.qmp.execute("device_del", { id: ID });
+    await gone.next(5000);
+    gone.close();
+  });
+  const res = await runHook("disk-remove", REMOVE_ENV, { args: [...inst.pathArgs, "--qmp-dir", dir, "--unplug-timeout", "10"] });
+  t.equal(res.code, 0, `done: ${res.stderr}`);
+  t.ok(res.ms < 5000, `at once, not after the 10 s unplug timeout (${Math.round(res.ms)} ms)`);
+  t.same(await state(inst), { node: false, device: false, recorded: false }, "device, node and runtime entry gone");
+});

@@ -292,3 +292,23 @@ t.test("the operator's config file sets the hooks' timeouts; a flag still wins",
   t.equal(bad.code, 2, "an invalid config: exit 2");
   t.match(bad.stderr, /INVALID_CONFIG.*at \$\.timeouts\.unplug: must be a number of seconds above 0/);
 });
+
+t.test("no free slot on the live VM: a hot-plug failure (exit 1, hotplug:failed), not invalid input", async (t) => {
+  // lsi offers 7 targets; disks 0 and 1 take two, five more fill it.
+  const inst = await startInstance(t, { disk_type: "scsi-hd", scsi_controller_type: "lsi" });
+  const payload = (i: number, img: string) =>
+    JSON.stringify({
+      disk: { uuid: `5107f00${i}-1234-4abc-8def-00000000000${i}`, dev_type: "file", mode: "rw", logical_id: ["loop", img] },
+      index: 2 + i,
+    });
+  for (let i = 0; i < 5; i++) {
+    const add = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload(i, inst.addImage(2 + i, 1 << 20)) });
+    t.equal(add.code, 0, `disk ${2 + i}: ${add.stderr}`);
+  }
+  const before = await inst.snapshot();
+  const full = await runHook("disk-add", ADD_ENV, { args: inst.pathArgs, stdin: payload(5, inst.addImage(7, 1 << 20)) });
+  t.equal(full.code, 1, "exit 1: found on the live VM");
+  t.same(full.json?.change, ["disk/7", "hotplug:failed"], "Ganeti's line says failed");
+  t.match(full.json?.error?.message, /free|no .*left|all .*taken/i, full.json?.error?.message);
+  t.same(await inst.snapshot(), before, "nothing changed");
+});

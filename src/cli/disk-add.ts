@@ -2,7 +2,7 @@ import { isHotpluggable } from "../blockdev/devices.js";
 import type { QemuCaps } from "../blockdev/model.js";
 import { InputError } from "../errors.js";
 import { withDisk } from "../ganeti/runtime.js";
-import { hotAdd, planAdd } from "../hotplug/add.js";
+import { AddFailed, hotAdd, planAdd } from "../hotplug/add.js";
 import { settleDiskLink } from "../hotplug/disk-link.js";
 import { hostCaps, liveCaps } from "../hotplug/live.js";
 import { disksToAdd } from "../hotplug/request.js";
@@ -29,9 +29,12 @@ The slot (PCI addr or scsi-id) is chosen from what QEMU reports plus the runtime
 Output (stdout), one line per disk: {"change": ["disk/<n>", "hotplug:done"|"hotplug:failed"],
 "disk": [Disk.ToDict() with hvinfo, link, uri], "error": {...}, "warnings": [...]}. The runtime
 file, when one is in use, gets the new entry (written atomically).
-Any failure undoes what was done: the VM is left as it was.
+A failure after QEMU was changed undoes the steps taken, in reverse (device_del and QEMU's
+DEVICE_DELETED, then blockdev-del); the message says "the VM is as it was", or exactly what is left
+(a device the guest does not release stays attached, and recorded).
 
-Exit status: 0 done (or nothing to do); 1 failed; 2 invalid input (nothing sent to QEMU).`;
+Exit status: 0 done (or nothing to do); 1 failed, including anything the live VM refuses; 2
+invalid input (nothing sent to QEMU).`;
 
 void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
   const ctx = hotplugContext("disk-add", args);
@@ -62,7 +65,7 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
         const ours = [...ctx.env.pre.disks, ...(ctx.env.post?.disks ?? [])].flatMap((d) => (d.dataPath ? [d.dataPath] : []));
         settleDiskLink(disk.link, disk.path, ctx.warn, ours);
       }
-      const { entry } = await withInstance(
+      const { entry, failed } = await withInstance(
         ctx.name,
         ctx.session,
         async (qmp) => {
@@ -71,10 +74,17 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
           // Read once under the lock: the slots it records, and the base of the update below.
           const doc = currentRuntime(ctx);
           const recorded = (doc?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
-          return { entry: await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs), doc };
+          try {
+            return { entry: await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs), doc, failed: undefined };
+          } catch (e) {
+            // A rollback the guest would not let finish: the disk is attached, and recorded as such.
+            if (e instanceof AddFailed && e.entry) return { entry: e.entry, doc, failed: e };
+            throw e;
+          }
         },
         ({ entry, doc }) => updateRuntime(ctx, (d) => withDisk(d, entry), doc),
       );
+      if (failed) throw failed;
       return { disk: entry };
     });
     status = rc === 1 ? 1 : status;

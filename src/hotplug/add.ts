@@ -126,9 +126,18 @@ export async function hotAdd(
       throw new HotplugError("VERIFY_FAILED", `device ${id} was added but QEMU does not show node ${id} behind it`);
     }
   } catch (e) {
-    throw await rollback(qmp, id, done, failure(e, id, done), unplugTimeoutMs);
+    const error = await rollback(qmp, id, done, failure(e, id, done), unplugTimeoutMs);
+    // A device the guest would not let go of is still the guest's disk: the runtime file says so.
+    if (error.leftAttached) error.entry = entry(place);
+    throw error;
   }
   return entry(place);
+}
+
+/** A failed hot-add: what is left attached, and then the runtime entry that records it. */
+export class AddFailed extends HotplugError {
+  leftAttached = false;
+  entry: RuntimeDiskEntry | undefined;
 }
 
 /** The error a failed step is reported with: its own code, saying which step failed. */
@@ -150,8 +159,8 @@ async function rollback(
   done: readonly ("node" | "device")[],
   first: HotplugError,
   unplugTimeoutMs: number,
-): Promise<HotplugError> {
-  const say = (tail: string) => new HotplugError(first.code, `${first.message}; ${tail}`);
+): Promise<AddFailed> {
+  const say = (tail: string) => new AddFailed(first.code, `${first.message}; ${tail}`);
   if (qmp.closed) {
     return say(
       `the connection to QEMU is gone, so nothing could be undone: block node ${id}${done.length > 1 ? ` and device ${id}` : ""} may be left (if QEMU still runs, the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', removes what no device uses)`,
@@ -171,9 +180,11 @@ async function rollback(
         await events.next(unplugTimeoutMs);
       } catch (e) {
         if (!(await deviceGone(qmp, id))) {
-          return say(
+          const left = say(
             `rolling back, device ${id} could not be unplugged (${reason(e)}): device ${id} and block node ${id} stay attached, QEMU keeps the unplug pending; once the guest lets go, the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', deletes them`,
           );
+          left.leftAttached = true;
+          return left;
         }
       }
     } finally {

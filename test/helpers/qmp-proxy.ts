@@ -23,6 +23,7 @@ export class QmpProxy {
   private server: Server | undefined;
   private fault: { step: Step; fault: Fault; kill: () => Promise<void> } | undefined;
   private readonly open = new Set<Socket>();
+  private first: { step: Step; fn: () => Promise<void> } | undefined;
 
   readonly listenPath: string;
   readonly qemuPath: string;
@@ -39,6 +40,11 @@ export class QmpProxy {
 
   inject(step: Step, fault: Fault, kill: () => Promise<void>): void {
     this.fault = { step, fault, kill };
+  }
+
+  /** Runs `fn` when the step arrives, then passes the step on: something else happens first. */
+  before(step: Step, fn: () => Promise<void>): void {
+    this.first = { step, fn };
   }
 
   stop(): void {
@@ -81,6 +87,11 @@ export class QmpProxy {
     const command = msg.execute ?? "?";
     const step = { command, nth: this.steps.filter((s) => s.command === command).length + 1 };
     this.steps.push(step);
+    const first = this.first;
+    if (first && first.step.command === step.command && first.step.nth === step.nth) {
+      this.first = undefined;
+      await first.fn();
+    }
     const f = this.fault;
     if (!f || f.step.command !== step.command || f.step.nth !== step.nth) {
       qemu.write(line);
