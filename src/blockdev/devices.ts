@@ -16,11 +16,17 @@ export type BusKind = "pci" | "scsi" | "ide";
  * The board's IDE positions in QEMU's own order of drive indexes: i440fx (`pc`) has two buses of
  * two units, q35's AHCI six buses of one unit (MachineClass units_per_default_bus).
  */
-export function ideSlot(index: number, machine: string): { bus: string; unit: number } | undefined {
-  const [buses, units] = isQ35(machine) ? [6, 1] : [2, 2];
-  if (index < 0 || index >= buses * units) return undefined;
+export function ideSlot(index: number, machine: string): IdeSlot | undefined {
+  if (index < 0 || index >= ideCapacity(machine)) return undefined;
+  const units = isQ35(machine) ? 1 : 2;
   return { bus: `ide.${Math.floor(index / units)}`, unit: index % units };
 }
+
+/** How many IDE devices the board holds: 4 on i440fx, 6 on q35. */
+export const ideCapacity = (machine: string): number => (isQ35(machine) ? 6 : 4);
+
+/** The board family's name for messages. */
+export const boardName = (machine: string): string => (isQ35(machine) ? "q35" : "pc (i440fx)");
 
 /** QEMU's legacy SCSI drive index → bus number and unit (if_max_devs[IF_SCSI] = 7). */
 export const legacyScsiSlot = (index: number) => ({ bus: Math.floor(index / 7), unit: index % 7 });
@@ -56,20 +62,36 @@ export function cdromDevice(t: Exclude<CdromDiskType, "">): { driver: string; bu
 }
 
 /** Where a device sits, in Ganeti's hvinfo shape (IDE disks get a PCI slot recorded, as Ganeti does). */
-export type Placement = { bus: "pci"; slot: number } | { bus: "scsi"; scsiId: number } | { bus: "auto" };
+export type Placement =
+  | { bus: "pci"; slot: number }
+  | { bus: "scsi"; scsiId: number }
+  | { bus: "ide"; ide: IdeSlot }
+  | { bus: "auto" };
 
-export function hvinfoFor(diskType: DiskType, id: string, place: Placement, root: string): HvInfo {
+/** An IDE position: the board's bus (ide.0, ide.1, ...) and the unit on it. */
+export interface IdeSlot {
+  bus: string;
+  unit: number;
+}
+
+/**
+ * Ganeti's hvinfo for a disk at a placement. IDE disks keep the PCI slot Ganeti records for them
+ * (its slot bookkeeping counts it) and add where they sit on the IDE buses.
+ */
+export function hvinfoFor(diskType: DiskType, id: string, place: Placement, root: string, ide?: IdeSlot): HvInfo {
   if (place.bus === "scsi") {
     return { driver: DISK_DEVICES[diskType].driver as "scsi-hd", id, bus: SCSI_BUS, channel: 0, "scsi-id": place.scsiId, lun: 0 };
   }
   const slot = place.bus === "pci" ? place.slot : 0;
-  return { driver: diskType === "ide" ? "ide" : "virtio-blk-pci", id, bus: root, addr: pciAddr(slot) };
+  const info: HvInfo = { driver: diskType === "ide" ? "ide" : "virtio-blk-pci", id, bus: root, addr: pciAddr(slot) };
+  return ide ? { ...info, "ide-bus": ide.bus, "ide-unit": ide.unit } : info;
 }
 
 /** Device properties for a placement; IDE and auto placements let QEMU pick the bus. */
 export function placementProps(place: Placement, root: string): Props {
   if (place.bus === "pci") return { bus: root, addr: pciAddr(place.slot) };
   if (place.bus === "scsi") return { bus: SCSI_BUS, channel: 0, "scsi-id": place.scsiId, lun: 0 };
+  if (place.bus === "ide") return { bus: place.ide.bus, unit: place.ide.unit };
   return {};
 }
 

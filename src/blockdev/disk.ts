@@ -1,7 +1,7 @@
 import { InputError } from "../errors.js";
 import type { DevType, HvInfo } from "../generated/common.js";
 import { type CacheSetting, cacheSetting } from "./cache.js";
-import { device, diskDevice, hvinfoFor, type Placement, pciRoot, placementProps } from "./devices.js";
+import { device, diskDevice, hvinfoFor, type IdeSlot, type Placement, pciRoot, placementProps } from "./devices.js";
 import { checkNodeName, deviceIdOf } from "./ids.js";
 import type { BlockNode, Device, DiskSpec, Props, QemuCaps, StorageSettings } from "./model.js";
 import { nodeOptions, rawNode } from "./nodes.js";
@@ -57,17 +57,21 @@ export function diskBlockNode(
   return rawNode(id, protocol, nodeOptions(cache, readOnly, s.discard));
 }
 
-/** The guest device of one disk at a placement; IDE disks keep Ganeti's PCI slot only on record. */
+/**
+ * The guest device of one disk at a placement. IDE disks sit at their IDE position (`ide`) and keep
+ * Ganeti's PCI slot only on record.
+ */
 export function diskGuestDevice(
   disk: DiskSpec,
   id: string,
   s: StorageSettings,
   place: Placement,
   bootindex?: number,
+  ide?: IdeSlot,
 ): PlannedDevice {
   const dev = diskDevice(s.diskType);
   const cache = cacheSetting(s.cache, disk.devType);
-  const guestPlace: Placement = dev.bus === "ide" ? { bus: "auto" } : place;
+  const guestPlace: Placement = dev.bus === "ide" ? (ide ? { bus: "ide", ide } : { bus: "auto" }) : place;
   return {
     device: device(dev.driver, {
       id,
@@ -76,7 +80,7 @@ export function diskGuestDevice(
       "write-cache": dev.writeCache ? (cache.writeCache ? "on" : "off") : undefined,
       bootindex,
     }),
-    hvinfo: hvinfoFor(s.diskType, id, place, pciRoot(s.machine)),
+    hvinfo: hvinfoFor(s.diskType, id, place, pciRoot(s.machine), dev.bus === "ide" ? ide : undefined),
   };
 }
 

@@ -3,9 +3,13 @@ import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import { MEDIA_CACHE } from "./cache.js";
 import {
   type BusKind,
+  boardName,
   cdromDevice,
   device,
   diskDevice,
+  type IdeSlot,
+  ideCapacity,
+  ideSlot,
   isQ35,
   type Placement,
   pciRoot,
@@ -16,7 +20,7 @@ import { diskBlockNode, diskGuestDevice, diskId } from "./disk.js";
 import type { BlockNode, Device, DiskSpec, QemuCaps, StorageSettings } from "./model.js";
 import { nodeOptions, rawNode } from "./nodes.js";
 import { fileProtocol, hostDeviceProtocol, httpProtocol, isHttpUrl } from "./protocols.js";
-import { PciSlots, parsePciAddr, ScsiIds } from "./slots.js";
+import { PCI_SLOTS, PciSlots, parsePciAddr, SCSI_TARGETS, ScsiIds } from "./slots.js";
 
 export interface MediaInfo {
   /** What a local CD-ROM or floppy image path is, when the caller could stat it. */
@@ -74,6 +78,8 @@ export function instanceStorage(
     const j = ids.indexOf(id);
     if (j !== i) throw new InputError("DUPLICATE_DISK", `disks ${j} and ${i} both map to device id ${id}`);
   });
+  checkCapacity(disks.length, cdImages.length, s);
+  const ide = idePlacement(disks, ids, s, cd.bus === "ide" ? s.cdromImages : ["", ""], dev.bus === "ide");
 
   // Recorded placements are claimed before new ones are handed out, so they never move.
   const places: (Placement | undefined)[] = disks.map((d, i) => {
@@ -97,7 +103,7 @@ export function instanceStorage(
         ? { bus: "scsi", scsiId: (scsi as ScsiIds).next(`disk ${i}`) }
         : { bus: "pci", slot: pci.next(`disk ${i}`) });
     nodes.push(diskBlockNode(d, id, s, caps, warn));
-    const planned = diskGuestDevice(d, id, s, place, boot === "disk" && i === 0 ? 1 : undefined);
+    const planned = diskGuestDevice(d, id, s, place, boot === "disk" && i === 0 ? 1 : undefined, ide.get(id));
     devices.push(planned.device);
     runtimeDisks.push([{ ...d.ganeti, hvinfo: planned.hvinfo }, d.link, d.uri]);
   });
@@ -111,7 +117,13 @@ export function instanceStorage(
     const protocol =
       local === undefined ? httpProtocol(image) : local === "block" ? hostDeviceProtocol(image) : fileProtocol(image);
     nodes.push(mediaNode(name, protocol, true));
-    const place: Placement = cd.bus === "scsi" ? { bus: "scsi", scsiId: (scsi as ScsiIds).last(name) } : { bus: "auto" };
+    const ideAt = ide.get(name);
+    const place: Placement =
+      cd.bus === "scsi"
+        ? { bus: "scsi", scsiId: (scsi as ScsiIds).last(name) }
+        : ideAt
+          ? { bus: "ide", ide: ideAt }
+          : { bus: "auto" };
     devices.push(
       device(cd.driver, {
         id: name,
@@ -134,6 +146,80 @@ export function instanceStorage(
   // Network boot belongs to the NICs, which Ganeti creates; the firmware is told to try them first.
   if (boot === "network") extraArgs.push("-boot", "order=n");
   return { nodes, devices, extraArgs, runtimeDisks, warnings };
+}
+
+/**
+ * Where every IDE device sits. The order is QEMU's drive-index order of Ganeti's own command line:
+ * the CD-ROMs' -drive options come before the disks', so cdrom1, cdrom2, then the disks. The
+ * kvm_path launcher places Ganeti's legacy drives by the same rule (ideSlot), so a VM started
+ * either way has the same layout. A disk's recorded position (hvinfo ide-bus/ide-unit) is kept.
+ */
+function idePlacement(
+  disks: readonly DiskSpec[],
+  ids: readonly string[],
+  s: StorageSettings,
+  cdroms: readonly [string, string] | readonly string[],
+  ideDisks: boolean,
+): Map<string, IdeSlot> {
+  const names = [...cdroms.flatMap((img, i) => (img ? [`cdrom${i + 1}`] : [])), ...(ideDisks ? ids : [])];
+  const out = new Map<string, IdeSlot>();
+  if (names.length === 0) return out;
+  const cap = ideCapacity(s.machine);
+  const taken = new Set<string>();
+  const key = (x: IdeSlot) => `${x.bus}:${x.unit}`;
+  if (ideDisks) {
+    disks.forEach((d, i) => {
+      const hv = d.hvinfo;
+      if (!hv || !("ide-bus" in hv) || hv["ide-bus"] === undefined || hv["ide-unit"] === undefined) return;
+      const at = { bus: hv["ide-bus"], unit: hv["ide-unit"] };
+      const valid = Array.from({ length: cap }, (_, n) => ideSlot(n, s.machine)).some((x) => x && key(x) === key(at));
+      if (valid && !taken.has(key(at))) {
+        out.set(ids[i] as string, at);
+        taken.add(key(at));
+      }
+    });
+  }
+  let next = 0;
+  for (const name of names) {
+    if (out.has(name)) continue;
+    let at = ideSlot(next++, s.machine);
+    while (at && taken.has(key(at))) at = ideSlot(next++, s.machine);
+    if (!at) break; // checkCapacity has said no already
+    out.set(name, at);
+    taken.add(key(at));
+  }
+  return out;
+}
+
+/**
+ * Refuses before QEMU what the board cannot hold, with the count and the limit: IDE devices (4 on
+ * i440fx, 6 on q35), SCSI devices per controller, and PCI slots above kvm_pci_reservations.
+ */
+function checkCapacity(diskCount: number, cdromCount: number, s: StorageSettings): void {
+  const dev = diskDevice(s.diskType);
+  const cd = cdromDevice(s.cdromDiskType);
+  const count = (bus: string) => (dev.bus === bus ? diskCount : 0) + (cd.bus === bus ? cdromCount : 0);
+  const ide = count("ide");
+  if (ide > ideCapacity(s.machine)) {
+    throw new InputError(
+      "IDE_FULL",
+      `${ide} IDE devices (disk_type=${s.diskType}, cdrom_disk_type=${s.cdromDiskType}) but the ${boardName(s.machine)} board holds ${ideCapacity(s.machine)}`,
+    );
+  }
+  const scsiTargets = SCSI_TARGETS[s.scsiController];
+  if (count("scsi") > scsiTargets) {
+    throw new InputError(
+      "SCSI_FULL",
+      `${count("scsi")} SCSI devices but scsi_controller_type=${s.scsiController} holds ${scsiTargets}`,
+    );
+  }
+  const pciFree = PCI_SLOTS - s.pciReservations;
+  if (dev.bus === "pci" && diskCount > pciFree) {
+    throw new InputError(
+      "PCI_FULL",
+      `${diskCount} virtio disks but ${pciFree} PCI slots are free above kvm_pci_reservations=${s.pciReservations}`,
+    );
+  }
 }
 
 function scsiControllerDriver(s: StorageSettings): string {

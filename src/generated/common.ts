@@ -190,6 +190,14 @@ export interface PciHvInfo {
    * a PCI slot like 0xc
    */
   addr: string;
+  /**
+   * for IDE disks: the IDE bus, ide.0 to ide.5
+   */
+  "ide-bus"?: string;
+  /**
+   * for IDE disks: the unit on that bus, 0 or 1
+   */
+  "ide-unit"?: number;
 }
 /**
  * This interface was referenced by `CommonDefinitions`'s JSON-Schema

@@ -125,6 +125,14 @@ export interface PciHvInfo {
    * a PCI slot like 0xc
    */
   addr: string;
+  /**
+   * for IDE disks: the IDE bus, ide.0 to ide.5
+   */
+  "ide-bus"?: string;
+  /**
+   * for IDE disks: the unit on that bus, 0 or 1
+   */
+  "ide-unit"?: number;
 }
 export interface ScsiHvInfo {
   driver: "scsi-hd" | "scsi-block" | "scsi-generic" | "scsi-cd";
