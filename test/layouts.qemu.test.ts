@@ -7,10 +7,11 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { storageArgv } from "../src/blockdev/argv.js";
-import { ideCapacity } from "../src/blockdev/devices.js";
+import { ideCapacity, ideSlot, isHotpluggableDriver } from "../src/blockdev/devices.js";
 import { instanceStorage } from "../src/blockdev/instance.js";
 import type { Device, DiskSpec, QemuCaps } from "../src/blockdev/model.js";
 import { storageSettings } from "../src/blockdev/settings.js";
+import { PciSlots, ScsiIds } from "../src/blockdev/slots.js";
 import { PluginError } from "../src/errors.js";
 import type { HvParams } from "../src/generated/common.js";
 import { QmpClient } from "../src/qmp/client.js";
@@ -282,4 +283,21 @@ t.test("machine families by name, and a recorded IDE position kept", async (t) =
     { "ide-bus": "ide.0", "ide-unit": 0, addr: "0xd" },
     "recorded, with Ganeti's PCI slot kept",
   );
+});
+
+t.test("slot allocators say what ran out, and what hot-plugs", async (t) => {
+  const pci = new PciSlots(30);
+  t.equal(pci.next("disk 0"), 30);
+  t.equal(pci.last("cdrom1"), 31);
+  t.throws(() => pci.next("disk 1"), {
+    code: "NO_PCI_SLOT",
+    message: /no free PCI slot for disk 1: slots 0x1e-0x1f are all taken/,
+  });
+  t.throws(() => pci.last("cdrom2"), { code: "NO_PCI_SLOT" });
+  const scsi = new ScsiIds("lsi");
+  for (let i = 0; i < 7; i++) scsi.next(`disk ${i}`);
+  t.throws(() => scsi.next("disk 7"), { code: "NO_SCSI_ID", message: /lsi has 7 targets and all are taken/ });
+  t.equal(ideSlot(4, "pc"), undefined, "pc has no fifth IDE position");
+  t.same(ideSlot(5, "q35"), { bus: "ide.5", unit: 0 });
+  t.ok(isHotpluggableDriver("scsi-hd") && isHotpluggableDriver("virtio-blk-pci") && !isHotpluggableDriver("ide-hd"));
 });

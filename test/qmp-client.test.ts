@@ -109,6 +109,7 @@ t.test("a connection dropped in the middle of a reply fails every pending call a
     },
   });
   const q = await QmpClient.connect(path);
+  t.notOk(q.closed, "open");
   const events = q.listen({ names: ["DEVICE_DELETED"] });
   const waiting = events.next(5000);
   const slow = q.execute("slow", undefined, 5000);
@@ -118,6 +119,7 @@ t.test("a connection dropped in the middle of a reply fails every pending call a
   await t.rejects(waiting, QmpClosedError, "and the event wait");
   t.ok(Date.now() - started < 1000, "at once, not after a timeout");
   await t.rejects(q.execute("after"), QmpClosedError, "later calls fail straight away");
+  t.ok(q.closed, "and the client says it is closed");
 });
 
 t.test("a wrong greeting is refused clearly", async (t) => {

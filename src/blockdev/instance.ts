@@ -217,7 +217,7 @@ function checkCapacity(diskCount: number, cdromCount: number, s: StorageSettings
   if (dev.bus === "pci" && diskCount > pciFree) {
     throw new InputError(
       "PCI_FULL",
-      `${diskCount} virtio disks but ${pciFree} PCI slots are free above kvm_pci_reservations=${s.pciReservations}`,
+      `${diskCount} virtio disks but the board has ${pciFree} PCI slot(s) above kvm_pci_reservations=${s.pciReservations}`,
     );
   }
 }
