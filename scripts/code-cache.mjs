@@ -74,6 +74,7 @@ try {
     ["instance-start", paths, JSON.stringify(startRequest)],
     ["disk-add", paths, null],
     ["disk-remove", paths, null],
+    ["disk-grow", paths, null],
     // The launcher's Node part, rewriting a Ganeti-like start (its sh front needs no cache).
     [
       "qemu-launcher-node.cjs",

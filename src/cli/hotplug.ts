@@ -91,28 +91,30 @@ export function startedSettings(ctx: HotplugContext) {
 }
 
 /**
- * Runs one disk's hot-plug and prints Ganeti's change tuple. Invalid input propagates (exit 2,
- * nothing printed on stdout); any other failure is reported as hotplug:failed.
+ * Runs one disk's change and prints its change tuple, Ganeti's style: `<verb>:done` or
+ * `<verb>:failed`. Invalid input propagates (exit 2, nothing printed on stdout); any other failure
+ * is reported as failed.
  */
 export async function reportChange(
   hook: string,
   index: number,
   warnings: string[],
   fn: () => Promise<Partial<HotplugOutput>>,
+  verb: "hotplug" | "grow" = "hotplug",
 ): Promise<0 | 1> {
   let out: HotplugOutput;
   try {
-    out = { change: [`disk/${index}`, "hotplug:done"], ...(await fn()), warnings: [] };
+    out = { change: [`disk/${index}`, `${verb}:done`], ...(await fn()), warnings: [] };
   } catch (e) {
     if (e instanceof InputError || !(e instanceof PluginError)) throw e;
-    out = { change: [`disk/${index}`, "hotplug:failed"], error: { code: e.code, message: e.message }, warnings: [] };
+    out = { change: [`disk/${index}`, `${verb}:failed`], error: { code: e.code, message: e.message }, warnings: [] };
   }
   // This disk's warnings, taken out so that the next disk reports only its own.
   out.warnings = warnings.splice(0);
   for (const w of out.warnings) say(hook, "warning", w);
   if (out.error) say(hook, `error [${out.error.code}]`, `disk/${index}: ${out.error.message}`);
   writeFd(1, `${JSON.stringify(out)}\n`);
-  return out.change[1] === "hotplug:done" ? 0 : 1;
+  return out.change[1].endsWith(":done") ? 0 : 1;
 }
 
 /**

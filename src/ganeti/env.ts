@@ -28,6 +28,8 @@ export interface InstanceView {
 }
 
 export interface HookEnvironment {
+  /** GANETI_DISK: the disk index an operation names (disk-grow). */
+  disk?: number;
   /** GANETI_INSTANCE_*: the state before the operation (in both phases). */
   pre: InstanceView;
   /** GANETI_POST_INSTANCE_*: the state after it (post phase only). */
@@ -124,7 +126,7 @@ function view(vars: Record<string, string>, prefix: string): InstanceView {
 export function readHookEnv(env: Env): HookEnvironment {
   const pre = pick(env, PRE);
   const base: Record<string, string> = { ...pre };
-  for (const k of ["GANETI_HOOKS_VERSION", "GANETI_HOOKS_PHASE", "GANETI_HOOKS_PATH", "GANETI_OP_CODE"]) {
+  for (const k of ["GANETI_HOOKS_VERSION", "GANETI_HOOKS_PHASE", "GANETI_HOOKS_PATH", "GANETI_OP_CODE", "GANETI_DISK"]) {
     const v = env[k];
     if (v !== undefined) base[k] = v;
   }
@@ -132,6 +134,7 @@ export function readHookEnv(env: Env): HookEnvironment {
   check(validateHookEnv, base, "INVALID_ENV", (p) => p.slice(1));
   // hook-env.schema.json includes instance-env.schema.json, so the pre view is checked already.
   const out: HookEnvironment = { pre: view(pre, PRE) };
+  if (base["GANETI_DISK"] !== undefined) out.disk = Number(base["GANETI_DISK"]);
   if (env[`${POST}NAME`] !== undefined) {
     const post = pick(env, POST);
     check(validateInstanceEnv, post, "INVALID_ENV", (p) => POST + p.slice(1 + PRE.length));

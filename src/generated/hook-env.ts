@@ -20,6 +20,10 @@ export type HookEnv = InstanceEnv & {
    * an op code like OP_INSTANCE_STARTUP
    */
   GANETI_OP_CODE?: string;
+  /**
+   * a disk index from 0 to 15 (disk-grow)
+   */
+  GANETI_DISK?: string;
 };
 /**
  * a host name (letters, digits, '-', '.'; at most 253 characters)

@@ -28,7 +28,7 @@ export type HvInfo = PciHvInfo | ScsiHvInfo;
 export type AbsolutePath = string;
 
 /**
- * What disk-add and disk-remove print on stdout.
+ * What disk-add, disk-remove and disk-grow print on stdout, one line per disk.
  */
 export interface HotplugOutput {
   /**
@@ -36,7 +36,7 @@ export interface HotplugOutput {
    *
    * @minItems 2
    */
-  change: [string, "hotplug:done" | "hotplug:failed"];
+  change: [string, "hotplug:done" | "hotplug:failed" | "grow:done" | "grow:failed"];
   disk?: RuntimeDiskEntry;
   error?: {
     code: string;

@@ -6,7 +6,7 @@ import { schemaFacts } from "../qmp/schema.js";
 export interface BlockEntry {
   device: string;
   qdev: string;
-  inserted?: { "node-name": string; ro: boolean };
+  inserted?: { "node-name": string; ro: boolean; image?: { "virtual-size": number } };
 }
 
 /** What the running VM has right now, as QEMU reports it; slot choices are made from this. */
