@@ -32,7 +32,7 @@ const LAYOUTS: Record<string, string>[] = [
   { disk_type: "scsi-hd", scsi_controller_type: "virtio-scsi-pci" },
 ];
 for (const hv of LAYOUTS) {
-  t.test(`${hv.disk_type}: grown to what the image has, once; never shrunk`, async (t) => {
+  t.test(`${hv["disk_type"]}: grown to what the image has, once; never shrunk`, async (t) => {
     const inst = await startInstance(t, hv);
     const env = inst.env(GROW_ENV);
     const img = join(inst.diskDir, "image1.raw");
