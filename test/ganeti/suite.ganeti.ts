@@ -23,6 +23,7 @@ const HOOK_LINKS: [string, string][] = [
   ["instance-start", "/etc/ganeti/hooks/instance-start-pre.d/50-qemu-blockdev"],
   ["disk-add", "/etc/ganeti/hooks/instance-modify-post.d/50-qemu-blockdev-add"],
   ["disk-remove", "/etc/ganeti/hooks/instance-modify-post.d/51-qemu-blockdev-remove"],
+  ["disk-grow", "/etc/ganeti/hooks/disk-grow-post.d/50-qemu-blockdev-grow"],
 ];
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
@@ -271,4 +272,23 @@ t.test("temporary hvparams (start -H) reach QEMU through the launcher, on -block
     "the disks are scsi-hd devices, as the temporary hvparams say",
   );
   t.equal(s.disks.length, disks, `all ${disks} disks`);
+});
+
+t.test("gnt-instance grow-disk on the running instance: QEMU gives the guest the new size", async (t) => {
+  const qmpSize = async () => {
+    const qmp = await QmpClient.connect(join(CTRL, `${INST}.qmp`), { timeoutMs: 5000 });
+    try {
+      const blocks =
+        await qmp.execute<{ qdev?: string; inserted?: { "node-name": string; image: { "virtual-size": number } } }[]>(
+          "query-block",
+        );
+      return blocks.find((b) => b.inserted?.["node-name"].startsWith("disk-"))?.inserted?.image["virtual-size"];
+    } finally {
+      qmp.close();
+    }
+  };
+  const before = await qmpSize();
+  const r = gnt("gnt-instance", "grow-disk", INST, "0", "32M");
+  t.equal(r.code, 0, r.out);
+  t.equal(await qmpSize(), (before ?? 0) + 32 * 1024 * 1024, "disk 0 is 32 MiB larger in QEMU, without a restart");
 });
