@@ -1,10 +1,10 @@
 import { deviceIdOf } from "../blockdev/ids.js";
 import { InputError } from "../errors.js";
-import { dataPath } from "../ganeti/disk-path.js";
 import { diskLink } from "../ganeti/paths.js";
 import { withDisk } from "../ganeti/runtime.js";
 import { backingSize } from "../host/backing-size.js";
 import { hotGrow } from "../hotplug/grow.js";
+import { diskPathOf } from "../hotplug/request.js";
 import { currentRuntime, updateRuntime } from "../hotplug/runtime-file.js";
 import { withInstance } from "../hotplug/session.js";
 import { runHook, say } from "./hook.js";
@@ -45,7 +45,7 @@ void runHook("disk-grow", SUMMARY, HOTPLUG_FLAGS, async (args) => {
     if (at === undefined)
       throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
     index = at;
-    path = dataPath(disk.dev_type, disk.logical_id) ?? listed?.dataPath ?? ctx.input.link ?? diskLink(ctx.paths, ctx.name, index);
+    path = diskPathOf(disk, listed) ?? ctx.input.link ?? diskLink(ctx.paths, ctx.name, index);
   } else {
     if (!view) {
       say(

@@ -1,11 +1,11 @@
 import { InputError } from "../errors.js";
 import { runtimeFile } from "../ganeti/paths.js";
 import { readRuntime } from "../ganeti/runtime.js";
-import { configPath, readConfig } from "../host/config.js";
 import { RECONCILE_COMMAND, reconcile } from "../hotplug/reconcile.js";
 import { updateRuntime } from "../hotplug/runtime-file.js";
 import { runsHere, TIMEOUT_DEFAULTS, withInstance } from "../hotplug/session.js";
-import { COMMON_FLAGS, nodePaths, PATH_FLAGS, parseArgs, runMain, say, seconds, writeFd } from "./hook.js";
+import { COMMON_FLAGS, nodePaths, PATH_FLAGS, parseArgs, runMain, say, writeFd } from "./hook.js";
+import { timeouts } from "./hotplug.js";
 
 const SUMMARY = `Usage: ${RECONCILE_COMMAND} [options] INSTANCE
 
@@ -56,14 +56,10 @@ void runMain(RECONCILE_COMMAND, async () => {
     );
     return 1;
   }
-  const timeouts = readConfig(configPath(process.env)).timeouts ?? {};
+  const timeout = timeouts(args);
   const runtimePath = runtimeFile(paths, name);
   const source = { runtime: undefined, runtimePath: readRuntime(runtimePath) ? runtimePath : undefined };
-  const session = {
-    paths,
-    qmpTimeoutMs: seconds(args, "qmp-timeout", timeouts.qmp ?? TIMEOUT_DEFAULTS.qmp) * 1000,
-    lockTimeoutMs: seconds(args, "lock-timeout", timeouts.lock ?? TIMEOUT_DEFAULTS.lock) * 1000,
-  };
+  const session = { paths, qmpTimeoutMs: timeout("qmp"), lockTimeoutMs: timeout("lock") };
   const { actions } = await withInstance(
     name,
     session,

@@ -45,6 +45,12 @@ export interface HotplugContext extends RuntimeSource {
   warnings: string[];
 }
 
+/** A timeout in ms: the flag `--<name>-timeout`, else the operator's config file, else the default. */
+export function timeouts(args: Args): (name: keyof typeof TIMEOUT_DEFAULTS) => number {
+  const configured = readConfig(configPath(process.env)).timeouts ?? {};
+  return (name) => seconds(args, `${name}-timeout`, configured[name] ?? TIMEOUT_DEFAULTS[name]) * 1000;
+}
+
 /** Reads and checks everything a hot-plug hook needs; undefined when there is nothing to do here. */
 export function hotplugContext(hook: string, args: Args): HotplugContext | undefined {
   const env = readHookEnv(process.env);
@@ -55,10 +61,7 @@ export function hotplugContext(hook: string, args: Args): HotplugContext | undef
     say(hook, "note", `instance ${name} does not run on this node (no QMP socket in ${paths.qmpDir}); nothing to do`);
     return undefined;
   }
-  // Flags win over the operator's config file, which wins over the defaults.
-  const configured = readConfig(configPath(process.env)).timeouts ?? {};
-  const timeout = (name: keyof typeof TIMEOUT_DEFAULTS) =>
-    seconds(args, `${name}-timeout`, configured[name] ?? TIMEOUT_DEFAULTS[name]) * 1000;
+  const timeout = timeouts(args);
   // Printed with the result: input that turns out invalid gets its one error line and nothing else.
   const warnings: string[] = [];
   const warn = (m: string) => warnings.push(m);

@@ -5,7 +5,7 @@ import { dataPath, PATH_VARIABLES } from "../ganeti/disk-path.js";
 import { specFromEntry, specFromEnv } from "../ganeti/disk-specs.js";
 import type { EnvDisk, HookEnvironment } from "../ganeti/env.js";
 import { diskLink, type NodePaths } from "../ganeti/paths.js";
-import type { DevType, RuntimeDocument } from "../generated/common.js";
+import type { DevType, GanetiDisk, RuntimeDocument } from "../generated/common.js";
 import type { HotplugInput } from "../generated/hotplug-input.js";
 
 /** Why there is nothing to do: every node and both phases run the hook, most of them idly. */
@@ -21,6 +21,10 @@ function envDiff(env: HookEnvironment, kind: "add" | "remove"): EnvDisk[] | NoCh
     ? changed
     : { none: `no disk was ${kind === "add" ? "added" : "removed"} (the disk lists before and after are the same)` };
 }
+
+/** A JSON disk's own path: its logical_id, else what the environment says of the same disk. */
+export const diskPathOf = (disk: GanetiDisk, listed: EnvDisk | undefined): string | undefined =>
+  dataPath(disk.dev_type, disk.logical_id) ?? listed?.dataPath;
 
 /** The variable names that should have carried a disk's path, for an error message. */
 function pathVariables(prefix: string, d: { index: number; devType: DevType }): string {
@@ -40,7 +44,7 @@ export function disksToAdd(env: HookEnvironment, input: HotplugInput | undefined
     const index = input.index ?? listed?.index;
     if (index === undefined)
       throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
-    const path = dataPath(disk.dev_type, disk.logical_id) ?? listed?.dataPath;
+    const path = diskPathOf(disk, listed);
     // A link the caller names explicitly is its word for the path; Ganeti's by-index link is not.
     if (!path && !input.link && disk.params?.access !== "userspace" && PATH_VARIABLES[disk.dev_type]) {
       throw new InputError(
