@@ -75,6 +75,7 @@ try {
     ["disk-add", paths, null],
     ["disk-remove", paths, null],
     ["disk-grow", paths, null],
+    ["cdrom-change", paths, null],
     // The launcher's Node part, rewriting a Ganeti-like start (its sh front needs no cache).
     [
       "qemu-launcher-node.cjs",

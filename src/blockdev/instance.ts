@@ -113,10 +113,7 @@ export function instanceStorage(
   s.cdromImages.forEach((image, i) => {
     if (image === "") return;
     const name = `cdrom${i + 1}`;
-    const local = isHttpUrl(image) ? undefined : (media.pathKind?.(image) ?? "file");
-    const protocol =
-      local === undefined ? httpProtocol(image) : local === "block" ? hostDeviceProtocol(image) : fileProtocol(image);
-    nodes.push(mediaNode(name, protocol, true));
+    nodes.push(cdromNode(name, image, media.pathKind?.(image)));
     const ideAt = ide.get(name);
     const place: Placement =
       cd.bus === "scsi"
@@ -228,3 +225,12 @@ function scsiControllerDriver(s: StorageSettings): string {
 
 const mediaNode = (name: string, protocol: BlockNode["props"], readOnly: boolean): BlockNode =>
   rawNode(name, protocol, nodeOptions(MEDIA_CACHE, readOnly));
+
+/**
+ * A CD-ROM medium: read-only raw over a local file or block device, or over an HTTP(S) URL through
+ * QEMU's curl driver. Used at start and for a live medium change (cdrom-change).
+ */
+export function cdromNode(name: string, image: string, kind: "file" | "block" | undefined): BlockNode {
+  const protocol = isHttpUrl(image) ? httpProtocol(image) : kind === "block" ? hostDeviceProtocol(image) : fileProtocol(image);
+  return mediaNode(name, protocol, true);
+}

@@ -100,22 +100,23 @@ export function startedSettings(ctx: HotplugContext) {
  */
 export async function reportChange(
   hook: string,
-  index: number,
+  index: number | `cdrom/${number}`,
   warnings: string[],
   fn: () => Promise<Partial<HotplugOutput>>,
-  verb: "hotplug" | "grow" = "hotplug",
+  verb: "hotplug" | "grow" | "medium" = "hotplug",
 ): Promise<0 | 1> {
+  const what = typeof index === "number" ? `disk/${index}` : index;
   let out: HotplugOutput;
   try {
-    out = { change: [`disk/${index}`, `${verb}:done`], ...(await fn()), warnings: [] };
+    out = { change: [what, `${verb}:done`], ...(await fn()), warnings: [] };
   } catch (e) {
     if (e instanceof InputError || !(e instanceof PluginError)) throw e;
-    out = { change: [`disk/${index}`, `${verb}:failed`], error: { code: e.code, message: e.message }, warnings: [] };
+    out = { change: [what, `${verb}:failed`], error: { code: e.code, message: e.message }, warnings: [] };
   }
   // This disk's warnings, taken out so that the next disk reports only its own.
   out.warnings = warnings.splice(0);
   for (const w of out.warnings) say(hook, "warning", w);
-  if (out.error) say(hook, `error [${out.error.code}]`, `disk/${index}: ${out.error.message}`);
+  if (out.error) say(hook, `error [${out.error.code}]`, `${what}: ${out.error.message}`);
   writeFd(1, `${JSON.stringify(out)}\n`);
   return out.change[1].endsWith(":done") ? 0 : 1;
 }

@@ -28,7 +28,7 @@ export type HvInfo = PciHvInfo | ScsiHvInfo;
 export type AbsolutePath = string;
 
 /**
- * What disk-add, disk-remove and disk-grow print on stdout, one line per disk.
+ * What disk-add, disk-remove, disk-grow and cdrom-change print on stdout, one line per disk or CD-ROM drive.
  */
 export interface HotplugOutput {
   /**
@@ -36,7 +36,7 @@ export interface HotplugOutput {
    *
    * @minItems 2
    */
-  change: [string, "hotplug:done" | "hotplug:failed" | "grow:done" | "grow:failed"];
+  change: [string, "hotplug:done" | "hotplug:failed" | "grow:done" | "grow:failed" | "medium:done" | "medium:failed"];
   disk?: RuntimeDiskEntry;
   error?: {
     code: string;
