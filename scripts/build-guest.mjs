@@ -13,7 +13,10 @@ import { gzipSync } from "node:zlib";
 const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const out = resolve(process.argv[2] ?? join(root, ".cache/guest"));
 // crct10dif_generic and crc64_rocksoft_generic are asked for through the crypto API, not depends=.
-const WANTED = ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "crct10dif_generic", "crc64_rocksoft_generic"];
+// ata_piix and sr_mod: IDE CD-ROMs on pc, for the medium-change tests.
+const WANTED = ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "crct10dif_generic", "crc64_rocksoft_generic", "ata_piix", "sr_mod"];
+// Bumped whenever what goes into the guest changes: a guest built before is built again.
+const GUEST_VERSION = 3;
 
 /** @param {string} cmd @param {string[]} args @param {import("node:child_process").ExecFileSyncOptions} [opts] */
 const sh = (cmd, args, opts = {}) =>
@@ -66,7 +69,7 @@ function dependsOf(ko) {
   return m?.[1] ? m[1].split(",").filter(Boolean) : [];
 }
 
-const stamp = join(out, "ready");
+const stamp = join(out, `ready-v${GUEST_VERSION}`);
 if (!existsSync(stamp)) {
   rmSync(out, { recursive: true, force: true });
   const work = join(out, "work");
@@ -87,7 +90,7 @@ if (!existsSync(stamp)) {
     "sh",
     [
       "-c",
-      `dpkg-deb --fsys-tarfile "${kdeb}" | tar -x -C root --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/virtio' './lib/modules/*/kernel/drivers/block/virtio_blk.ko' './lib/modules/*/kernel/drivers/scsi/*.ko' './lib/modules/*/kernel/lib' './lib/modules/*/kernel/block' './lib/modules/*/kernel/crypto'`,
+      `dpkg-deb --fsys-tarfile "${kdeb}" | tar -x -C root --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/virtio' './lib/modules/*/kernel/drivers/block/virtio_blk.ko' './lib/modules/*/kernel/drivers/scsi/*.ko' './lib/modules/*/kernel/drivers/ata' './lib/modules/*/kernel/drivers/cdrom' './lib/modules/*/kernel/lib' './lib/modules/*/kernel/block' './lib/modules/*/kernel/crypto'`,
     ],
     { cwd: work },
   );
@@ -132,14 +135,26 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in ${order.join(" ")}; do insmod /lib/modules/$m.ko; done
 echo "GUEST: BOOT-OK"
+# The kernel sends no uevent when a CD-ROM's medium changes (nothing polls the drive here): read the
+# first CD-ROM's first bytes once a second, and report a change. One stat a second without one.
+(last=; while sleep 1; do
+  [ -b /dev/sr0 ] || continue
+  now=$(head -c 16 /dev/sr0 2>/dev/null | tr -cd 'A-Za-z0-9!-')
+  [ "$now" != "$last" ] && [ -n "$seen" ] && echo "GUEST: media sr0 data=$now"
+  last=$now; seen=1
+done) &
 exec uevent /bin/onevent
 `;
-  // One console line per whole-disk add/remove; on add, the first 16 bytes the host wrote.
+  // One console line per whole-disk add/remove (on add, the first 16 bytes the host wrote) and per
+  // capacity change (RESIZE).
   const onevent = `#!/bin/sh
 [ "$SUBSYSTEM" = block ] && [ "$DEVTYPE" = disk ] || exit 0
+data() { head -c 16 /dev/$DEVNAME 2>/dev/null | tr -cd 'A-Za-z0-9!-'; }
 case "$ACTION" in
-  add) sleep 0.2; echo "GUEST: add $DEVNAME data=$(head -c 16 /dev/$DEVNAME 2>/dev/null | tr -cd 'A-Za-z0-9!-')" ;;
+  add) sleep 0.2; echo "GUEST: add $DEVNAME data=$(data)" ;;
   remove) echo "GUEST: remove $DEVNAME" ;;
+  change)
+    [ "$RESIZE" = 1 ] && echo "GUEST: resize $DEVNAME sectors=$(cat /sys/class/block/$DEVNAME/size)" ;;
 esac
 `;
   const entries = [
