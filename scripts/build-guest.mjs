@@ -14,7 +14,16 @@ const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const out = resolve(process.argv[2] ?? join(root, ".cache/guest"));
 // crct10dif_generic and crc64_rocksoft_generic are asked for through the crypto API, not depends=.
 // ata_piix and sr_mod: IDE CD-ROMs on pc, for the medium-change tests.
-const WANTED = ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "crct10dif_generic", "crc64_rocksoft_generic", "ata_piix", "sr_mod"];
+const WANTED = [
+  "virtio_pci",
+  "virtio_blk",
+  "virtio_scsi",
+  "sd_mod",
+  "crct10dif_generic",
+  "crc64_rocksoft_generic",
+  "ata_piix",
+  "sr_mod",
+];
 // Bumped whenever what goes into the guest changes: a guest built before is built again.
 const GUEST_VERSION = 3;
 

@@ -24,6 +24,7 @@ const HOOK_LINKS: [string, string][] = [
   ["disk-add", "/etc/ganeti/hooks/instance-modify-post.d/50-qemu-blockdev-add"],
   ["disk-remove", "/etc/ganeti/hooks/instance-modify-post.d/51-qemu-blockdev-remove"],
   ["disk-grow", "/etc/ganeti/hooks/disk-grow-post.d/50-qemu-blockdev-grow"],
+  ["cdrom-change", "/etc/ganeti/hooks/instance-modify-post.d/52-qemu-blockdev-cdrom"],
 ];
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
@@ -291,4 +292,29 @@ t.test("gnt-instance grow-disk on the running instance: QEMU gives the guest the
   const r = gnt("gnt-instance", "grow-disk", INST, "0", "32M");
   t.equal(r.code, 0, r.out);
   t.equal(await qmpSize(), (before ?? 0) + 32 * 1024 * 1024, "disk 0 is 32 MiB larger in QEMU, without a restart");
+});
+
+t.test("gnt-instance modify -H cdrom_image_path= on the running instance: the medium changes now", async (t) => {
+  // An IDE CD-ROM from the start: a hard reboot takes the new hvparams.
+  const dir = "/srv/gqb-ganeti";
+  const one = join(dir, "one.iso");
+  const two = join(dir, "two.iso");
+  for (const [f, marker] of [
+    [one, "MEDIUM-ONE"],
+    [two, "MEDIUM-TWO"],
+  ] as const) {
+    const data = Buffer.alloc(1 << 20);
+    data.write(marker);
+    writeFileSync(f, data);
+  }
+  t.equal(gnt("gnt-instance", "modify", "-H", `cdrom_image_path=${one},cdrom_disk_type=ide`, INST).code, 0);
+  let from = await boot(t, "reboot", "--type=hard", "--shutdown-timeout=0");
+  const r = gnt("gnt-instance", "modify", "-H", `cdrom_image_path=${two}`, INST);
+  t.equal(r.code, 0, r.out);
+  const seen = await cons.waitFor(/GUEST: media sr0 data=(\S*)/, from);
+  t.equal(seen[1], "MEDIUM-TWO", "the guest reads the new medium, without a restart");
+  from = cons.text.length;
+  t.equal(gnt("gnt-instance", "modify", "-H", "cdrom_image_path=", INST).code, 0);
+  const gone = await cons.waitFor(/GUEST: media sr0 data=(\S*)/, from);
+  t.equal(gone[1], "", "an empty value ejects it");
 });
