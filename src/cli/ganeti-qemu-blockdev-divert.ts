@@ -1,0 +1,93 @@
+import { existsSync, lstatSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { InputError, PluginError } from "../errors.js";
+import { writeAtomically } from "../host/atomic-write.js";
+import { configPath, readConfigFile } from "../host/config.js";
+import { COMMON_FLAGS, parseArgs, runMain, str, writeFd } from "./hook.js";
+
+const NAME = "ganeti-qemu-blockdev-divert";
+const SUMMARY = `Usage: ${NAME} install|uninstall [--path /usr/bin/kvm]
+
+Puts the kvm_path launcher in place of the QEMU binary Ganeti already calls, on this node: the
+binary is diverted (dpkg-divert --local --rename, to <path>.distrib, in the same directory, where
+QEMU still finds its modules), <path> becomes a symlink to hooks/qemu-launcher, and the config file
+names <path>.distrib as the real QEMU. Instances started before the plugin was installed then reach
+the launcher too, on a restart, a soft reboot or a live migration to this node: Ganeti runs the
+binary the instance was started with. Run it on every node.
+
+uninstall undoes it: the symlink goes, the diversion is removed (the real binary gets its name back)
+and the config file forgets it. Running VMs are not touched either way.
+
+Exit status: 0 done; 1 failed; 2 invalid input.`;
+
+function dpkgDivert(args: string[]): string {
+  const { execFileSync } = process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
+  try {
+    return execFileSync("dpkg-divert", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new PluginError("DPKG_DIVERT_FAILED", `dpkg-divert ${args.join(" ")}: ${(err.stderr || err.message).trim()}`);
+  }
+}
+
+/** The config file with `qemu` set (or, with undefined, removed), checked by the same schema. */
+function setQemu(qemu: string | undefined): string {
+  const path = configPath(process.env);
+  const { config } = readConfigFile(path);
+  const next = { ...config };
+  if (qemu === undefined) delete next.qemu;
+  else next.qemu = qemu;
+  writeAtomically(path, `${JSON.stringify(next, null, 2)}\n`);
+  readConfigFile(path);
+  return path;
+}
+
+void runMain(NAME, () => {
+  const argv = process.argv.slice(2);
+  const [action, ...rest] = argv;
+  const args = parseArgs(rest, [...COMMON_FLAGS.filter((f) => f.name !== "input"), { name: "path", value: "PATH", help: "" }]);
+  if (args.has("help") || action === "--help") {
+    writeFd(1, `${SUMMARY}\n`);
+    return 0;
+  }
+  if (action !== "install" && action !== "uninstall")
+    throw new InputError("BAD_ARGUMENT", "the first argument must be install or uninstall (see --help)");
+  const path = str(args, "path") ?? "/usr/bin/kvm";
+  if (!path.startsWith("/")) throw new InputError("BAD_ARGUMENT", `--path ${path}: must be an absolute path`);
+  const divertTo = `${path}.distrib`;
+  // The bundle runs from dist/; the launcher is the plugin's hooks/qemu-launcher.
+  const launcher = realpathSync(`${__dirname}/../hooks/qemu-launcher`);
+  const ours = () => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && readlinkSync(path) === launcher;
+  const done: string[] = [];
+  if (action === "install") {
+    if (!ours()) {
+      if (!existsSync(path))
+        throw new PluginError(
+          "NOTHING_TO_DIVERT",
+          `${path} does not exist: there is no QEMU binary there to put the launcher in front of`,
+        );
+      dpkgDivert(["--local", "--rename", "--divert", divertTo, "--add", path]);
+      done.push(`diverted ${path} to ${divertTo}`);
+      const tmp = `${path}.gqb-tmp`;
+      rmSync(tmp, { force: true });
+      symlinkSync(launcher, tmp);
+      renameSync(tmp, path);
+      done.push(`${path} is now a link to ${launcher}`);
+    } else {
+      done.push(`${path} is the launcher already`);
+    }
+    done.push(`${setQemu(divertTo)} names ${divertTo} as the real QEMU`);
+  } else {
+    if (ours()) {
+      rmSync(path);
+      done.push(`removed the link ${path} -> ${launcher}`);
+    }
+    if (dpkgDivert(["--list", path]).includes(divertTo)) {
+      dpkgDivert(["--local", "--rename", "--remove", path]);
+      done.push(`removed the diversion: ${divertTo} is ${path} again`);
+    }
+    const { config } = readConfigFile(configPath(process.env));
+    if (config.qemu === divertTo) done.push(`${setQemu(undefined)} no longer names ${divertTo}`);
+  }
+  writeFd(1, `${done.join("\n")}\n`);
+  return 0;
+});
