@@ -55,17 +55,16 @@ void runHook("cdrom-change", SUMMARY, HOTPLUG_FLAGS, async (args) => {
       ctx.warnings,
       async () => {
         // Checked before anything is sent: a medium QEMU could not open leaves the old one in.
+        const kind = image === "" || isHttpUrl(image) ? undefined : pathKind(image);
         if (isHttpUrl(image)) {
           checkCurlModule();
           await checkRangeSupport(image, 5000);
-        } else if (image !== "" && !pathKind(image)) {
+        } else if (image !== "" && !kind) {
           throw new HotplugError("MEDIUM_MISSING", `${key}=${image} does not exist on this node; the old medium stays inserted`);
         }
         // A name of its own, so that it never meets the old medium's node while both exist.
         const next =
-          image === ""
-            ? undefined
-            : cdromNode(`${id}-${shortHash(`${image}\0${Date.now()}`).slice(0, 8)}`, image, pathKind(image));
+          image === "" ? undefined : cdromNode(`${id}-${shortHash(`${image}\0${Date.now()}`).slice(0, 8)}`, image, kind);
         const result = await withInstance(ctx.name, ctx.session, (qmp) => changeMedium(qmp, id, next, ctx.warn));
         if (result === "no tray") {
           ctx.warn(`${id} is a virtio-blk CD-ROM, which has no tray: ${key}=${image} takes effect at the instance's next start`);

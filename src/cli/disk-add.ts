@@ -1,6 +1,7 @@
 import { isHotpluggable } from "../blockdev/devices.js";
 import type { QemuCaps } from "../blockdev/model.js";
 import { InputError } from "../errors.js";
+import { instanceDiskPaths } from "../ganeti/env.js";
 import { withDisk } from "../ganeti/runtime.js";
 import { AddFailed, hotAdd, planAdd } from "../hotplug/add.js";
 import { settleDiskLink } from "../hotplug/disk-link.js";
@@ -62,8 +63,7 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
     const rc = await reportChange("disk-add", plan.disk.index, ctx.warnings, async () => {
       const { disk } = plan;
       if (disk.path !== undefined && disk.path !== disk.link) {
-        const ours = [...ctx.env.pre.disks, ...(ctx.env.post?.disks ?? [])].flatMap((d) => (d.dataPath ? [d.dataPath] : []));
-        settleDiskLink(disk.link, disk.path, ctx.warn, ours);
+        settleDiskLink(disk.link, disk.path, ctx.warn, instanceDiskPaths(ctx.env));
       }
       const { entry, failed } = await withInstance(
         ctx.name,

@@ -2,6 +2,7 @@ import { deviceIdOf } from "../blockdev/ids.js";
 import { InputError } from "../errors.js";
 import { diskLink } from "../ganeti/paths.js";
 import { withDisk } from "../ganeti/runtime.js";
+import type { RuntimeDiskEntry } from "../generated/common.js";
 import { backingSize } from "../host/backing-size.js";
 import { hotGrow } from "../hotplug/grow.js";
 import { diskPathOf } from "../hotplug/request.js";
@@ -75,23 +76,23 @@ void runHook("disk-grow", SUMMARY, HOTPLUG_FLAGS, async (args) => {
     ctx.warnings,
     async () => {
       const bytes = backingSize(path);
-      const { grown, doc } = await withInstance(
+      const { grown, entry } = await withInstance(
         ctx.name,
         ctx.session,
         async (qmp) => {
           const doc = currentRuntime(ctx);
-          const entry = doc?.[3].find((e) => e[0].uuid.toLowerCase() === uuid);
-          return { grown: await hotGrow(qmp, deviceIdOf(uuid, entry?.[0].hvinfo), bytes), doc };
+          const old = doc?.[3].find((e) => e[0].uuid.toLowerCase() === uuid);
+          const grown = await hotGrow(qmp, deviceIdOf(uuid, old?.[0].hvinfo), bytes);
+          // The runtime entry with the size the disk has now, in MiB as Ganeti keeps it.
+          const entry: RuntimeDiskEntry | undefined = old && [{ ...old[0], size: Math.floor(bytes / MIB) }, old[1], old[2]];
+          return { grown, entry, doc };
         },
-        ({ doc }) => {
-          const entry = doc?.[3].find((e) => e[0].uuid.toLowerCase() === uuid);
-          if (entry)
-            updateRuntime(ctx, (d) => withDisk(d, [{ ...entry[0], size: Math.floor(bytes / MIB) }, entry[1], entry[2]]), doc);
+        ({ entry, doc }) => {
+          if (entry) updateRuntime(ctx, (d) => withDisk(d, entry), doc);
         },
       );
       if (grown.from === grown.to) ctx.warn(`disk/${index} already has ${bytes} bytes in QEMU; nothing to tell it`);
-      const entry = doc?.[3].find((e) => e[0].uuid.toLowerCase() === uuid);
-      return entry ? { disk: [{ ...entry[0], size: Math.floor(bytes / MIB) }, entry[1], entry[2]] } : {};
+      return entry ? { disk: entry } : {};
     },
     "grow",
   );

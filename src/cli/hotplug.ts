@@ -1,6 +1,6 @@
 import { storageSettings } from "../blockdev/settings.js";
 import { InputError, PluginError } from "../errors.js";
-import { type HookEnvironment, readHookEnv } from "../ganeti/env.js";
+import { type HookEnvironment, instanceDiskPaths, readHookEnv } from "../ganeti/env.js";
 import { diskLink, type NodePaths, runtimeFile } from "../ganeti/paths.js";
 import { readRuntime, withLinks } from "../ganeti/runtime.js";
 import type { HotplugInput } from "../generated/hotplug-input.js";
@@ -139,12 +139,14 @@ export async function reconcileFirst(hook: string, ctx: HotplugContext, adding: 
         const result = await reconcile(qmp, doc, adding);
         if (!post) return { ...result, base: doc };
         // Ganeti's links by its current indexes, and the runtime file's entries pointing at them.
-        const ours = [...ctx.env.pre.disks, ...post.disks].flatMap((d) => (d.dataPath ? [d.dataPath] : []));
-        const disks = post.disks.flatMap((d) => (d.dataPath ? [{ index: d.index, uuid: d.uuid, path: d.dataPath }] : []));
+        // The disks being added are disk-add's own to check, strictly (a foreign link refuses the add).
+        const disks = post.disks.flatMap((d) =>
+          d.dataPath && !adding.has(d.uuid) ? [{ index: d.index, uuid: d.uuid, path: d.dataPath }] : [],
+        );
         const links = alignLinks(
           disks,
           (i) => diskLink(ctx.paths, ctx.name, i),
-          ours,
+          instanceDiskPaths(ctx.env),
           (m) => result.actions.push(m),
         );
         const current = result.doc ?? doc;

@@ -122,6 +122,10 @@ function view(vars: Record<string, string>, prefix: string): InstanceView {
   return { name: vars[`${PRE}NAME`] as string, hv, disks };
 }
 
+/** The paths of every disk either view lists: what a link of this instance may name (disk-link.ts). */
+export const instanceDiskPaths = (env: HookEnvironment): string[] =>
+  [...env.pre.disks, ...(env.post?.disks ?? [])].flatMap((d) => (d.dataPath ? [d.dataPath] : []));
+
 /** Validates the environment against schemas/hook-env.schema.json and reads both of its views. */
 export function readHookEnv(env: Env): HookEnvironment {
   const pre = pick(env, PRE);
