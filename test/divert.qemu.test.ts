@@ -1,7 +1,7 @@
 // The install by diversion: the launcher in place of the QEMU binary Ganeti calls, and its undo,
 // which leaves running VMs alone. A test binary path of its own, never /usr/bin/kvm itself.
 import { execFileSync } from "node:child_process";
-import { existsSync, lstatSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { ROOT } from "./helpers/hook.js";
@@ -67,4 +67,35 @@ t.test("refusals: no such binary, a relative path, no action", async (t) => {
   t.match(none.stderr.toString(), /NOTHING_TO_DIVERT/);
   t.equal((await run(DIVERT, ["install", "--path", "bin/kvm"], env)).code, 2);
   t.equal((await run(DIVERT, [], env)).code, 2);
+});
+
+t.test("install creates the config file's directory, and a step that fails undoes the ones before it", async (t) => {
+  const dir = tempDir(t);
+  const path = `/usr/local/bin/gqb-divert-undo-${process.pid}`;
+  symlinkSync(REAL_QEMU, path);
+  t.teardown(() => {
+    rmSync(`${path}.gqb-tmp`, { recursive: true, force: true });
+    if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() && readlinkSync(path) === LAUNCHER) rmSync(path);
+    if (diverted(path).includes(path)) execFileSync("dpkg-divert", ["--local", "--rename", "--remove", path]);
+    rmSync(path, { force: true });
+    rmSync(`${path}.distrib`, { force: true });
+  });
+  const env = { GANETI_QEMU_BLOCKDEV_CONFIG: join(dir, "new-dir/config.json") };
+  // The launcher link is made under a temporary name first: a directory there makes that step fail,
+  // after the diversion was made.
+  mkdirSync(join(`${path}.gqb-tmp`, "in-the-way"), { recursive: true });
+  const failed = await run(DIVERT, ["install", "--path", path], env);
+  t.equal(failed.code, 1, "the install fails");
+  t.match(failed.stderr.toString(), `error [INSTALL_FAILED]: `, "a failure of the install");
+  t.match(failed.stderr.toString(), `${path}.gqb-tmp`, "naming what was in the way");
+  t.equal(readlinkSync(path), REAL_QEMU, `${path} is the real binary again`);
+  t.notMatch(diverted(path), path, "the diversion was undone");
+  t.notOk(existsSync(`${path}.distrib`), "no .distrib left");
+  t.notOk(existsSync(env.GANETI_QEMU_BLOCKDEV_CONFIG), "no config written");
+
+  rmSync(`${path}.gqb-tmp`, { recursive: true });
+  const ok = await run(DIVERT, ["install", "--path", path], env);
+  t.equal(ok.code, 0, ok.stderr.toString());
+  t.equal(JSON.parse(readFileSync(env.GANETI_QEMU_BLOCKDEV_CONFIG, "utf8")).qemu, `${path}.distrib`, "the config, in a new directory");
+  t.equal((await run(DIVERT, ["uninstall", "--path", path], env)).code, 0);
 });

@@ -1,4 +1,5 @@
-import { existsSync, lstatSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import { InputError, PluginError } from "../errors.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { configPath, readConfigFile } from "../host/config.js";
@@ -36,9 +37,17 @@ function setQemu(qemu: string | undefined): string {
   const next = { ...config };
   if (qemu === undefined) delete next.qemu;
   else next.qemu = qemu;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   writeAtomically(path, `${JSON.stringify(next, null, 2)}\n`);
   readConfigFile(path);
   return path;
+}
+
+/** The config file's text as it is now (undefined: none), to put back if the install fails. */
+function restoreConfig(text: string | undefined): void {
+  const path = configPath(process.env);
+  if (text === undefined) rmSync(path, { force: true });
+  else writeAtomically(path, text);
 }
 
 void runMain(NAME, () => {
@@ -59,23 +68,37 @@ void runMain(NAME, () => {
   const ours = () => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && readlinkSync(path) === launcher;
   const done: string[] = [];
   if (action === "install") {
-    if (!ours()) {
-      if (!existsSync(path))
-        throw new PluginError(
-          "NOTHING_TO_DIVERT",
-          `${path} does not exist: there is no QEMU binary there to put the launcher in front of`,
-        );
-      dpkgDivert(["--local", "--rename", "--divert", divertTo, "--add", path]);
-      done.push(`diverted ${path} to ${divertTo}`);
-      const tmp = `${path}.gqb-tmp`;
-      rmSync(tmp, { force: true });
-      symlinkSync(launcher, tmp);
-      renameSync(tmp, path);
-      done.push(`${path} is now a link to ${launcher}`);
-    } else {
-      done.push(`${path} is the launcher already`);
+    // A bad config file stops the install before anything changes (exit 2, naming the field).
+    const before = readConfigFile(configPath(process.env)).text;
+    // Each step's undo, run in reverse if a later step fails: a half install would leave Ganeti's
+    // QEMU path pointing nowhere, or at a launcher that does not know the real binary.
+    const undo: (() => void)[] = [];
+    try {
+      if (!ours()) {
+        if (!existsSync(path))
+          throw new PluginError(
+            "NOTHING_TO_DIVERT",
+            `${path} does not exist: there is no QEMU binary there to put the launcher in front of`,
+          );
+        dpkgDivert(["--local", "--rename", "--divert", divertTo, "--add", path]);
+        undo.push(() => dpkgDivert(["--local", "--rename", "--remove", path]));
+        done.push(`diverted ${path} to ${divertTo}`);
+        const tmp = `${path}.gqb-tmp`;
+        rmSync(tmp, { force: true });
+        symlinkSync(launcher, tmp);
+        renameSync(tmp, path);
+        undo.push(() => rmSync(path));
+        done.push(`${path} is now a link to ${launcher}`);
+      } else {
+        done.push(`${path} is the launcher already`);
+      }
+      undo.push(() => restoreConfig(before));
+      done.push(`${setQemu(divertTo)} names ${divertTo} as the real QEMU`);
+    } catch (e) {
+      for (const step of undo.reverse()) step();
+      if (e instanceof PluginError) throw e;
+      throw new PluginError("INSTALL_FAILED", `${(e as Error).message}; nothing was changed (steps done before were undone)`);
     }
-    done.push(`${setQemu(divertTo)} names ${divertTo} as the real QEMU`);
   } else {
     if (ours()) {
       rmSync(path);

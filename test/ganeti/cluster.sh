@@ -10,23 +10,12 @@
 # by `down`, which is safe to run again, and after a failed `up`.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 NODE=gnt-node1.ganeti.test NODE_IP=127.0.10.1
-CLUSTER=gnt-cluster.ganeti.test CLUSTER_IP=127.0.10.100
 STATE=${GQB_GANETI_STATE:-/tmp/gqb-ganeti}
 TAG="# gqb-ganeti-test"
-DU=/usr/lib/ganeti/daemon-util
 STORAGE=/srv/gqb-ganeti
-# Ganeti looks for OS definitions in /srv/ganeti/os (among others), not in a directory of ours.
-OS_DIR=/srv/ganeti/os/gqbnoop
-
-say() { echo "cluster.sh: $*" >&2; }
-
-install() {
-  command -v gnt-cluster >/dev/null && command -v socat >/dev/null && return 0
-  apt-get -o DPkg::Lock::Timeout=900 update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends \
-    ganeti socat qemu-system-x86 qemu-utils >/dev/null
-}
 
 names() {
   # Ganeti's daemons take the node's name from gethostname(); both names must resolve to 127.x.
@@ -38,14 +27,8 @@ names() {
   hostname "$NODE"
 }
 
-wait_master() {
-  for _ in $(seq 1 60); do gnt-cluster getmaster >/dev/null 2>&1 && return 0; sleep 1; done
-  say "the master daemon did not answer within 60 s"
-  return 1
-}
-
 up() {
-  install
+  install_packages
   names
   if [ -f /var/lib/ganeti/config.data ] && [ ! -f "$STATE/ours" ]; then
     say "this machine has a Ganeti cluster of its own (/var/lib/ganeti/config.data): not touching it"
@@ -55,38 +38,17 @@ up() {
   touch "$STATE/ours"
   grep -qx "$STORAGE/file-storage" /etc/ganeti/file-storage-paths 2>/dev/null || echo "$STORAGE/file-storage" >>/etc/ganeti/file-storage-paths
   if [ ! -f /var/lib/ganeti/config.data ]; then
-    /usr/bin/python3 "$HERE/init-loopback.py" "$CLUSTER_IP" init --no-etc-hosts --no-ssh-init \
-      --master-netdev=lo --enabled-hypervisors=kvm --enabled-disk-templates=file,diskless \
-      --file-storage-dir="$STORAGE/file-storage" -N link=lo \
-      -H kvm:kvm_flag=disabled,kernel_path=,initrd_path=,vnc_bind_address=,serial_console=false \
-      "$CLUSTER"
-    wait_master
-    gnt-cluster modify \
-      --ipolicy-bounds-specs min:cpu-count=1,disk-count=0,disk-size=1,memory-size=32,nic-count=0,spindle-use=0/max:cpu-count=8,disk-count=16,disk-size=1048576,memory-size=32768,nic-count=8,spindle-use=12 \
-      --ipolicy-std-specs cpu-count=1,disk-count=1,disk-size=128,memory-size=128,nic-count=0,spindle-use=1
+    init_cluster -- --enabled-disk-templates=file,diskless --file-storage-dir="$STORAGE/file-storage"
   else
     "$DU" start-all
     wait_master
   fi
-  # An OS definition (API 20) that does nothing, so that instances need no image.
-  echo 20 >"$OS_DIR/ganeti_api_version"
-  : >"$OS_DIR/parameters.list"
-  echo default >"$OS_DIR/variants.list"
-  for s in create import export rename verify; do
-    printf '#!/bin/sh\nexit 0\n' >"$OS_DIR/$s"
-    chmod 755 "$OS_DIR/$s"
-  done
+  noop_os
 }
 
 stop_daemons() {
   "$DU" stop-all >/dev/null 2>&1 || true
-  # Whatever did not stop: killed by the pid it wrote, never by name.
-  for f in /var/run/ganeti/*.pid; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f" 2>/dev/null || true)
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
-    rm -f "$f"
-  done
+  kill_pidfiles /var/run/ganeti/*.pid # whatever did not stop
 }
 
 down() {
@@ -97,11 +59,7 @@ down() {
     gnt-cluster destroy --yes-do-it >/dev/null 2>&1 || true
   fi
   # QEMUs that a failed step left: by the pid files Ganeti keeps for them.
-  for f in /var/run/ganeti/kvm-hypervisor/pid/*; do
-    [ -f "$f" ] || continue
-    kill -9 "$(cat "$f")" 2>/dev/null || true
-    rm -f "$f"
-  done
+  kill_pidfiles /var/run/ganeti/kvm-hypervisor/pid/*
   [ -f "$STATE/ours" ] && stop_daemons
   sed -i "/$TAG\$/d" /etc/hosts
   if [ -f "$STATE/hostname.orig" ]; then

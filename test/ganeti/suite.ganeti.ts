@@ -3,105 +3,43 @@
 // Ganeti's own CLI, with the project's test guest booted in the instance. As root; every address
 // is in 127.0.0.0/8; test/ganeti/cluster.sh brings the cluster up and takes it down again, the
 // machine's names restored, even when a check fails.
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { QmpClient } from "../../src/qmp/client.js";
 import { guestFiles } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
+import {
+  allBlockdev as allBlockdevOn,
+  Console,
+  ctrlSocket,
+  type GanetiNode,
+  gnt as gntOn,
+  lastLine,
+  pidFile,
+  readmeHookLinks,
+  runtimeDisks as runtimeDisksOf,
+  storage as storageOf,
+} from "./harness.js";
 
 const INST = "gqb1.ganeti.test";
 const NODE = "gnt-node1.ganeti.test";
-const CTRL = "/var/run/ganeti/kvm-hypervisor/ctrl";
-const RUNTIME = `/var/run/ganeti/kvm-hypervisor/conf/${INST}.runtime`;
-const PIDFILE = `/var/run/ganeti/kvm-hypervisor/pid/${INST}`;
+/** This machine is the cluster's one node. */
+const HERE: GanetiNode = { run: "/var/run/ganeti", hooks: "/etc/ganeti/hooks", enter: [] };
+const PIDFILE = pidFile(HERE, INST);
+const QMP = ctrlSocket(HERE, INST, "qmp");
 const CONFIG_DIR = "/etc/ganeti-qemu-blockdev";
 const CACHE_DIR = "/var/cache/ganeti-qemu-blockdev";
-const HOOK_LINKS: [string, string][] = [
-  ["instance-start", "/etc/ganeti/hooks/instance-start-pre.d/50-qemu-blockdev"],
-  ["disk-add", "/etc/ganeti/hooks/instance-modify-post.d/50-qemu-blockdev-add"],
-  ["disk-remove", "/etc/ganeti/hooks/instance-modify-post.d/51-qemu-blockdev-remove"],
-  ["disk-grow", "/etc/ganeti/hooks/disk-grow-post.d/50-qemu-blockdev-grow"],
-  ["cdrom-change", "/etc/ganeti/hooks/instance-modify-post.d/52-qemu-blockdev-cdrom"],
-];
+const HOOK_LINKS = readmeHookLinks().map(({ hook, link }) => [hook, join(HERE.hooks, link)] as const);
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
-interface Done {
-  code: number | null;
-  out: string;
-}
-/** A Ganeti command, its stdout and stderr together as an operator sees them. */
-function gnt(cmd: string, ...args: string[]): Done {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 180_000 });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
+const gnt = (cmd: string, ...args: string[]) => gntOn(HERE, cmd, ...args);
+const storage = () => storageOf(HERE, INST);
+const runtimeDisks = () => runtimeDisksOf(HERE, INST);
+const allBlockdev = (t: Test, what: string) => allBlockdevOn(t, HERE, INST, what);
 
-/** The instance's guest console (Ganeti's serial socket): lines as they come. */
-class Console {
-  text = "";
-  private sock: Socket | undefined;
-  open() {
-    this.sock?.destroy();
-    this.sock = connect(join(CTRL, `${INST}.serial`));
-    this.sock.on("data", (b: Buffer) => {
-      this.text += b.toString("latin1");
-    });
-    this.sock.on("error", () => {});
-  }
-  close() {
-    this.sock?.destroy();
-  }
-  async waitFor(re: RegExp, from: number, ms = 60_000): Promise<RegExpExecArray> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const m = re.exec(this.text.slice(from));
-      if (m) return m;
-      if (Date.now() > deadline) throw new Error(`the guest did not print ${re} within ${ms / 1000} s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-/** What QEMU has right now, asked over the instance's QMP socket (briefly: Ganeti uses it too). */
-async function storage() {
-  const qmp = await QmpClient.connect(join(CTRL, `${INST}.qmp`), { timeoutMs: 5000 });
-  try {
-    const blocks = await qmp.execute<{ device: string; inserted?: { "node-name": string } }[]>("query-block");
-    const nodes = await qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true });
-    const pid = Number(readFileSync(PIDFILE, "utf8"));
-    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    const deleted = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(" (deleted)");
-      } catch {
-        return false;
-      }
-    });
-    return {
-      legacy: blocks.filter((b) => b.inserted && b.device !== "").map((b) => b.device),
-      disks: blocks.flatMap((b) => (b.inserted?.["node-name"].startsWith("disk-") ? [b.inserted["node-name"]] : [])),
-      orphans: nodes
-        .map((n) => n["node-name"])
-        .filter((n) => /^disk-[^-]+-[^-]+-[^-]+$/.test(n) && !blocks.some((b) => b.inserted?.["node-name"] === n)),
-      argv,
-      deleted,
-    };
-  } finally {
-    qmp.close();
-  }
-}
-const runtimeDisks = () => (JSON.parse(readFileSync(RUNTIME, "utf8")) as [unknown, unknown, unknown, unknown[]])[3].length;
-
-async function allBlockdev(t: Test, what: string) {
-  const s = await storage();
-  t.notOk(s.argv.includes("-drive"), `${what}: QEMU's command line has no -drive`);
-  t.same(s.legacy, [], `${what}: no disk on a legacy -drive backend`);
-  return s;
-}
-
-const cons = new Console();
+const cons = new Console(INST);
 let savedConfig: string | undefined;
 let hadCache = false;
 
@@ -161,8 +99,8 @@ t.teardown(() => {
 /** Starts (or reboots) the instance and waits for the guest; returns where its output begins. */
 async function boot(t: Test, ...cmd: string[]): Promise<number> {
   const r = gnt("gnt-instance", ...cmd, INST);
-  t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")}: ${r.out.trim().split("\n").at(-1)}`);
-  cons.open();
+  t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")}: ${lastLine(r)}`);
+  cons.open(HERE);
   const from = cons.text.length;
   await cons.waitFor(/GUEST: BOOT-OK/, from, 90_000);
   return cons.text.length;
@@ -218,12 +156,12 @@ t.test("a guest paused during a remove: clean after the next operation", async (
   let from = cons.text.length;
   t.equal(gnt("gnt-instance", "modify", "--disk", "add:size=32M", INST).code, 0);
   await cons.waitFor(/GUEST: add vd[a-z]/, from);
-  const qmp = await QmpClient.connect(join(CTRL, `${INST}.qmp`));
+  const qmp = await QmpClient.connect(QMP);
   await qmp.execute("stop");
   qmp.close();
   const r = gnt("gnt-instance", "modify", "--hotplug", "--disk", `${disks}:remove`, INST);
   t.comment(r.out.trim().split("\n").slice(-3).join(" | "));
-  const q2 = await QmpClient.connect(join(CTRL, `${INST}.qmp`));
+  const q2 = await QmpClient.connect(QMP);
   await q2.execute("cont");
   q2.close();
   from = cons.text.length;
@@ -277,7 +215,7 @@ t.test("temporary hvparams (start -H) reach QEMU through the launcher, on -block
 
 t.test("gnt-instance grow-disk on the running instance: QEMU gives the guest the new size", async (t) => {
   const qmpSize = async () => {
-    const qmp = await QmpClient.connect(join(CTRL, `${INST}.qmp`), { timeoutMs: 5000 });
+    const qmp = await QmpClient.connect(QMP, { timeoutMs: 5000 });
     try {
       const blocks =
         await qmp.execute<{ qdev?: string; inserted?: { "node-name": string; image: { "virtual-size": number } } }[]>(

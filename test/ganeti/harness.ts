@@ -1,0 +1,153 @@
+// What the real-Ganeti suites share: running Ganeti's CLI on a node, the README's hook links, an
+// instance's guest console, and what its QEMU has (over QMP, from /proc). A node is either this
+// machine itself (test/ganeti/cluster.sh) or one of two namespaced nodes (test/ganeti/two-nodes.sh),
+// whose /run/ganeti is a directory of the host.
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import type { Test } from "tap";
+import { QmpClient } from "../../src/qmp/client.js";
+import { ROOT } from "../helpers/hook.js";
+import { guestLayout, peripheralIds } from "../helpers/inspect.js";
+
+export interface Done {
+  code: number | null;
+  out: string;
+}
+
+export interface GanetiNode {
+  /** The node's /var/run/ganeti, as the host sees it. */
+  run: string;
+  /** The node's /etc/ganeti/hooks, as the host sees it. */
+  hooks: string;
+  /** argv prefix that runs a command on the node (empty: on this machine). */
+  enter: string[];
+}
+
+/** A Ganeti command on a node, its stdout and stderr together as an operator sees them. */
+export function gnt(node: GanetiNode, cmd: string, ...args: string[]): Done {
+  const [exe, ...pre] = [...node.enter, cmd];
+  const r = spawnSync(exe ?? cmd, [...pre, ...args], { encoding: "utf8", timeout: 180_000 });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** The last line of a command's output, for assertion messages. */
+export const lastLine = (d: Done) => d.out.trim().split("\n").at(-1) ?? "";
+
+/**
+ * The hook links the README's install section makes (`ln -s $P/hooks/<hook> /etc/ganeti/hooks/...`):
+ * the suites install the plugin from those very lines, so a README that lost one fails them.
+ */
+export function readmeHookLinks(): { hook: string; link: string }[] {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  return [...readme.matchAll(/^ln -s \$P\/hooks\/([a-z-]+) +\/etc\/ganeti\/hooks\/(\S+)$/gm)].map((m) => ({
+    hook: m[1] ?? "",
+    link: m[2] ?? "",
+  }));
+}
+
+export const ctrlSocket = (node: GanetiNode, inst: string, kind: "qmp" | "serial") =>
+  join(node.run, "kvm-hypervisor/ctrl", `${inst}.${kind}`);
+export const pidFile = (node: GanetiNode, inst: string) => join(node.run, "kvm-hypervisor/pid", inst);
+export const runtimeFile = (node: GanetiNode, inst: string) => join(node.run, "kvm-hypervisor/conf", `${inst}.runtime`);
+
+/** The QEMU pid Ganeti recorded for an instance on a node, if that process lives. */
+export function qemuPid(node: GanetiNode, inst: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(node, inst), "utf8"));
+    readFileSync(`/proc/${pid}/cmdline`);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The disks the runtime file lists (Ganeti's own record of the running instance). */
+export const runtimeDisks = (node: GanetiNode, inst: string) =>
+  (JSON.parse(readFileSync(runtimeFile(node, inst), "utf8")) as [unknown, unknown, unknown, unknown[]])[3].length;
+
+/** An instance's guest console (Ganeti's serial socket on its node): lines as they come. */
+export class Console {
+  text = "";
+  private sock: Socket | undefined;
+  private readonly inst: string;
+  constructor(inst: string) {
+    this.inst = inst;
+  }
+  open(node: GanetiNode) {
+    this.sock?.destroy();
+    this.sock = connect(ctrlSocket(node, this.inst, "serial"));
+    this.sock.on("data", (b: Buffer) => {
+      this.text += b.toString("latin1");
+    });
+    this.sock.on("error", () => {});
+  }
+  close() {
+    this.sock?.destroy();
+  }
+  async waitFor(re: RegExp, from: number, ms = 60_000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(this.text.slice(from));
+      if (m) return m;
+      if (Date.now() > deadline) throw new Error(`the guest did not print ${re} within ${ms / 1000} s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Runs `fn` with a short QMP session to the instance (QEMU serves one client: Ganeti uses it too). */
+export async function withQmp<T>(node: GanetiNode, inst: string, fn: (q: QmpClient) => Promise<T>): Promise<T> {
+  const qmp = await QmpClient.connect(ctrlSocket(node, inst, "qmp"), { timeoutMs: 5000 });
+  try {
+    return await fn(qmp);
+  } finally {
+    qmp.close();
+  }
+}
+
+/** What an instance's QEMU has right now: its disks' backends, its argv, fds on deleted files. */
+export async function storage(node: GanetiNode, inst: string) {
+  return withQmp(node, inst, async (qmp) => {
+    const blocks = await qmp.execute<{ device: string; qdev: string; inserted?: { "node-name": string } }[]>("query-block");
+    const nodes = await qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true });
+    const status = await qmp.execute<{ status: string }>("query-status");
+    const pid = Number(readFileSync(pidFile(node, inst), "utf8"));
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    const deleted = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(" (deleted)");
+      } catch {
+        return false;
+      }
+    });
+    return {
+      pid,
+      status: status.status,
+      legacy: blocks.filter((b) => b.inserted && b.device !== "").map((b) => b.device),
+      disks: blocks.flatMap((b) => (b.inserted?.["node-name"].startsWith("disk-") ? [b.inserted["node-name"]] : [])),
+      orphans: nodes
+        .map((n) => n["node-name"])
+        .filter((n) => /^disk-[^-]+-[^-]+-[^-]+$/.test(n) && !blocks.some((b) => b.inserted?.["node-name"] === n)),
+      argv,
+      deleted,
+    };
+  });
+}
+
+/** Asserts that every disk of the instance is on -blockdev (nothing on a legacy -drive backend). */
+export async function allBlockdev(t: Test, node: GanetiNode, inst: string, what: string) {
+  const s = await storage(node, inst);
+  t.notOk(s.argv.includes("-drive"), `${what}: QEMU's command line has no -drive`);
+  t.same(s.legacy, [], `${what}: no disk on a legacy -drive backend`);
+  return s;
+}
+
+/**
+ * What a live migration must keep: the guest-visible layout (PCI functions and storage devices in
+ * their places) and the device ids QEMU and Ganeti address them by.
+ */
+export async function layout(node: GanetiNode, inst: string) {
+  return withQmp(node, inst, async (qmp) => ({ ...(await guestLayout(qmp)), ids: await peripheralIds(qmp) }));
+}

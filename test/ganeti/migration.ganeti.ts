@@ -1,0 +1,203 @@
+// npm run test:ganeti, two nodes: live migration under a real Ganeti 3.0.2, with the plugin
+// installed the README way on both nodes, by diversion: the QEMU binary every instance is started
+// with (here a test path standing for /usr/bin/kvm, never that one) becomes the launcher. An
+// instance started before the install runs stock QEMU with -drive; one started after runs on
+// -blockdev. Both are migrated between the nodes through Ganeti's CLI, with the test guest running.
+// test/ganeti/two-nodes.sh brings the nodes up (namespaces: the host's hostname and /etc/hosts are
+// never changed) and down, killing what they started by pid, even when a check fails.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import { guestFiles } from "../helpers/guest.js";
+import { ROOT } from "../helpers/hook.js";
+import { REAL_QEMU } from "../helpers/launcher.js";
+import {
+  allBlockdev,
+  Console,
+  type GanetiNode,
+  gnt,
+  lastLine,
+  layout,
+  qemuPid,
+  readmeHookLinks,
+  runtimeDisks,
+  storage,
+} from "./harness.js";
+
+const TWO_NODES = join(ROOT, "test/ganeti/two-nodes.sh");
+const STATE = "/tmp/gqb-two-nodes"; // two-nodes.sh's default
+const node = (n: 1 | 2): GanetiNode & { name: string } => ({
+  name: `gnt-node${n}.ganeti.test`,
+  run: join(STATE, `n${n}/run`),
+  hooks: join(STATE, `n${n}/etc/hooks`),
+  enter: ["bash", TWO_NODES, "x", String(n)],
+});
+const N1 = node(1);
+const N2 = node(2);
+/** Ganeti's commands go to the master, node 1. */
+const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
+
+/** The cluster's kvm_path: a QEMU binary path of this run's own, as /usr/bin/kvm is on a cluster. */
+const KVM = `/usr/local/bin/gqb-kvm-${process.pid}`;
+const DIVERT = join(ROOT, "bin/ganeti-qemu-blockdev-divert");
+const CONFIG_DIR = "/etc/ganeti-qemu-blockdev";
+const CACHE_DIR = "/var/cache/ganeti-qemu-blockdev";
+const OLD = "gqb-old.ganeti.test"; // started by stock QEMU, before the plugin was installed
+const NEW = "gqb-new.ganeti.test"; // started after: on -blockdev from the start
+
+let savedConfig: string | undefined;
+let hadCache = false;
+const consoles = new Map([OLD, NEW].map((i) => [i, new Console(i)]));
+const consoleOf = (inst: string) => consoles.get(inst) as Console;
+
+function addInstance(name: string, hv: string) {
+  const g = guestFiles();
+  const r = master(
+    "gnt-instance",
+    "add",
+    "-t",
+    "sharedfile",
+    "--disk",
+    "0:size=64M",
+    "--disk",
+    "1:size=32M",
+    "-o",
+    "gqbnoop+default",
+    "--no-nics",
+    "-B",
+    "memory=128M,vcpus=1",
+    "-n",
+    N1.name,
+    "--no-start",
+    "--no-ip-check",
+    "--no-name-check",
+    "-H",
+    `kvm:${hv},kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1,serial_console=true`,
+    name,
+  );
+  if (r.code !== 0) throw new Error(r.out);
+}
+
+/** Starts (or reboots) an instance and waits for its guest to boot. */
+async function boot(t: Test, on: GanetiNode, inst: string, ...cmd: string[]) {
+  const r = master("gnt-instance", ...cmd, inst);
+  t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")} ${inst}: ${lastLine(r)}`);
+  const cons = consoleOf(inst);
+  const from = cons.text.length;
+  cons.open(on);
+  await cons.waitFor(/GUEST: BOOT-OK/, from, 90_000);
+}
+
+/**
+ * Migrates an instance and checks what must hold whatever QEMU ran on either side: it runs on the
+ * target now, not on the source, the guest was not restarted, and it looks the same as before.
+ */
+async function migrate(t: Test, inst: string, from: GanetiNode & { name: string }, to: GanetiNode & { name: string }) {
+  const before = await layout(from, inst);
+  const boots = consoleOf(inst).text.split("GUEST: BOOT-OK").length;
+  const start = performance.now();
+  const r = master("gnt-instance", "migrate", "-f", "-n", to.name, inst);
+  const seconds = (performance.now() - start) / 1000;
+  t.equal(r.code, 0, `gnt-instance migrate ${inst} to ${to.name}: ${lastLine(r)}`);
+  t.comment(`${inst}: ${from.name} -> ${to.name} in ${seconds.toFixed(1)} s`);
+  t.equal(qemuPid(from, inst), undefined, "no QEMU left for it on the source");
+  const s = await storage(to, inst);
+  t.equal(s.status, "running", "the guest runs on the target");
+  t.same(await layout(to, inst), before, "same PCI functions, storage devices and device ids as on the source");
+  consoleOf(inst).open(to);
+  t.equal(consoleOf(inst).text.split("GUEST: BOOT-OK").length, boots, "the guest was not restarted");
+  return s;
+}
+
+/** A disk added with Ganeti's CLI where the instance runs now: the guest must see it appear. */
+async function hotAdd(t: Test, inst: string) {
+  const cons = consoleOf(inst);
+  const from = cons.text.length;
+  const r = master("gnt-instance", "modify", "--disk", "add:size=16M", inst);
+  t.equal(r.code, 0, `modify --disk add: ${/disk\/\d+ -> add\S*/.exec(r.out)?.[0] ?? r.out}`);
+  const seen = await cons.waitFor(/GUEST: add ([a-z]+)/, from);
+  t.pass(`the guest sees /dev/${seen[1]}`);
+}
+
+t.before(() => {
+  execFileSync("bash", [TWO_NODES, "up"], { stdio: "inherit" });
+  symlinkSync(REAL_QEMU, KVM);
+  const set = master("gnt-cluster", "modify", "-H", `kvm:kvm_path=${KVM}`);
+  if (set.code !== 0) throw new Error(set.out);
+  savedConfig = existsSync(join(CONFIG_DIR, "config.json")) ? readFileSync(join(CONFIG_DIR, "config.json"), "utf8") : undefined;
+  hadCache = existsSync(CACHE_DIR);
+});
+
+t.teardown(() => {
+  for (const c of consoles.values()) c.close();
+  try {
+    execFileSync(DIVERT, ["uninstall", "--path", KVM], { stdio: "inherit" });
+  } finally {
+    execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
+    rmSync(KVM, { force: true });
+    rmSync(`${KVM}.distrib`, { force: true });
+    if (savedConfig === undefined) rmSync(CONFIG_DIR, { recursive: true, force: true });
+    else writeFileSync(join(CONFIG_DIR, "config.json"), savedConfig);
+    if (!hadCache) rmSync(CACHE_DIR, { recursive: true, force: true });
+  }
+});
+
+t.test("before the plugin: an instance started by stock QEMU, on -drive", async (t) => {
+  addInstance(OLD, "disk_type=paravirtual");
+  await boot(t, N1, OLD, "start");
+  const s = await storage(N1, OLD);
+  t.equal(s.argv[0], KVM, "started by the cluster's kvm_path");
+  t.equal(s.legacy.length, 2, "both disks on -drive backends");
+});
+
+t.test("the install, as the README says, on both nodes: hooks linked, QEMU diverted to the launcher", async (t) => {
+  const links = readmeHookLinks();
+  t.ok(links.length >= 3, `the README links ${links.length} hooks`);
+  for (const n of [N1, N2])
+    for (const { hook, link } of links) {
+      mkdirSync(join(n.hooks, link, ".."), { recursive: true });
+      symlinkSync(join(ROOT, "hooks", hook), join(n.hooks, link));
+    }
+  // One run serves both nodes here: they share /usr and /etc/ganeti-qemu-blockdev (two-nodes.sh).
+  const out = execFileSync(DIVERT, ["install", "--path", KVM], { encoding: "utf8" });
+  t.match(out, `names ${KVM}.distrib as the real QEMU`);
+  t.ok(qemuPid(N1, OLD), "the instance started before keeps running");
+});
+
+t.test("an instance started after the install: -blockdev, migrated to node 2 and back", async (t) => {
+  addInstance(NEW, "disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci");
+  await boot(t, N1, NEW, "start");
+  const started = await allBlockdev(t, N1, NEW, "start");
+  t.equal(started.argv[0], `${KVM}.distrib`, "the launcher exec'd the real QEMU");
+  t.equal(started.disks.length, 2);
+
+  const there = await migrate(t, NEW, N1, N2);
+  await allBlockdev(t, N2, NEW, "on node 2");
+  t.same(there.disks, started.disks, "the same -blockdev nodes");
+
+  await hotAdd(t, NEW);
+  const added = await allBlockdev(t, N2, NEW, "after the hot-add on node 2");
+  t.equal(added.disks.length, 3, "three -blockdev disks");
+  t.equal(runtimeDisks(N2, NEW), 3, "node 2's runtime file lists it");
+
+  const back = await migrate(t, NEW, N2, N1);
+  await allBlockdev(t, N1, NEW, "back on node 1");
+  t.same(back.disks, added.disks, "the hot-added disk came back with it, on -blockdev");
+  t.equal(runtimeDisks(N1, NEW), 3, "node 1's runtime file lists it");
+});
+
+t.test("the upgrade: the stock -drive instance migrates into the diverted node and arrives on -blockdev", async (t) => {
+  await migrate(t, OLD, N1, N2);
+  const s = await allBlockdev(t, N2, OLD, "migrated into node 2");
+  t.equal(s.argv[0], `${KVM}.distrib`, "node 2 ran the launcher, which exec'd the real QEMU");
+  t.equal(s.disks.length, 2, "both disks");
+  await hotAdd(t, OLD);
+  t.equal((await allBlockdev(t, N2, OLD, "after a hot-add")).disks.length, 3, "three -blockdev disks");
+});
+
+t.test("gnt-instance reboot --type=soft on the target keeps -blockdev", async (t) => {
+  await boot(t, N2, OLD, "reboot", "--type=soft", "--shutdown-timeout=0");
+  const s = await allBlockdev(t, N2, OLD, "soft reboot on node 2");
+  t.equal(s.disks.length, 3, "all three disks, the hot-added one too");
+});
