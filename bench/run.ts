@@ -23,6 +23,8 @@ import { instanceStorage } from "../src/blockdev/instance.js";
 import type { DiskSpec, QemuCaps } from "../src/blockdev/model.js";
 import { storageSettings } from "../src/blockdev/settings.js";
 import { QmpClient } from "../src/qmp/client.js";
+import { migrationUnderGaneti } from "./migration.js";
+import { type Row, stats } from "./report.js";
 
 const root = resolve(__dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "gqb-bench-"));
@@ -39,18 +41,6 @@ const STARTUP_N = Number(process.env["BENCH_STARTUP_RUNS"] ?? 120);
 const qemuPath = execFileSync("sh", ["-c", "command -v qemu-system-x86_64"], { encoding: "utf8" }).trim();
 const nodePath = process.execPath;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Stats {
-  median: number;
-  p10: number;
-  p90: number;
-  n: number;
-}
-function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))] as number;
-  return { median: at(0.5), p10: at(0.1), p90: at(0.9), n: s.length };
-}
 
 /** Wall time of one process from spawn to exit, in ms; rejects on a non-zero exit. */
 function timed(cmd: string, args: string[], env: Record<string, string>, stdinFile?: string): Promise<number> {
@@ -131,16 +121,6 @@ for (let i = 0; i < 4; i++) {
 const paths = ["--disk-dir", diskDir, "--qmp-dir", dir, "--runtime-dir", dir, "--cache-dir", join(dir, "cache")];
 const startJson = join(dir, "start.json");
 
-interface Row {
-  figure: string;
-  median: number;
-  p10: number;
-  p90: number;
-  baseline: string;
-  budget: string;
-  pass: boolean;
-  note?: string;
-}
 const rows: Row[] = [];
 
 async function startup(): Promise<number> {
@@ -541,6 +521,7 @@ async function main() {
   coreCost();
   memory();
   await launcher(startupMs);
+  rows.push(...(await migrationUnderGaneti()));
   const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
   const machine = `${cpu}, ${(await import("node:os")).cpus().length} cores, Node ${process.version}, ${execFileSync(qemuPath, ["--version"], { encoding: "utf8" }).split("\n")[0]}`;
   const fmt = (n: number) => (n < 1 ? n.toFixed(3) : n.toFixed(1));

@@ -96,6 +96,10 @@ t.test("install creates the config file's directory, and a step that fails undoe
   rmSync(`${path}.gqb-tmp`, { recursive: true });
   const ok = await run(DIVERT, ["install", "--path", path], env);
   t.equal(ok.code, 0, ok.stderr.toString());
-  t.equal(JSON.parse(readFileSync(env.GANETI_QEMU_BLOCKDEV_CONFIG, "utf8")).qemu, `${path}.distrib`, "the config, in a new directory");
+  t.equal(
+    JSON.parse(readFileSync(env.GANETI_QEMU_BLOCKDEV_CONFIG, "utf8")).qemu,
+    `${path}.distrib`,
+    "the config, in a new directory",
+  );
   t.equal((await run(DIVERT, ["uninstall", "--path", path], env)).code, 0);
 });

@@ -3,11 +3,12 @@
 // machine itself (test/ganeti/cluster.sh) or one of two namespaced nodes (test/ganeti/two-nodes.sh),
 // whose /run/ganeti is a directory of the host.
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Test } from "tap";
 import { QmpClient } from "../../src/qmp/client.js";
+import { guestFiles } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import { guestLayout, peripheralIds } from "../helpers/inspect.js";
 
@@ -150,4 +151,66 @@ export async function allBlockdev(t: Test, node: GanetiNode, inst: string, what:
  */
 export async function layout(node: GanetiNode, inst: string) {
   return withQmp(node, inst, async (qmp) => ({ ...(await guestLayout(qmp)), ids: await peripheralIds(qmp) }));
+}
+
+/**
+ * Adds (not starts) an instance of the project's test guest: two disks, no NICs, Ganeti's do-nothing
+ * OS; `hv` adds hvparams (kvm_path, disk_type, ...).
+ */
+export function addTestInstance(
+  master: GanetiNode,
+  name: string,
+  o: { template: string; pnode: string; memory: string; hv: string },
+): void {
+  const g = guestFiles();
+  const r = gnt(
+    master,
+    "gnt-instance",
+    "add",
+    "-t",
+    o.template,
+    "--disk",
+    "0:size=64M",
+    "--disk",
+    "1:size=32M",
+    "-o",
+    "gqbnoop+default",
+    "--no-nics",
+    "-B",
+    `memory=${o.memory},vcpus=1`,
+    "-n",
+    o.pnode,
+    "--no-start",
+    "--no-ip-check",
+    "--no-name-check",
+    "-H",
+    `kvm:${o.hv ? `${o.hv},` : ""}kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1,serial_console=true`,
+    name,
+  );
+  if (r.code !== 0) throw new Error(`gnt-instance add ${name}: ${r.out}`);
+}
+
+const CONFIG_FILE = "/etc/ganeti-qemu-blockdev/config.json";
+const CACHE_DIR = "/var/cache/ganeti-qemu-blockdev";
+
+/**
+ * The plugin's machine-wide files (config file, cache directory) as they are now; the returned
+ * function puts them back: a suite may write the config, it must not leave it changed.
+ */
+export function keepPluginFiles(): () => void {
+  const config = existsSync(CONFIG_FILE) ? readFileSync(CONFIG_FILE, "utf8") : undefined;
+  const hadDir = existsSync(dirname(CONFIG_FILE));
+  const hadCache = existsSync(CACHE_DIR);
+  return () => {
+    if (config !== undefined) writeFileSync(CONFIG_FILE, config);
+    else if (hadDir) rmSync(CONFIG_FILE, { force: true });
+    else rmSync(dirname(CONFIG_FILE), { recursive: true, force: true });
+    if (!hadCache) rmSync(CACHE_DIR, { recursive: true, force: true });
+  };
+}
+
+/** Writes the plugin's config file (Ganeti resets the environment: the launcher reads only this). */
+export function writePluginConfig(config: object): void {
+  mkdirSync(dirname(CONFIG_FILE), { recursive: true });
+  writeFileSync(CONFIG_FILE, JSON.stringify(config));
 }

@@ -6,17 +6,18 @@
 // test/ganeti/two-nodes.sh brings the nodes up (namespaces: the host's hostname and /etc/hosts are
 // never changed) and down, killing what they started by pid, even when a check fails.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { guestFiles } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
 import {
+  addTestInstance,
   allBlockdev,
   Console,
   type GanetiNode,
   gnt,
+  keepPluginFiles,
   lastLine,
   layout,
   qemuPid,
@@ -41,43 +42,15 @@ const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
 /** The cluster's kvm_path: a QEMU binary path of this run's own, as /usr/bin/kvm is on a cluster. */
 const KVM = `/usr/local/bin/gqb-kvm-${process.pid}`;
 const DIVERT = join(ROOT, "bin/ganeti-qemu-blockdev-divert");
-const CONFIG_DIR = "/etc/ganeti-qemu-blockdev";
-const CACHE_DIR = "/var/cache/ganeti-qemu-blockdev";
 const OLD = "gqb-old.ganeti.test"; // started by stock QEMU, before the plugin was installed
 const NEW = "gqb-new.ganeti.test"; // started after: on -blockdev from the start
 
-let savedConfig: string | undefined;
-let hadCache = false;
+let restorePluginFiles = () => {};
 const consoles = new Map([OLD, NEW].map((i) => [i, new Console(i)]));
 const consoleOf = (inst: string) => consoles.get(inst) as Console;
 
-function addInstance(name: string, hv: string) {
-  const g = guestFiles();
-  const r = master(
-    "gnt-instance",
-    "add",
-    "-t",
-    "sharedfile",
-    "--disk",
-    "0:size=64M",
-    "--disk",
-    "1:size=32M",
-    "-o",
-    "gqbnoop+default",
-    "--no-nics",
-    "-B",
-    "memory=128M,vcpus=1",
-    "-n",
-    N1.name,
-    "--no-start",
-    "--no-ip-check",
-    "--no-name-check",
-    "-H",
-    `kvm:${hv},kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1,serial_console=true`,
-    name,
-  );
-  if (r.code !== 0) throw new Error(r.out);
-}
+const addInstance = (name: string, hv: string) =>
+  addTestInstance(N1, name, { template: "sharedfile", pnode: N1.name, memory: "128M", hv });
 
 /** Starts (or reboots) an instance and waits for its guest to boot. */
 async function boot(t: Test, on: GanetiNode, inst: string, ...cmd: string[]) {
@@ -125,21 +98,18 @@ t.before(() => {
   symlinkSync(REAL_QEMU, KVM);
   const set = master("gnt-cluster", "modify", "-H", `kvm:kvm_path=${KVM}`);
   if (set.code !== 0) throw new Error(set.out);
-  savedConfig = existsSync(join(CONFIG_DIR, "config.json")) ? readFileSync(join(CONFIG_DIR, "config.json"), "utf8") : undefined;
-  hadCache = existsSync(CACHE_DIR);
+  restorePluginFiles = keepPluginFiles();
 });
 
 t.teardown(() => {
   for (const c of consoles.values()) c.close();
   try {
-    execFileSync(DIVERT, ["uninstall", "--path", KVM], { stdio: "inherit" });
+    execFileSync(DIVERT, ["uninstall", "--path", KVM], { stdio: "inherit" }); // if a check stopped before
   } finally {
     execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
     rmSync(KVM, { force: true });
     rmSync(`${KVM}.distrib`, { force: true });
-    if (savedConfig === undefined) rmSync(CONFIG_DIR, { recursive: true, force: true });
-    else writeFileSync(join(CONFIG_DIR, "config.json"), savedConfig);
-    if (!hadCache) rmSync(CACHE_DIR, { recursive: true, force: true });
+    restorePluginFiles();
   }
 });
 
@@ -200,4 +170,18 @@ t.test("gnt-instance reboot --type=soft on the target keeps -blockdev", async (t
   await boot(t, N2, OLD, "reboot", "--type=soft", "--shutdown-timeout=0");
   const s = await allBlockdev(t, N2, OLD, "soft reboot on node 2");
   t.equal(s.disks.length, 3, "all three disks, the hot-added one too");
+});
+
+t.test("uninstall: running instances untouched; a -blockdev instance then migrates to stock QEMU", async (t) => {
+  const pids = [qemuPid(N1, NEW), qemuPid(N2, OLD)];
+  const out = execFileSync(DIVERT, ["uninstall", "--path", KVM], { encoding: "utf8" });
+  t.match(out, `removed the diversion: ${KVM}.distrib is ${KVM} again`);
+  t.same([qemuPid(N1, NEW), qemuPid(N2, OLD)], pids, "both QEMUs still run");
+  // Ganeti's runtime holds its own -drive command line: the target runs it with stock QEMU, and the
+  // guest must not notice, since the launcher kept Ganeti's layout.
+  await migrate(t, NEW, N1, N2);
+  const s = await storage(N2, NEW);
+  t.equal(s.argv[0], KVM, "node 2 ran the binary at the kvm_path, stock QEMU again");
+  t.equal(s.legacy.length, 3, "its three disks on -drive backends");
+  await hotAdd(t, NEW);
 });

@@ -8,19 +8,21 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { QmpClient } from "../../src/qmp/client.js";
-import { guestFiles } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import {
+  addTestInstance,
   allBlockdev as allBlockdevOn,
   Console,
   ctrlSocket,
   type GanetiNode,
   gnt as gntOn,
+  keepPluginFiles,
   lastLine,
   pidFile,
   readmeHookLinks,
   runtimeDisks as runtimeDisksOf,
   storage as storageOf,
+  writePluginConfig,
 } from "./harness.js";
 
 const INST = "gqb1.ganeti.test";
@@ -29,8 +31,6 @@ const NODE = "gnt-node1.ganeti.test";
 const HERE: GanetiNode = { run: "/var/run/ganeti", hooks: "/etc/ganeti/hooks", enter: [] };
 const PIDFILE = pidFile(HERE, INST);
 const QMP = ctrlSocket(HERE, INST, "qmp");
-const CONFIG_DIR = "/etc/ganeti-qemu-blockdev";
-const CACHE_DIR = "/var/cache/ganeti-qemu-blockdev";
 const HOOK_LINKS = readmeHookLinks().map(({ hook, link }) => [hook, join(HERE.hooks, link)] as const);
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
@@ -40,8 +40,7 @@ const runtimeDisks = () => runtimeDisksOf(HERE, INST);
 const allBlockdev = (t: Test, what: string) => allBlockdevOn(t, HERE, INST, what);
 
 const cons = new Console(INST);
-let savedConfig: string | undefined;
-let hadCache = false;
+let restorePluginFiles = () => {};
 
 t.before(() => {
   execFileSync("bash", [CLUSTER, "up"], { stdio: "inherit" });
@@ -51,48 +50,17 @@ t.before(() => {
     rmSync(link, { force: true });
     symlinkSync(join(ROOT, "hooks", hook), link);
   }
-  savedConfig = existsSync(join(CONFIG_DIR, "config.json")) ? readFileSync(join(CONFIG_DIR, "config.json"), "utf8") : undefined;
-  hadCache = existsSync(CACHE_DIR);
-  mkdirSync(CONFIG_DIR, { recursive: true });
-  writeFileSync(
-    join(CONFIG_DIR, "config.json"),
-    JSON.stringify({ qemu: "/usr/bin/qemu-system-x86_64", timeouts: { unplug: 3 } }),
-  );
+  restorePluginFiles = keepPluginFiles();
+  writePluginConfig({ qemu: "/usr/bin/qemu-system-x86_64", timeouts: { unplug: 3 } });
   const set = gnt("gnt-cluster", "modify", "-H", `kvm:kvm_path=${join(ROOT, "hooks/qemu-launcher")}`);
   if (set.code !== 0) throw new Error(set.out);
-  const g = guestFiles();
-  const add = gnt(
-    "gnt-instance",
-    "add",
-    "-t",
-    "file",
-    "--disk",
-    "0:size=64M",
-    "--disk",
-    "1:size=32M",
-    "-o",
-    "gqbnoop+default",
-    "--no-nics",
-    "-B",
-    "memory=256M,vcpus=1",
-    "-n",
-    NODE,
-    "--no-start",
-    "--no-ip-check",
-    "--no-name-check",
-    "-H",
-    `kvm:disk_type=paravirtual,kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1,serial_console=true`,
-    INST,
-  );
-  if (add.code !== 0) throw new Error(add.out);
+  addTestInstance(HERE, INST, { template: "file", pnode: NODE, memory: "256M", hv: "disk_type=paravirtual" });
 });
 
 t.teardown(() => {
   cons.close();
   for (const [, link] of HOOK_LINKS) rmSync(link, { force: true });
-  if (savedConfig === undefined) rmSync(CONFIG_DIR, { recursive: true, force: true });
-  else writeFileSync(join(CONFIG_DIR, "config.json"), savedConfig);
-  if (!hadCache) rmSync(CACHE_DIR, { recursive: true, force: true });
+  restorePluginFiles();
   execFileSync("bash", [CLUSTER, "down"], { stdio: "inherit" });
 });
 

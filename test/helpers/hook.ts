@@ -1,8 +1,16 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
-export const ROOT = join(import.meta.dirname, "..", "..");
+/**
+ * The repository: the nearest directory with a package.json above this module, run by tsx (ESM,
+ * test/helpers) or bundled into dist/bench.cjs (CommonJS, where import.meta is empty).
+ */
+export const ROOT = (() => {
+  let dir = import.meta.dirname ?? __dirname;
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 
 export type EnvVars = Record<string, string>;
 
