@@ -214,3 +214,20 @@ export function writePluginConfig(config: object): void {
   mkdirSync(dirname(CONFIG_FILE), { recursive: true });
   writeFileSync(CONFIG_FILE, JSON.stringify(config));
 }
+
+/**
+ * The device ids Ganeti gives an instance's devices: `id=` of the -device arguments in the runtime
+ * file's kvm_cmd (controllers), and each disk's hvinfo id (Ganeti adds disks' -device at start).
+ */
+export function ganetiDeviceIds(node: GanetiNode, inst: string): string[] {
+  const [argv, , , disks] = JSON.parse(readFileSync(runtimeFile(node, inst), "utf8")) as [
+    unknown[],
+    unknown,
+    unknown,
+    [{ hvinfo?: { id?: string } }][],
+  ];
+  const fromArgv = argv.flatMap((a, i) =>
+    argv[i - 1] === "-device" && typeof a === "string" ? [/(?:^|,)id=([^,]+)/.exec(a)?.[1] ?? ""] : [],
+  );
+  return [...fromArgv, ...disks.map(([d]) => d.hvinfo?.id ?? "")].filter((id) => id !== "").sort();
+}

@@ -6,7 +6,7 @@
 // test/ganeti/two-nodes.sh brings the nodes up (namespaces: the host's hostname and /etc/hosts are
 // never changed) and down, killing what they started by pid, even when a check fails.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { ROOT } from "../helpers/hook.js";
@@ -16,6 +16,7 @@ import {
   allBlockdev,
   Console,
   type GanetiNode,
+  ganetiDeviceIds,
   gnt,
   keepPluginFiles,
   lastLine,
@@ -28,6 +29,7 @@ import {
 
 const TWO_NODES = join(ROOT, "test/ganeti/two-nodes.sh");
 const STATE = "/tmp/gqb-two-nodes"; // two-nodes.sh's default
+const SHARED = "/srv/gqb-two-nodes"; // its sharedfile directory, seen by both nodes (removed by down)
 const node = (n: 1 | 2): GanetiNode & { name: string } => ({
   name: `gnt-node${n}.ganeti.test`,
   run: join(STATE, `n${n}/run`),
@@ -77,10 +79,19 @@ async function migrate(t: Test, inst: string, from: GanetiNode & { name: string 
   t.equal(qemuPid(from, inst), undefined, "no QEMU left for it on the source");
   const s = await storage(to, inst);
   t.equal(s.status, "running", "the guest runs on the target");
-  t.same(await layout(to, inst), before, "same PCI functions, storage devices and device ids as on the source");
+  const after = await layout(to, inst);
+  t.same(
+    { pci: after.pci, storage: after.storage },
+    { pci: before.pci, storage: before.storage },
+    "the guest sees the same PCI functions and storage devices, in the same places",
+  );
+  // Ganeti addresses its devices by the ids of its command line; the launcher also names devices
+  // Ganeti left anonymous (a legacy CD-ROM), which a stock QEMU target leaves anonymous again.
+  const named = ganetiDeviceIds(to, inst);
+  t.ok(named.length > 0 && named.every((id) => after.ids.includes(id)), `the devices Ganeti names are there: ${named.join(" ")}`);
   consoleOf(inst).open(to);
   t.equal(consoleOf(inst).text.split("GUEST: BOOT-OK").length, boots, "the guest was not restarted");
-  return s;
+  return { ...s, ids: after.ids };
 }
 
 /** A disk added with Ganeti's CLI where the instance runs now: the guest must see it appear. */
@@ -114,11 +125,15 @@ t.teardown(() => {
 });
 
 t.test("before the plugin: an instance started by stock QEMU, on -drive", async (t) => {
-  addInstance(OLD, "disk_type=paravirtual");
+  // With an IDE CD-ROM: Ganeti's legacy if=ide drive is where QEMU's own placement rules, which the
+  // launcher must reproduce, decide what the guest sees.
+  const iso = join(SHARED, "medium.iso");
+  writeFileSync(iso, Buffer.alloc(1 << 20));
+  addInstance(OLD, `disk_type=paravirtual,cdrom_image_path=${iso},cdrom_disk_type=ide`);
   await boot(t, N1, OLD, "start");
   const s = await storage(N1, OLD);
   t.equal(s.argv[0], KVM, "started by the cluster's kvm_path");
-  t.equal(s.legacy.length, 2, "both disks on -drive backends");
+  t.equal(s.legacy.length, 3, "both disks and the CD-ROM on -drive backends");
 });
 
 t.test("the install, as the README says, on both nodes: hooks linked, QEMU diverted to the launcher", async (t) => {
@@ -142,9 +157,11 @@ t.test("an instance started after the install: -blockdev, migrated to node 2 and
   t.equal(started.argv[0], `${KVM}.distrib`, "the launcher exec'd the real QEMU");
   t.equal(started.disks.length, 2);
 
+  const ids = (await layout(N1, NEW)).ids;
   const there = await migrate(t, NEW, N1, N2);
   await allBlockdev(t, N2, NEW, "on node 2");
   t.same(there.disks, started.disks, "the same -blockdev nodes");
+  t.same(there.ids, ids, "exactly the same device ids");
 
   await hotAdd(t, NEW);
   const added = await allBlockdev(t, N2, NEW, "after the hot-add on node 2");
@@ -172,16 +189,21 @@ t.test("gnt-instance reboot --type=soft on the target keeps -blockdev", async (t
   t.equal(s.disks.length, 3, "all three disks, the hot-added one too");
 });
 
-t.test("uninstall: running instances untouched; a -blockdev instance then migrates to stock QEMU", async (t) => {
+t.test("uninstall: running instances untouched; -blockdev instances then migrate to stock QEMU", async (t) => {
   const pids = [qemuPid(N1, NEW), qemuPid(N2, OLD)];
   const out = execFileSync(DIVERT, ["uninstall", "--path", KVM], { encoding: "utf8" });
   t.match(out, `removed the diversion: ${KVM}.distrib is ${KVM} again`);
   t.same([qemuPid(N1, NEW), qemuPid(N2, OLD)], pids, "both QEMUs still run");
   // Ganeti's runtime holds its own -drive command line: the target runs it with stock QEMU, and the
   // guest must not notice, since the launcher kept Ganeti's layout.
-  await migrate(t, NEW, N1, N2);
-  const s = await storage(N2, NEW);
-  t.equal(s.argv[0], KVM, "node 2 ran the binary at the kvm_path, stock QEMU again");
-  t.equal(s.legacy.length, 3, "its three disks on -drive backends");
+  for (const [inst, from, to, drives] of [
+    [NEW, N1, N2, 3],
+    [OLD, N2, N1, 4],
+  ] as const) {
+    await migrate(t, inst, from, to);
+    const s = await storage(to, inst);
+    t.equal(s.argv[0], KVM, `${to.name} ran the binary at the kvm_path, stock QEMU again`);
+    t.equal(s.legacy.length, drives, `${inst}: every disk (and CD-ROM) on a -drive backend`);
+  }
   await hotAdd(t, NEW);
 });
