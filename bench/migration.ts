@@ -3,25 +3,23 @@
 // the source's kvm_path) and one started by stock QEMU, both booted, migrated back and forth in
 // turns, in the same run. As root; the cluster takes ~10 s to come up and each migration ~5 s.
 import { execFileSync } from "node:child_process";
-import { join, resolve } from "node:path";
-import { addTestInstance, Console, type GanetiNode, gnt, keepPluginFiles, writePluginConfig } from "../test/ganeti/harness.js";
+import {
+  addTestInstance,
+  Console,
+  gnt,
+  keepPluginFiles,
+  type NamedNode,
+  TWO_NODES,
+  twoNodesNode,
+  writePluginConfig,
+} from "../test/ganeti/harness.js";
+import { LAUNCHER, REAL_QEMU } from "../test/helpers/launcher.js";
 import { type Row, type Stats, stats } from "./report.js";
 
-const root = resolve(__dirname, "..");
-const TWO_NODES = join(root, "test/ganeti/two-nodes.sh");
-const STATE = "/tmp/gqb-two-nodes"; // two-nodes.sh's default
 const RUNS = Number(process.env["BENCH_MIGRATIONS"] ?? 5);
-const REAL_QEMU = "/usr/bin/qemu-system-x86_64";
-
-const node = (n: 1 | 2): GanetiNode & { name: string } => ({
-  name: `gnt-node${n}.ganeti.test`,
-  run: join(STATE, `n${n}/run`),
-  hooks: join(STATE, `n${n}/etc/hooks`),
-  enter: ["bash", TWO_NODES, "x", String(n)],
-});
 
 export async function migrationUnderGaneti(): Promise<Row[]> {
-  const nodes = [node(1), node(2)] as const;
+  const nodes = [twoNodesNode(1), twoNodesNode(2)] as const;
   const [n1] = nodes;
   const restore = keepPluginFiles();
   const down = () => execFileSync("bash", [TWO_NODES, "down"], { stdio: ["ignore", "ignore", "inherit"] });
@@ -32,14 +30,14 @@ export async function migrationUnderGaneti(): Promise<Row[]> {
     writePluginConfig({ qemu: REAL_QEMU });
     const arms = [
       { inst: "bench-stock.ganeti.test", kvm: REAL_QEMU, times: [] as number[], at: 0 },
-      { inst: "bench-launcher.ganeti.test", kvm: join(root, "hooks/qemu-launcher"), times: [] as number[], at: 0 },
+      { inst: "bench-launcher.ganeti.test", kvm: LAUNCHER, times: [] as number[], at: 0 },
     ];
     for (const a of arms) {
       addTestInstance(n1, a.inst, { template: "sharedfile", pnode: n1.name, memory: "128M", hv: `kvm_path=${a.kvm}` });
       const start = gnt(n1, "gnt-instance", "start", a.inst);
       if (start.code !== 0) throw new Error(`gnt-instance start ${a.inst}: ${start.out}`);
       const cons = new Console(a.inst);
-      cons.open(n1);
+      await cons.open(n1);
       try {
         await cons.waitFor(/GUEST: BOOT-OK/, 0, 90_000);
       } finally {
@@ -50,7 +48,7 @@ export async function migrationUnderGaneti(): Promise<Row[]> {
       // In turns, the order swapped every round: a slower second migration is nobody's bias.
       for (const a of i % 2 === 0 ? arms : [...arms].reverse()) {
         a.at = 1 - a.at;
-        const to = nodes[a.at] as GanetiNode & { name: string };
+        const to = nodes[a.at] as NamedNode;
         const t0 = performance.now();
         const r = gnt(n1, "gnt-instance", "migrate", "-f", "-n", to.name, a.inst);
         a.times.push(performance.now() - t0);

@@ -26,6 +26,19 @@ export interface GanetiNode {
   enter: string[];
 }
 
+/** A node of test/ganeti/two-nodes.sh (its state directory is the script's default). */
+export type NamedNode = GanetiNode & { name: string };
+export const TWO_NODES = join(ROOT, "test/ganeti/two-nodes.sh");
+export function twoNodesNode(n: 1 | 2): NamedNode {
+  const state = "/tmp/gqb-two-nodes";
+  return {
+    name: `gnt-node${n}.ganeti.test`,
+    run: join(state, `n${n}/run`),
+    hooks: join(state, `n${n}/etc/hooks`),
+    enter: ["bash", TWO_NODES, "x", String(n)],
+  };
+}
+
 /** A Ganeti command on a node, its stdout and stderr together as an operator sees them. */
 export function gnt(node: GanetiNode, cmd: string, ...args: string[]): Done {
   const [exe, ...pre] = [...node.enter, cmd];
@@ -76,13 +89,34 @@ export class Console {
   constructor(inst: string) {
     this.inst = inst;
   }
-  open(node: GanetiNode) {
+  /**
+   * Connects to the console, retrying for a few seconds (QEMU creates the socket as it starts): a
+   * console that never connected would make every later wait fail without saying why.
+   */
+  async open(node: GanetiNode): Promise<void> {
     this.sock?.destroy();
-    this.sock = connect(ctrlSocket(node, this.inst, "serial"));
-    this.sock.on("data", (b: Buffer) => {
-      this.text += b.toString("latin1");
-    });
-    this.sock.on("error", () => {});
+    const path = ctrlSocket(node, this.inst, "serial");
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const sock = connect(path);
+      const error = await new Promise<Error | undefined>((resolve) => {
+        sock.once("connect", () => resolve(undefined));
+        sock.once("error", resolve);
+      });
+      if (!error) {
+        this.sock = sock;
+        sock.on("data", (b: Buffer) => {
+          this.text += b.toString("latin1");
+        });
+        sock.on("error", (e) => {
+          this.text += `\n[console: ${e.message}]\n`;
+        });
+        return;
+      }
+      sock.destroy();
+      if (Date.now() > deadline) throw new Error(`cannot connect to the guest console ${path}: ${error.message}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
   close() {
     this.sock?.destroy();

@@ -15,29 +15,23 @@ import {
   addTestInstance,
   allBlockdev,
   Console,
-  type GanetiNode,
   ganetiDeviceIds,
   gnt,
   keepPluginFiles,
   lastLine,
   layout,
+  type NamedNode,
   qemuPid,
   readmeHookLinks,
   runtimeDisks,
   storage,
+  TWO_NODES,
+  twoNodesNode,
 } from "./harness.js";
 
-const TWO_NODES = join(ROOT, "test/ganeti/two-nodes.sh");
-const STATE = "/tmp/gqb-two-nodes"; // two-nodes.sh's default
-const SHARED = "/srv/gqb-two-nodes"; // its sharedfile directory, seen by both nodes (removed by down)
-const node = (n: 1 | 2): GanetiNode & { name: string } => ({
-  name: `gnt-node${n}.ganeti.test`,
-  run: join(STATE, `n${n}/run`),
-  hooks: join(STATE, `n${n}/etc/hooks`),
-  enter: ["bash", TWO_NODES, "x", String(n)],
-});
-const N1 = node(1);
-const N2 = node(2);
+const SHARED = "/srv/gqb-two-nodes"; // two-nodes.sh's sharedfile directory, seen by both nodes
+const N1 = twoNodesNode(1);
+const N2 = twoNodesNode(2);
 /** Ganeti's commands go to the master, node 1. */
 const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
 
@@ -55,12 +49,12 @@ const addInstance = (name: string, hv: string) =>
   addTestInstance(N1, name, { template: "sharedfile", pnode: N1.name, memory: "128M", hv });
 
 /** Starts (or reboots) an instance and waits for its guest to boot. */
-async function boot(t: Test, on: GanetiNode, inst: string, ...cmd: string[]) {
+async function boot(t: Test, on: NamedNode, inst: string, ...cmd: string[]) {
   const r = master("gnt-instance", ...cmd, inst);
   t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")} ${inst}: ${lastLine(r)}`);
   const cons = consoleOf(inst);
   const from = cons.text.length;
-  cons.open(on);
+  await cons.open(on);
   await cons.waitFor(/GUEST: BOOT-OK/, from, 90_000);
 }
 
@@ -68,7 +62,7 @@ async function boot(t: Test, on: GanetiNode, inst: string, ...cmd: string[]) {
  * Migrates an instance and checks what must hold whatever QEMU ran on either side: it runs on the
  * target now, not on the source, the guest was not restarted, and it looks the same as before.
  */
-async function migrate(t: Test, inst: string, from: GanetiNode & { name: string }, to: GanetiNode & { name: string }) {
+async function migrate(t: Test, inst: string, from: NamedNode, to: NamedNode) {
   const before = await layout(from, inst);
   const boots = consoleOf(inst).text.split("GUEST: BOOT-OK").length;
   const start = performance.now();
@@ -89,7 +83,7 @@ async function migrate(t: Test, inst: string, from: GanetiNode & { name: string 
   // Ganeti left anonymous (a legacy CD-ROM), which a stock QEMU target leaves anonymous again.
   const named = ganetiDeviceIds(to, inst);
   t.ok(named.length > 0 && named.every((id) => after.ids.includes(id)), `the devices Ganeti names are there: ${named.join(" ")}`);
-  consoleOf(inst).open(to);
+  await consoleOf(inst).open(to);
   t.equal(consoleOf(inst).text.split("GUEST: BOOT-OK").length, boots, "the guest was not restarted");
   return { ...s, ids: after.ids };
 }
@@ -100,8 +94,17 @@ async function hotAdd(t: Test, inst: string) {
   const from = cons.text.length;
   const r = master("gnt-instance", "modify", "--disk", "add:size=16M", inst);
   t.equal(r.code, 0, `modify --disk add: ${/disk\/\d+ -> add\S*/.exec(r.out)?.[0] ?? r.out}`);
-  const seen = await cons.waitFor(/GUEST: add ([a-z]+)/, from);
-  t.pass(`the guest sees /dev/${seen[1]}`);
+  t.notMatch(r.out, /WARNING/, "no hook failed");
+  try {
+    const seen = await cons.waitFor(/GUEST: add ([a-z]+)/, from);
+    t.pass(`the guest sees /dev/${seen[1]}`);
+  } catch (e) {
+    const on = [N1, N2].find((n) => qemuPid(n, inst) !== undefined);
+    const s = on && (await storage(on, inst));
+    t.fail(
+      `${(e as Error).message}; QEMU has ${JSON.stringify(s?.disks)}; the console since: ${JSON.stringify(cons.text.slice(from - 200))}`,
+    );
+  }
 }
 
 t.before(() => {
