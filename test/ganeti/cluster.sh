@@ -55,6 +55,7 @@ down() {
   if [ -f "$STATE/ours" ] && gnt-cluster getmaster >/dev/null 2>&1; then
     for i in $(gnt-instance list --no-headers -o name 2>/dev/null); do
       gnt-instance remove --force --shutdown-timeout=0 "$i" >/dev/null 2>&1 || true
+      rm -f "/var/run/ganeti/instance-disks/$i:"* # Ganeti leaves the links of removed disks
     done
     gnt-cluster destroy --yes-do-it >/dev/null 2>&1 || true
   fi

@@ -265,3 +265,25 @@ export function ganetiDeviceIds(node: GanetiNode, inst: string): string[] {
   );
   return [...fromArgv, ...disks.map(([d]) => d.hvinfo?.id ?? "")].filter((id) => id !== "").sort();
 }
+
+/**
+ * A suite's set-up and its undo. tap does not run teardowns when a `before` throws, and the process
+ * then ends: the undo (cluster down, names and files restored) runs then too, once.
+ */
+export function setUp(t: Test, up: () => void, down: () => void): void {
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    down();
+  };
+  t.before(() => {
+    try {
+      up();
+    } catch (e) {
+      once();
+      throw e;
+    }
+  });
+  t.teardown(once);
+}

@@ -24,6 +24,7 @@ import {
   qemuPid,
   readmeHookLinks,
   runtimeDisks,
+  setUp,
   storage,
   TWO_NODES,
   twoNodesNode,
@@ -107,25 +108,27 @@ async function hotAdd(t: Test, inst: string) {
   }
 }
 
-t.before(() => {
-  execFileSync("bash", [TWO_NODES, "up"], { stdio: "inherit" });
-  symlinkSync(REAL_QEMU, KVM);
-  const set = master("gnt-cluster", "modify", "-H", `kvm:kvm_path=${KVM}`);
-  if (set.code !== 0) throw new Error(set.out);
-  restorePluginFiles = keepPluginFiles();
-});
-
-t.teardown(() => {
-  for (const c of consoles.values()) c.close();
-  try {
-    execFileSync(DIVERT, ["uninstall", "--path", KVM], { stdio: "inherit" }); // if a check stopped before
-  } finally {
-    execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
-    rmSync(KVM, { force: true });
-    rmSync(`${KVM}.distrib`, { force: true });
-    restorePluginFiles();
-  }
-});
+setUp(
+  t,
+  () => {
+    execFileSync("bash", [TWO_NODES, "up"], { stdio: "inherit" });
+    symlinkSync(REAL_QEMU, KVM);
+    const set = master("gnt-cluster", "modify", "-H", `kvm:kvm_path=${KVM}`);
+    if (set.code !== 0) throw new Error(set.out);
+    restorePluginFiles = keepPluginFiles();
+  },
+  () => {
+    for (const c of consoles.values()) c.close();
+    try {
+      execFileSync(DIVERT, ["uninstall", "--path", KVM], { stdio: "inherit" }); // if a check stopped before
+    } finally {
+      execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
+      rmSync(KVM, { force: true });
+      rmSync(`${KVM}.distrib`, { force: true });
+      restorePluginFiles();
+    }
+  },
+);
 
 t.test("before the plugin: an instance started by stock QEMU, on -drive", async (t) => {
   // With an IDE CD-ROM: Ganeti's legacy if=ide drive is where QEMU's own placement rules, which the

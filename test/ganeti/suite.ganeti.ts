@@ -21,6 +21,7 @@ import {
   pidFile,
   readmeHookLinks,
   runtimeDisks as runtimeDisksOf,
+  setUp,
   storage as storageOf,
   writePluginConfig,
 } from "./harness.js";
@@ -42,27 +43,29 @@ const allBlockdev = (t: Test, what: string) => allBlockdevOn(t, HERE, INST, what
 const cons = new Console(INST);
 let restorePluginFiles = () => {};
 
-t.before(() => {
-  execFileSync("bash", [CLUSTER, "up"], { stdio: "inherit" });
-  // The README's install: hooks linked on the node, the config file, the launcher as kvm_path.
-  for (const [hook, link] of HOOK_LINKS) {
-    mkdirSync(join(link, ".."), { recursive: true });
-    rmSync(link, { force: true });
-    symlinkSync(join(ROOT, "hooks", hook), link);
-  }
-  restorePluginFiles = keepPluginFiles();
-  writePluginConfig({ qemu: "/usr/bin/qemu-system-x86_64", timeouts: { unplug: 3 } });
-  const set = gnt("gnt-cluster", "modify", "-H", `kvm:kvm_path=${join(ROOT, "hooks/qemu-launcher")}`);
-  if (set.code !== 0) throw new Error(set.out);
-  addTestInstance(HERE, INST, { template: "file", pnode: NODE, memory: "256M", hv: "disk_type=paravirtual" });
-});
-
-t.teardown(() => {
-  cons.close();
-  for (const [, link] of HOOK_LINKS) rmSync(link, { force: true });
-  restorePluginFiles();
-  execFileSync("bash", [CLUSTER, "down"], { stdio: "inherit" });
-});
+setUp(
+  t,
+  () => {
+    execFileSync("bash", [CLUSTER, "up"], { stdio: "inherit" });
+    // The README's install: hooks linked on the node, the config file, the launcher as kvm_path.
+    for (const [hook, link] of HOOK_LINKS) {
+      mkdirSync(join(link, ".."), { recursive: true });
+      rmSync(link, { force: true });
+      symlinkSync(join(ROOT, "hooks", hook), link);
+    }
+    restorePluginFiles = keepPluginFiles();
+    writePluginConfig({ qemu: "/usr/bin/qemu-system-x86_64", timeouts: { unplug: 3 } });
+    const set = gnt("gnt-cluster", "modify", "-H", `kvm:kvm_path=${join(ROOT, "hooks/qemu-launcher")}`);
+    if (set.code !== 0) throw new Error(set.out);
+    addTestInstance(HERE, INST, { template: "file", pnode: NODE, memory: "256M", hv: "disk_type=paravirtual" });
+  },
+  () => {
+    cons.close();
+    for (const [, link] of HOOK_LINKS) rmSync(link, { force: true });
+    restorePluginFiles();
+    execFileSync("bash", [CLUSTER, "down"], { stdio: "inherit" });
+  },
+);
 
 /** Starts (or reboots) the instance and waits for the guest; returns where its output begins. */
 async function boot(t: Test, ...cmd: string[]): Promise<number> {
