@@ -37,9 +37,8 @@ export async function migrationUnderGaneti(): Promise<Row[]> {
       const start = gnt(n1, "gnt-instance", "start", a.inst);
       if (start.code !== 0) throw new Error(`gnt-instance start ${a.inst}: ${start.out}`);
       const cons = new Console(a.inst);
-      await cons.open(n1);
       try {
-        await cons.waitFor(/GUEST: BOOT-OK/, 0, 90_000);
+        await cons.boot(n1);
       } finally {
         cons.close();
       }

@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { InputError, PluginError } from "../errors.js";
+import type { PluginConfig } from "../generated/config.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { configPath, readConfigFile } from "../host/config.js";
 import { COMMON_FLAGS, parseArgs, runMain, str, writeFd } from "./hook.js";
@@ -30,10 +31,9 @@ function dpkgDivert(args: string[]): string {
   }
 }
 
-/** The config file with `qemu` set (or, with undefined, removed), checked by the same schema. */
-function setQemu(qemu: string | undefined): string {
+/** The config file (as read) with `qemu` set (or, with undefined, removed), checked by the same schema. */
+function setQemu(config: PluginConfig, qemu: string | undefined): string {
   const path = configPath(process.env);
-  const { config } = readConfigFile(path);
   const next = { ...config };
   if (qemu === undefined) delete next.qemu;
   else next.qemu = qemu;
@@ -69,7 +69,7 @@ void runMain(NAME, () => {
   const done: string[] = [];
   if (action === "install") {
     // A bad config file stops the install before anything changes (exit 2, naming the field).
-    const before = readConfigFile(configPath(process.env)).text;
+    const before = readConfigFile(configPath(process.env));
     // Each step's undo, run in reverse if a later step fails: a half install would leave Ganeti's
     // QEMU path pointing nowhere, or at a launcher that does not know the real binary.
     const undo: (() => void)[] = [];
@@ -92,8 +92,8 @@ void runMain(NAME, () => {
       } else {
         done.push(`${path} is the launcher already`);
       }
-      undo.push(() => restoreConfig(before));
-      done.push(`${setQemu(divertTo)} names ${divertTo} as the real QEMU`);
+      undo.push(() => restoreConfig(before.text));
+      done.push(`${setQemu(before.config, divertTo)} names ${divertTo} as the real QEMU`);
     } catch (e) {
       for (const step of undo.reverse()) step();
       if (e instanceof PluginError) throw e;
@@ -109,7 +109,7 @@ void runMain(NAME, () => {
       done.push(`removed the diversion: ${divertTo} is ${path} again`);
     }
     const { config } = readConfigFile(configPath(process.env));
-    if (config.qemu === divertTo) done.push(`${setQemu(undefined)} no longer names ${divertTo}`);
+    if (config.qemu === divertTo) done.push(`${setQemu(config, undefined)} no longer names ${divertTo}`);
   }
   writeFd(1, `${done.join("\n")}\n`);
   return 0;

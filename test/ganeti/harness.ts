@@ -118,6 +118,13 @@ export class Console {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  /** Connects on `node` and waits for the guest's next boot to finish; returns where the text ends then. */
+  async boot(node: GanetiNode, ms = 90_000): Promise<number> {
+    const from = this.text.length;
+    await this.open(node);
+    await this.waitFor(/GUEST: BOOT-OK/, from, ms);
+    return this.text.length;
+  }
   close() {
     this.sock?.destroy();
   }

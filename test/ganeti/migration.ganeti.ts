@@ -53,10 +53,7 @@ const addInstance = (name: string, hv: string) =>
 async function boot(t: Test, on: NamedNode, inst: string, ...cmd: string[]) {
   const r = master("gnt-instance", ...cmd, inst);
   t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")} ${inst}: ${lastLine(r)}`);
-  const cons = consoleOf(inst);
-  const from = cons.text.length;
-  await cons.open(on);
-  await cons.waitFor(/GUEST: BOOT-OK/, from, 90_000);
+  await consoleOf(inst).boot(on);
 }
 
 /**

@@ -71,10 +71,7 @@ setUp(
 async function boot(t: Test, ...cmd: string[]): Promise<number> {
   const r = gnt("gnt-instance", ...cmd, INST);
   t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")}: ${lastLine(r)}`);
-  await cons.open(HERE);
-  const from = cons.text.length;
-  await cons.waitFor(/GUEST: BOOT-OK/, from, 90_000);
-  return cons.text.length;
+  return cons.boot(HERE);
 }
 
 let disks = 2;
