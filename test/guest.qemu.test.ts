@@ -3,13 +3,14 @@
 import { writeFileSync } from "node:fs";
 import t from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
-import { guestFiles, waitConsole } from "./helpers/guest.js";
+import { guestFiles, guestKernel, waitConsole } from "./helpers/guest.js";
 import { loadEnv, runHook } from "./helpers/hook.js";
 import { startInstance } from "./helpers/instance.js";
 
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
 const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
 const NEW_ID = diskDeviceId("f0647398-5c2c-4b5c-903a-76aaad150ecc");
+t.comment(`guest kernel: ${guestKernel()}`);
 
 t.test("virtio-blk: the guest sees the disk and the host's data appear, then the disk disappear", async (t) => {
   const guest = guestFiles();

@@ -8,7 +8,7 @@ import { connect, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import type { Test } from "tap";
 import { QmpClient } from "../../src/qmp/client.js";
-import { guestFiles } from "../helpers/guest.js";
+import { type Expect, guestFiles, type Seen, waitLine } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import { guestLayout, peripheralIds } from "../helpers/inspect.js";
 
@@ -128,14 +128,13 @@ export class Console {
   close() {
     this.sock?.destroy();
   }
-  async waitFor(re: RegExp, from: number, ms = 60_000): Promise<RegExpExecArray> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const m = re.exec(this.text.slice(from));
-      if (m) return m;
-      if (Date.now() > deadline) throw new Error(`the guest did not print ${re} within ${ms / 1000} s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  /** Waits for a complete line (or a state, see `Expect`) at or after `from`; see `waitLine`. */
+  async waitFor(re: RegExp | Expect, from: number, ms = 60_000): Promise<RegExpExecArray> {
+    return (await this.seen(re, from, ms)).match;
+  }
+  /** As `waitFor`, with where the line ends: the next wait starts there. */
+  seen(re: RegExp | Expect, from: number, ms = 60_000): Promise<Seen> {
+    return waitLine(() => this.text, re instanceof RegExp ? { re } : re, ms, from);
   }
 }
 

@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { guestKernel } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
 import {
@@ -35,6 +36,7 @@ const N1 = twoNodesNode(1);
 const N2 = twoNodesNode(2);
 /** Ganeti's commands go to the master, node 1. */
 const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
+t.comment(`guest kernel: ${guestKernel()}`);
 
 /** The cluster's kvm_path: a QEMU binary path of this run's own, as /usr/bin/kvm is on a cluster. */
 const KVM = `/usr/local/bin/gqb-kvm-${process.pid}`;

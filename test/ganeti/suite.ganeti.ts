@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { QmpClient } from "../../src/qmp/client.js";
+import { guestKernel } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import {
   addTestInstance,
@@ -36,6 +37,7 @@ const HOOK_LINKS = readmeHookLinks().map(({ hook, link }) => [hook, join(HERE.ho
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
 const gnt = (cmd: string, ...args: string[]) => gntOn(HERE, cmd, ...args);
+t.comment(`guest kernel: ${guestKernel()}`);
 const storage = () => storageOf(HERE, INST);
 const runtimeDisks = () => runtimeDisksOf(HERE, INST);
 const allBlockdev = (t: Test, what: string) => allBlockdevOn(t, HERE, INST, what);
@@ -214,13 +216,17 @@ t.test("gnt-instance modify -H cdrom_image_path= on the running instance: the me
     writeFileSync(f, data);
   }
   t.equal(gnt("gnt-instance", "modify", "-H", `cdrom_image_path=${one},cdrom_disk_type=ide`, INST).code, 0);
-  let from = await boot(t, "reboot", "--type=hard", "--shutdown-timeout=0");
+  const booted = await boot(t, "reboot", "--type=hard", "--shutdown-timeout=0");
+  // What the guest reads is a state: the expected medium ends the wait, another one fails it at once.
+  // The guest reports the medium it booted with first, so the change starts from a known state.
+  const medium = (expected: string) => ({ re: /GUEST: media sr0 data=(?<state>\S*)/, expected });
+  let from = (await cons.seen(medium("MEDIUM-ONE"), booted)).end;
   const r = gnt("gnt-instance", "modify", "-H", `cdrom_image_path=${two}`, INST);
   t.equal(r.code, 0, r.out);
-  const seen = await cons.waitFor(/GUEST: media sr0 data=(\S*)/, from);
-  t.equal(seen[1], "MEDIUM-TWO", "the guest reads the new medium, without a restart");
-  from = cons.text.length;
+  const seen = await cons.seen(medium("MEDIUM-TWO"), from);
+  t.equal(seen.match.groups?.["state"], "MEDIUM-TWO", "the guest reads the new medium, without a restart");
+  from = seen.end;
   t.equal(gnt("gnt-instance", "modify", "-H", "cdrom_image_path=", INST).code, 0);
-  const gone = await cons.waitFor(/GUEST: media sr0 data=(\S*)/, from);
-  t.equal(gone[1], "", "an empty value ejects it");
+  const gone = await cons.seen(medium(""), from);
+  t.equal(gone.match.groups?.["state"], "", "an empty value ejects it");
 });
