@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { splitOptions } from "../ganeti/kvm-argv.js";
 import { DEFAULT_PATHS } from "../ganeti/paths.js";
 import { writeAtomically } from "../host/atomic-write.js";
+import type { QemuExec } from "./qemu-exec.js";
 
 /**
  * The sh front of hooks/qemu-launcher (src/launcher/qemu-launcher.sh) passes calls that are not
@@ -12,24 +13,31 @@ export const PASS_THROUGH_FILE = "launcher-qemu";
 /** Names the cache directory instead of DEFAULT_PATHS.cacheDir (tests). */
 export const CACHE_DIR_VARIABLE = "GANETI_QEMU_BLOCKDEV_CACHE_DIR";
 
+/** The cache directory the launcher uses: the variable's, or the default. */
+export const cacheDir = (env: Readonly<Record<string, string | undefined>>): string =>
+  env[CACHE_DIR_VARIABLE] || DEFAULT_PATHS.cacheDir;
+
 /** An instance start: Ganeti always passes `-name <instance>`; its probes never do. */
 export const isInstanceStart = (argv: readonly string[]): boolean => splitOptions(argv).some((o) => o.name === "name");
 
 /**
- * Records the real QEMU for the sh front: line 1 the binary, line 2 `present <config>` followed by
- * the config's text as it was checked, or `absent <config>`. The front passes a call on only while
- * the config reads the same (or is still absent): any edit, valid or not, goes through Node first.
+ * Records the real QEMU for the sh front: the path the launcher was called by (the record holds
+ * for that one only), the name and path QEMU is exec'd by, then `present <config>` followed by the
+ * config's text as it was checked, or `absent <config>`. The front passes a call on only while the
+ * config reads the same (or is still absent): any edit, valid or not, goes through Node first.
  */
 export function rememberPassThrough(
-  qemu: string,
+  calledAs: string,
+  exec: QemuExec,
   config: { path: string; text: string | undefined },
   env: Readonly<Record<string, string | undefined>>,
 ): void {
-  const dir = env[CACHE_DIR_VARIABLE] || DEFAULT_PATHS.cacheDir;
+  const dir = cacheDir(env);
+  if ([calledAs, exec.name, exec.path].some((l) => l.includes("\n"))) return; // one line each, or no record
   try {
     mkdirSync(dir, { recursive: true });
     const state = config.text === undefined ? `absent ${config.path}\n` : `present ${config.path}\n${config.text}`;
-    writeAtomically(`${dir}/${PASS_THROUGH_FILE}`, `${qemu}\n${state}`);
+    writeAtomically(`${dir}/${PASS_THROUGH_FILE}`, `${calledAs}\n${exec.name}\n${exec.path}\n${state}`);
   } catch {
     // Without the record every probe starts Node: slower, never wrong.
   }
