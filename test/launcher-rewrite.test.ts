@@ -251,24 +251,27 @@ t.test("refusals name the argument", async (t) => {
 t.test("the pass-through record the sh front reads", async (t) => {
   const dir = tempDir(t);
   const env = { [CACHE_DIR_VARIABLE]: dir };
-  const diverted = { name: "/usr/bin/kvm", path: `${dir}/qemu/x/kvm` };
   const config = { path: "/etc/x/config.json", text: '{"qemu": "/usr/bin/kvm.distrib"}\n' };
-  rememberPassThrough("/usr/bin/kvm", diverted, config, env);
+  rememberPassThrough("/usr/bin/kvm", `${dir}/qemu/x/kvm`, config, env);
   t.equal(
     readFileSync(join(dir, PASS_THROUGH_FILE), "utf8"),
-    `/usr/bin/kvm\n/usr/bin/kvm\n${dir}/qemu/x/kvm\npresent /etc/x/config.json\n{"qemu": "/usr/bin/kvm.distrib"}\n`,
-    "the path called, QEMU's name and path, then the config as checked",
+    `/usr/bin/kvm\n${dir}/qemu/x/kvm\npresent /etc/x/config.json\n{"qemu": "/usr/bin/kvm.distrib"}\n`,
+    "the path called, the path QEMU is exec'd by, then the config as checked",
   );
-  const direct = { name: "/usr/bin/kvm", path: "/usr/bin/kvm" };
-  rememberPassThrough("/opt/p/qemu-launcher", direct, { path: "/etc/x/config.json", text: undefined }, env);
+  rememberPassThrough("/opt/p/qemu-launcher", "/usr/bin/kvm", { path: "/etc/x/config.json", text: undefined }, env);
   t.equal(
     readFileSync(join(dir, PASS_THROUGH_FILE), "utf8"),
-    "/opt/p/qemu-launcher\n/usr/bin/kvm\n/usr/bin/kvm\nabsent /etc/x/config.json\n",
+    "/opt/p/qemu-launcher\n/usr/bin/kvm\nabsent /etc/x/config.json\n",
     "or its absence",
   );
-  rememberPassThrough("/usr/bin/kvm\nx", direct, config, env);
+  rememberPassThrough("/usr/bin/kvm\nx", "/usr/bin/kvm", config, env);
   t.match(readFileSync(join(dir, PASS_THROUGH_FILE), "utf8"), /^\/opt\/p\//, "a path with a newline is never recorded");
-  rememberPassThrough("/usr/bin/kvm", direct, { path: "/c", text: undefined }, { [CACHE_DIR_VARIABLE]: "/dev/null/cache" });
+  rememberPassThrough(
+    "/usr/bin/kvm",
+    "/usr/bin/kvm",
+    { path: "/c", text: undefined },
+    { [CACHE_DIR_VARIABLE]: "/dev/null/cache" },
+  );
   t.pass("an unwritable cache directory only costs time");
   const front = readFileSync(join(ROOT, "src/launcher/qemu-launcher.sh"), "utf8");
   t.match(

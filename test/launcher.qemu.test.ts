@@ -51,8 +51,8 @@ t.test("probes reach the real QEMU unchanged: same stdout, stderr and exit statu
   }
   t.equal(
     readFileSync(record, "utf8"),
-    `${LAUNCHER}\n${REAL_QEMU}\n${REAL_QEMU}\npresent ${join(dir, "config.json")}\n${JSON.stringify({ qemu: REAL_QEMU })}`,
-    "the pass-through record: the path called, QEMU's name and path, and the config as it was checked",
+    `${LAUNCHER}\n${REAL_QEMU}\npresent ${join(dir, "config.json")}\n${JSON.stringify({ qemu: REAL_QEMU })}`,
+    "the pass-through record: the path called, QEMU's path, and the config as it was checked",
   );
 });
 
@@ -79,7 +79,7 @@ t.test("no config file: Ganeti's default /usr/bin/kvm, probes pass through witho
   const r = await run(LAUNCHER, ["--version"], env);
   if (existsSync("/usr/bin/kvm")) {
     t.equal(r.code, 0, r.stderr.toString());
-    t.match(readFileSync(join(dir, PASS_THROUGH_FILE), "utf8"), /^\S+\/qemu-launcher\n\/usr\/bin\/kvm\n\/usr\/bin\/kvm\nabsent /);
+    t.match(readFileSync(join(dir, PASS_THROUGH_FILE), "utf8"), /^\S+\/qemu-launcher\n\/usr\/bin\/kvm\nabsent /);
   } else {
     t.equal(r.code, 1);
     t.match(r.stderr.toString(), /QEMU_NOT_FOUND.*\/usr\/bin\/kvm/);
@@ -206,9 +206,5 @@ t.test("the launcher installed by symlink finds its own files", async (t) => {
   const r = await run(link, ["-name", INSTANCE, "--version"], env);
   t.equal(r.code, 0, r.stderr.toString());
   t.match(r.stdout.toString(), /^QEMU emulator version/);
-  t.equal(
-    readFileSync(join(ROOT, "hooks/qemu-launcher"), "utf8").split("\n")[0],
-    "#!/bin/bash -p",
-    "a bash front (exec -a), BASH_ENV ignored",
-  );
+  t.equal(readFileSync(join(ROOT, "hooks/qemu-launcher"), "utf8").split("\n")[0], "#!/bin/sh", "a POSIX sh front");
 });

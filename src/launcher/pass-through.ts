@@ -2,7 +2,6 @@ import { mkdirSync } from "node:fs";
 import { splitOptions } from "../ganeti/kvm-argv.js";
 import { DEFAULT_PATHS } from "../ganeti/paths.js";
 import { writeAtomically } from "../host/atomic-write.js";
-import type { QemuExec } from "./qemu-exec.js";
 
 /**
  * The sh front of hooks/qemu-launcher (src/launcher/qemu-launcher.sh) passes calls that are not
@@ -22,22 +21,22 @@ export const isInstanceStart = (argv: readonly string[]): boolean => splitOption
 
 /**
  * Records the real QEMU for the sh front: the path the launcher was called by (the record holds
- * for that one only), the name and path QEMU is exec'd by, then `present <config>` followed by the
- * config's text as it was checked, or `absent <config>`. The front passes a call on only while the
+ * for that one only), the path QEMU is exec'd by, then `present <config>` followed by the config's
+ * text as it was checked, or `absent <config>`. The front passes a call on only while the
  * config reads the same (or is still absent): any edit, valid or not, goes through Node first.
  */
 export function rememberPassThrough(
   calledAs: string,
-  exec: QemuExec,
+  qemuPath: string,
   config: { path: string; text: string | undefined },
   env: Readonly<Record<string, string | undefined>>,
 ): void {
   const dir = cacheDir(env);
-  if ([calledAs, exec.name, exec.path].some((l) => l.includes("\n"))) return; // one line each, or no record
+  if ([calledAs, qemuPath].some((l) => l.includes("\n"))) return; // one line each, or no record
   try {
     mkdirSync(dir, { recursive: true });
     const state = config.text === undefined ? `absent ${config.path}\n` : `present ${config.path}\n${config.text}`;
-    writeAtomically(`${dir}/${PASS_THROUGH_FILE}`, `${calledAs}\n${exec.name}\n${exec.path}\n${state}`);
+    writeAtomically(`${dir}/${PASS_THROUGH_FILE}`, `${calledAs}\n${qemuPath}\n${state}`);
   } catch {
     // Without the record every probe starts Node: slower, never wrong.
   }
