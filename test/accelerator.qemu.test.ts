@@ -21,11 +21,11 @@ import {
   REAL_QEMU,
   recordedArgv,
   run,
+  TRIED_KVM,
 } from "./helpers/launcher.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const DIVERT = join(ROOT, "bin/ganeti-qemu-blockdev-divert");
-const TRIED_KVM = /Could not access KVM kernel module[^\n]*\n[^\n]*failed to initialize kvm[^\n]*\n[^\n]*falling back to tcg/;
 
 /**
  * A start that ends right after QEMU chose its accelerator (the kernel file does not exist), with

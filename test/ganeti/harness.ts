@@ -3,7 +3,7 @@
 // machine itself (test/ganeti/cluster.sh) or one of two namespaced nodes (test/ganeti/two-nodes.sh),
 // whose /run/ganeti is a directory of the host.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import type { Test } from "tap";
@@ -11,6 +11,7 @@ import { QmpClient } from "../../src/qmp/client.js";
 import { type Expect, guestFiles, type Seen, waitLine } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import { guestLayout, peripheralIds } from "../helpers/inspect.js";
+import { TRIED_KVM } from "../helpers/launcher.js";
 
 export interface Done {
   code: number | null;
@@ -22,6 +23,8 @@ export interface GanetiNode {
   run: string;
   /** The node's /etc/ganeti/hooks, as the host sees it. */
   hooks: string;
+  /** The node's /var/log/ganeti, as the host sees it. */
+  log: string;
   /** argv prefix that runs a command on the node (empty: on this machine). */
   enter: string[];
 }
@@ -35,6 +38,7 @@ export function twoNodesNode(n: 1 | 2): NamedNode {
     name: `gnt-node${n}.ganeti.test`,
     run: join(state, `n${n}/run`),
     hooks: join(state, `n${n}/etc/hooks`),
+    log: join(state, `n${n}/log`),
     enter: ["bash", TWO_NODES, "x", String(n)],
   };
 }
@@ -75,6 +79,20 @@ export function qemuPid(node: GanetiNode, inst: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How an instance's QEMU runs, as monitoring and operators see it: argv[0], comm, the binary, and
+ * whether its log (Ganeti's -D <log>, where a daemonized QEMU's stderr goes) shows it tried KVM.
+ */
+export function qemuIdentity(node: GanetiNode, inst: string) {
+  const pid = Number(readFileSync(pidFile(node, inst), "utf8"));
+  return {
+    argv0: readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0],
+    comm: readFileSync(`/proc/${pid}/comm`, "utf8").trim(),
+    exe: realpathSync(`/proc/${pid}/exe`),
+    triedKvm: TRIED_KVM.test(readFileSync(join(node.log, "kvm", `${inst}.log`), "utf8")),
+  };
 }
 
 /** The disks the runtime file lists (Ganeti's own record of the running instance). */

@@ -25,7 +25,7 @@ import {
 
 const INST = "gqb-layouts.ganeti.test";
 const NODE = "gnt-node1.ganeti.test";
-const HERE: GanetiNode = { run: "/var/run/ganeti", hooks: "/etc/ganeti/hooks", enter: [] };
+const HERE: GanetiNode = { run: "/var/run/ganeti", hooks: "/etc/ganeti/hooks", log: "/var/log/ganeti", enter: [] };
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 const STORAGE = "/srv/gqb-ganeti"; // cluster.sh's, removed by its down
 const gnt = (cmd: string, ...args: string[]) => gntOn(HERE, cmd, ...args);

@@ -22,6 +22,7 @@ import {
   lastLine,
   layout,
   type NamedNode,
+  qemuIdentity,
   qemuPid,
   readmeHookLinks,
   runtimeDisks,
@@ -38,8 +39,13 @@ const N2 = twoNodesNode(2);
 const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
 t.comment(`guest kernel: ${guestKernel()}`);
 
-/** The cluster's kvm_path: a QEMU binary path of this run's own, as /usr/bin/kvm is on a cluster. */
-const KVM = `/usr/local/bin/gqb-kvm-${process.pid}`;
+/**
+ * The cluster's kvm_path: a QEMU binary path of this run's own, as /usr/bin/kvm is on a cluster,
+ * and like it a name ending in "kvm", by which QEMU tries KVM first.
+ */
+const KVM = `/usr/local/bin/gqb-${process.pid}-kvm`;
+/** How the stock QEMU of the instance started before the plugin runs (argv[0], comm, its KVM attempt). */
+let stockIdentity: ReturnType<typeof qemuIdentity> | undefined;
 const DIVERT = join(ROOT, "bin/ganeti-qemu-blockdev-divert");
 const OLD = "gqb-old.ganeti.test"; // started by stock QEMU, before the plugin was installed
 const NEW = "gqb-new.ganeti.test"; // started after: on -blockdev from the start
@@ -155,6 +161,8 @@ t.test("before the plugin: an instance started by stock QEMU, on -drive", async 
   const s = await storage(N1, OLD);
   t.equal(s.argv[0], KVM, "started by the cluster's kvm_path");
   t.equal(s.legacy.length, 3, "both disks and the CD-ROM on -drive backends");
+  stockIdentity = qemuIdentity(N1, OLD);
+  t.ok(stockIdentity.triedKvm, "stock QEMU, named ...kvm, tried KVM first (its log says so)");
 });
 
 t.test("the install, as the README says, on both nodes: hooks linked, QEMU diverted to the launcher", async (t) => {
@@ -175,7 +183,7 @@ t.test("an instance started after the install: -blockdev, migrated to node 2 and
   addInstance(NEW, "disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci");
   await boot(t, N1, NEW, "start");
   const started = await allBlockdev(t, N1, NEW, "start");
-  t.equal(started.argv[0], `${KVM}.distrib`, "the launcher exec'd the real QEMU");
+  t.same(qemuIdentity(N1, NEW), stockIdentity, "argv[0], comm, binary and the KVM attempt in its log: as stock");
   t.equal(started.disks.length, 2);
 
   const ids = (await layout(N1, NEW)).ids;
@@ -183,6 +191,7 @@ t.test("an instance started after the install: -blockdev, migrated to node 2 and
   await allBlockdev(t, N2, NEW, "on node 2");
   t.same(there.disks, started.disks, "the same -blockdev nodes");
   t.same(there.ids, ids, "exactly the same device ids");
+  t.same(qemuIdentity(N2, NEW), stockIdentity, "the migration target (-incoming) runs as stock QEMU: argv[0], comm, KVM attempt");
 
   await hotAdd(t, NEW);
   const added = await allBlockdev(t, N2, NEW, "after the hot-add on node 2");
@@ -198,7 +207,7 @@ t.test("an instance started after the install: -blockdev, migrated to node 2 and
 t.test("the upgrade: the stock -drive instance migrates into the diverted node and arrives on -blockdev", async (t) => {
   await migrate(t, OLD, N1, N2);
   const s = await allBlockdev(t, N2, OLD, "migrated into node 2");
-  t.equal(s.argv[0], `${KVM}.distrib`, "node 2 ran the launcher, which exec'd the real QEMU");
+  t.same(qemuIdentity(N2, OLD), stockIdentity, "the launcher's target runs as stock QEMU did: argv[0], comm, KVM attempt");
   t.equal(s.disks.length, 2, "both disks");
   await hotAdd(t, OLD);
   t.equal((await allBlockdev(t, N2, OLD, "after a hot-add")).disks.length, 3, "three -blockdev disks");

@@ -20,6 +20,7 @@ import {
   keepPluginFiles,
   lastLine,
   pidFile,
+  qemuIdentity,
   readmeHookLinks,
   runtimeDisks as runtimeDisksOf,
   setUp,
@@ -30,7 +31,7 @@ import {
 const INST = "gqb1.ganeti.test";
 const NODE = "gnt-node1.ganeti.test";
 /** This machine is the cluster's one node. */
-const HERE: GanetiNode = { run: "/var/run/ganeti", hooks: "/etc/ganeti/hooks", enter: [] };
+const HERE: GanetiNode = { run: "/var/run/ganeti", hooks: "/etc/ganeti/hooks", log: "/var/log/ganeti", enter: [] };
 const PIDFILE = pidFile(HERE, INST);
 const QMP = ctrlSocket(HERE, INST, "qmp");
 const HOOK_LINKS = readmeHookLinks().map(({ hook, link }) => [hook, join(HERE.hooks, link)] as const);
@@ -56,7 +57,7 @@ setUp(
       symlinkSync(join(ROOT, "hooks", hook), link);
     }
     restorePluginFiles = keepPluginFiles();
-    writePluginConfig({ qemu: "/usr/bin/qemu-system-x86_64", timeouts: { unplug: 3 } });
+    writePluginConfig({ qemu: "/usr/bin/kvm", timeouts: { unplug: 3 } });
     const set = gnt("gnt-cluster", "modify", "-H", `kvm:kvm_path=${join(ROOT, "hooks/qemu-launcher")}`);
     if (set.code !== 0) throw new Error(set.out);
     addTestInstance(HERE, INST, { template: "file", pnode: NODE, memory: "256M", hv: "disk_type=paravirtual" });
@@ -82,7 +83,12 @@ t.test("start: every disk on -blockdev, through the launcher", async (t) => {
   await boot(t, "start");
   const s = await allBlockdev(t, "start");
   t.equal(s.disks.length, 2, "both disks are -blockdev nodes");
-  t.equal(s.argv[0], "/usr/bin/qemu-system-x86_64", "the launcher exec'd the configured QEMU");
+  const id = qemuIdentity(HERE, INST);
+  t.same(
+    { argv0: id.argv0, comm: id.comm, triedKvm: id.triedKvm },
+    { argv0: "/usr/bin/kvm", comm: "kvm", triedKvm: true },
+    "the configured QEMU runs as under a stock kvm_path=/usr/bin/kvm: argv[0], comm, and the KVM attempt in its log",
+  );
 });
 
 t.test("modify --disk add without --hotplug: disk-add attaches it, the guest sees it", async (t) => {
