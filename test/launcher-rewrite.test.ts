@@ -7,6 +7,7 @@ import { parseOptString, splitOptions } from "../src/ganeti/kvm-argv.js";
 import { DEFAULT_PATHS } from "../src/ganeti/paths.js";
 import { CONFIG_PATH_VARIABLE, configPath, DEFAULT_CONFIG_PATH, readConfig, readConfigFile } from "../src/host/config.js";
 import { CACHE_DIR_VARIABLE, isInstanceStart, PASS_THROUGH_FILE, rememberPassThrough } from "../src/launcher/pass-through.js";
+import { choosesAccelerator, nameTriesKvm, stockName, tcgWarning } from "../src/launcher/qemu-name.js";
 import { rewriteArgv } from "../src/launcher/rewrite.js";
 import { ROOT } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -219,10 +220,10 @@ t.test("refusals name the argument", async (t) => {
     [["-drive", "file=/x,if=none"], /if=none without id=/],
     [["-drive", "file=/x,if=none,id=d", "-drive", "file=/y,if=none,id=d"], /a second drive with id d/],
     [["-drive", "file=/x,if=none,id=d,aio=native,cache=writeback"], /aio=native needs cache=none or directsync/],
-    [["-device", '{"driver":"virtio-blk-pci","drive":"d"}'], /JSON -device/],
-    [["-device", "virtio-blk-pci,drive=nowhere"], /drive=nowhere names no -drive/],
-    [["-boot", "a"], /no floppy to boot from/],
-    [["-boot", "c"], /-boot c: names no drive/],
+    [["-drive", "file=/x,if=none,id=d", "-device", '{"driver":"virtio-blk-pci","drive":"d"}'], /JSON -device/],
+    [["-drive", "file=/x,if=none,id=d", "-device", "virtio-blk-pci,drive=nowhere"], /drive=nowhere names no -drive/],
+    [["-drive", "file=/x,media=cdrom", "-boot", "a"], /no floppy to boot from/],
+    [["-drive", "file=/x,media=cdrom", "-boot", "c"], /-boot c: names no drive/],
     [
       [
         "-drive",
@@ -302,4 +303,55 @@ t.test("the operator's config file", async (t) => {
     t.throws(() => readConfig(file), { code: "INVALID_CONFIG", exitCode: 2, message: re }, text);
   }
   t.throws(() => readConfig(dir), { code: "CONFIG_UNREADABLE", exitCode: 1 }, "a directory: unreadable");
+});
+
+t.test("the name QEMU runs under: stock Ganeti's, and when KVM is tried", async (t) => {
+  t.equal(stockName("/usr/bin/kvm", "/usr/bin/kvm.distrib"), "/usr/bin/kvm", "diverted: the path Ganeti called");
+  t.equal(stockName("/usr/bin/kvm", "/usr/bin/qemu-system-x86_64.distrib"), "/usr/bin/kvm", "a link to a diverted QEMU");
+  t.equal(stockName("/opt/p/hooks/qemu-launcher", "/usr/bin/kvm"), "/usr/bin/kvm", "kvm_path: the config's QEMU");
+  t.equal(stockName("/opt/p/hooks/qemu-launcher", "/usr/bin/kvm.distrib"), "/usr/bin/kvm", "named as before its diversion");
+  t.ok(nameTriesKvm("/usr/bin/kvm") && !nameTriesKvm("/usr/bin/qemu-system-x86_64") && !nameTriesKvm("/usr/bin/kvm.distrib"));
+  for (const argv of [["-enable-kvm"], ["-accel", "tcg"], ["-machine", "pc,accel=kvm"], ["-M", "type=q35,accel=tcg"]])
+    t.ok(choosesAccelerator(argv), `${argv.join(" ")} chooses`);
+  for (const argv of [["-machine", "pc-i440fx-7.2"], ["-name", "accel=kvm"], []])
+    t.notOk(choosesAccelerator(argv), `${argv.join(" ") || "nothing"} does not`);
+  t.match(tcgWarning("/usr/bin/qemu-system-x86_64", [], true), /will use TCG/);
+  t.equal(tcgWarning("/usr/bin/qemu-system-x86_64", [], false), undefined, "no /dev/kvm: nothing to warn of");
+  t.equal(tcgWarning("/usr/bin/kvm", [], true), undefined);
+  t.equal(tcgWarning("/usr/bin/qemu-system-x86_64", ["-accel", "tcg"], true), undefined, "TCG chosen on purpose");
+});
+
+t.test("Ganeti 3.1's own -blockdev command line: passed on unchanged; a -drive added to it is rewritten", async (t) => {
+  // As Ganeti 3.1 writes them (reference: hv_kvm _GenerateKVMBlockDevicesOptions, _CdromOption):
+  // -device before its -blockdev, key=value syntax, -boot order=c, an anonymous ide-cd.
+  const v31 = [
+    "-name",
+    "i",
+    "-boot",
+    "order=c",
+    "-blockdev",
+    "driver=raw,cache.direct=off,cache.no-flush=on,read-only=on,node-name=cdrom1,file.driver=file,file.filename=/iso/a.iso",
+    "-device",
+    "ide-cd,drive=cdrom1",
+    "-device",
+    "virtio-blk-pci,id=disk-077af63e-1010-4f10,bus=pci.0,addr=0xc,drive=disk-077af63e-1010-4f10,write-cache=on",
+    "-blockdev",
+    "driver=raw,node-name=disk-077af63e-1010-4f10,discard=ignore,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/d/i:0,file.aio=threads",
+  ];
+  t.same(rewrite(v31), v31, "not a word changed");
+  const floppyBoot = [
+    "-name",
+    "i",
+    "-boot",
+    "a",
+    "-blockdev",
+    "driver=raw,node-name=floppy1,file.driver=file,file.filename=/f",
+    "-device",
+    "floppy,drive=floppy1",
+  ];
+  t.same(rewrite(floppyBoot), floppyBoot, "-boot a with 3.1's floppy");
+  const mixed = rewrite([...v31, "-drive", "file=/x,if=none,id=extra", "-device", "virtio-blk-pci,id=extra,drive=extra"]);
+  t.notOk(mixed.includes("-drive"), "a -drive (kvm_extra) still goes to -blockdev");
+  t.ok(mixed.includes("ide-cd,drive=cdrom1") && mixed.includes("order=c"), "3.1's own devices and -boot as written");
+  t.equal(mixed.filter((w) => w === "-blockdev").length, 3);
 });

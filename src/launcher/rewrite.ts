@@ -160,6 +160,20 @@ function parseDevice(o: ArgvOption): Device {
   return { driver: first?.[1] ?? "", props };
 }
 
+/** The node-name of a -blockdev argument, JSON or key=value (the one Ganeti 3.1 writes). */
+function blockdevNodeName(o: ArgvOption): string {
+  const value = o.value ?? "";
+  if (value.startsWith("{")) {
+    try {
+      const name = (JSON.parse(value) as { "node-name"?: unknown })["node-name"];
+      return typeof name === "string" ? name : "";
+    } catch {
+      return "";
+    }
+  }
+  return parseOptString(value).find(([k]) => k === "node-name")?.[1] ?? "";
+}
+
 /** Ganeti's machine type: `-machine pc-i440fx-7.2,accel=kvm` or `type=q35`; absent means QEMU's pc. */
 function machineOf(opts: readonly ArgvOption[]): string {
   const m = opts.findLast((o) => o.name === "machine" || o.name === "M");
@@ -177,6 +191,11 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
       throw new ArgvError(`argument ${show(o)}: -${o.name} is not supported (Ganeti writes -drive); nothing was started`);
     }
   }
+  // Ganeti 3.1 writes -blockdev + -device itself: with no -drive, nothing is rewritten and QEMU
+  // gets the storage arguments stock 3.1 gives it, so that migration to and from a stock 3.1 node
+  // keeps working. Which Ganeti wrote the argv is read from the argv, not from a setting.
+  if (!opts.some((o) => o.name === "drive")) return [...argv];
+  const blockdevNodes = new Set(opts.flatMap((o) => (o.name === "blockdev" ? [blockdevNodeName(o)] : [])));
   const machine = machineOf(opts);
   const counters = new Map<Iface, number>();
   const drives = new Map<ArgvOption, Drive>();
@@ -193,17 +212,26 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
     const dev = parseDevice(o);
     const drive = dev.props["drive"];
     if (typeof drive === "string") {
+      if (blockdevNodes.has(drive) && !backing.has(drive)) continue; // on a -blockdev node already: as written
       if (!backing.has(drive)) throw new ArgvError(`argument ${show(o)}: drive=${drive} names no -drive of this command line`);
       devices.set(o, dev);
     }
   }
 
   // -boot c|d|a becomes bootindex; any other -boot (network, menus) stays as written.
+  // A -boot whose target is on a -blockdev node already (an argv of Ganeti 3.1 with a -drive
+  // added) stays as written.
   const bootOpt = opts.findLast((o) => o.name === "boot");
-  const boot = bootOpt?.value === "c" || bootOpt?.value === "d" || bootOpt?.value === "a" ? bootOpt.value : undefined;
   const all = [...drives.values()];
-  const bootDrive =
-    boot === "c" ? all.find((d) => !d.cdrom && d.iface !== "floppy") : boot === "d" ? all.find((d) => d.cdrom) : undefined;
+  const bootTarget = (letter: string | undefined): Drive | undefined =>
+    letter === "c"
+      ? all.find((d) => !d.cdrom && d.iface !== "floppy")
+      : letter === "d"
+        ? all.find((d) => d.cdrom)
+        : all.find((d) => d.iface === "floppy");
+  const letter = ["c", "d", "a"].includes(bootOpt?.value ?? "") ? bootOpt?.value : undefined;
+  const boot = letter && (bootTarget(letter) || blockdevNodes.size === 0) ? letter : undefined;
+  const bootDrive = boot && boot !== "a" ? bootTarget(boot) : undefined;
   if (boot && boot !== "a" && !bootDrive)
     throw new ArgvError(`argument ${show(bootOpt as ArgvOption)}: names no drive to boot from`);
 
