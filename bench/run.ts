@@ -445,6 +445,27 @@ async function launcher(startupMs: number) {
     pass: o.median <= startupMs + 5,
     note: `QEMU replaced by /bin/true (${stats(stub).median.toFixed(1)} ms, subtracted)`,
   });
+  // The same start through a diverted path: QEMU (here /bin/true) exec'd by Perl, which gives it
+  // the stock argv[0], through a link with the stock file name. Reported next to figure 8.
+  const diverted = join(dir, "diverted");
+  mkdirSync(diverted, { recursive: true });
+  symlinkSync(launch, join(diverted, "kvm"));
+  symlinkSync("/bin/true", join(diverted, "kvm.distrib"));
+  const divertEnv = env(join(diverted, "kvm.distrib"), "diverted");
+  const viaDiverted: number[] = [];
+  for (let i = 0; i < N + 3; i++) {
+    const s0 = await timed("/bin/true", argv, baseEnv);
+    const s1 = await timed(join(diverted, "kvm"), argv, divertEnv);
+    if (i >= 3) viaDiverted.push(s1 - s0);
+  }
+  const dv = stats(viaDiverted);
+  rows.push({
+    figure: "8b. the same start through a diverted QEMU path (argv[0] set by Perl)",
+    ...dv,
+    baseline: `figure 8 ${o.median.toFixed(1)} ms`,
+    budget: `report (+${(dv.median - o.median).toFixed(1)} ms)`,
+    pass: true,
+  });
 }
 
 function coreCost() {
@@ -532,7 +553,7 @@ async function main() {
     "|---|---:|---:|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.figure} | ${fmt(r.median)}${r.figure.includes("MiB") ? "" : " ms"} | ${fmt(r.p10)}–${fmt(r.p90)} | ${r.baseline} | ${r.budget} | ${r.budget === "report" ? "-" : r.pass ? "pass" : "FAIL"} |`,
+        `| ${r.figure} | ${fmt(r.median)}${r.figure.includes("MiB") ? "" : " ms"} | ${fmt(r.p10)}–${fmt(r.p90)} | ${r.baseline} | ${r.budget} | ${r.budget.startsWith("report") ? "-" : r.pass ? "pass" : "FAIL"} |`,
     ),
   ];
   console.log(lines.join("\n"));

@@ -136,6 +136,8 @@ for (const c of cases) {
     if (c.expect.aio) {
       const files = openFiles(vm.pid).filter((f) => f.target.includes("image "));
       t.ok(files.length >= disks.length, "QEMU has the images open");
+      // QEMU 10 creates its AIO context at the first I/O (7.2 at open): one read first.
+      await qemuIo(vm.qmp, alias("disk0"), "read 0 4k");
       t.equal(hasLinuxAio(vm.pid), c.expect.aio === "native", "Linux AIO ring iff aio=native");
       t.equal(hasIoUring(vm.pid), c.expect.aio === "io_uring", "io_uring ring iff aio=io_uring");
       const direct = c.expect.nodes?.["disk0"]?.direct;

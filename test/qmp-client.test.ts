@@ -1,5 +1,6 @@
 // The QMP client against a small fake server, for what QEMU cannot be made to do on purpose
 // (split frames, a drop mid-reply, a wrong greeting), and against a real QEMU for the rest.
+import { execFileSync } from "node:child_process";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import t, { type Test } from "tap";
@@ -7,7 +8,7 @@ import { QmpClient } from "../src/qmp/client.js";
 import { QmpClosedError, QmpCommandError, QmpConnectError, QmpProtocolError, QmpTimeoutError } from "../src/qmp/errors.js";
 import { FrameDecoder } from "../src/qmp/framing.js";
 import { schemaFacts } from "../src/qmp/schema.js";
-import { startVm } from "./helpers/qemu.js";
+import { QEMU, startVm } from "./helpers/qemu.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const GREETING = `${JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 22 }, package: "fake" }, capabilities: [] } })}\r\n`;
@@ -159,8 +160,14 @@ t.test("real QEMU: a 100 KB+ schema reply, and one client per socket", async (t)
   const first = await QmpClient.connect(vm.hookSocket);
   const schema = await first.execute<unknown[]>("query-qmp-schema");
   t.ok(JSON.stringify(schema).length > 100_000, `query-qmp-schema is ${JSON.stringify(schema).length} bytes`);
-  t.equal(first.version.major, 7);
-  t.same(await schemaFacts(first), { ioUring: true }, "QEMU 7.2 from Debian: io_uring built in");
+  // The version QEMU says on its command line (7.2 on Debian 12, 10.0 on Debian 13): asked, not pinned.
+  const said = /version (\d+)\.(\d+)\.(\d+)/.exec(execFileSync(QEMU, ["--version"], { encoding: "utf8" }));
+  t.same(
+    [first.version.major, first.version.minor, first.version.micro],
+    said?.slice(1, 4).map(Number),
+    "the greeting's version",
+  );
+  t.same(await schemaFacts(first), { ioUring: true }, "QEMU from Debian: io_uring built in");
   const started = Date.now();
   await t.rejects(
     QmpClient.connect(vm.hookSocket, { timeoutMs: 300 }),
@@ -171,11 +178,8 @@ t.test("real QEMU: a 100 KB+ schema reply, and one client per socket", async (t)
   first.close();
   await sleep(50);
   const second = await QmpClient.connect(vm.hookSocket);
-  t.same(
-    await second.execute("query-status"),
-    { status: "prelaunch", singlestep: false, running: false },
-    "served once the first left",
-  );
+  // (QEMU 7.2 also reports singlestep, which QEMU 10 dropped)
+  t.match(await second.execute("query-status"), { status: "prelaunch", running: false }, "served once the first left");
   second.close();
 });
 

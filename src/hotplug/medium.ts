@@ -1,17 +1,60 @@
 import type { BlockNode } from "../blockdev/model.js";
 import { HotplugError } from "../errors.js";
 import type { QmpClient } from "../qmp/client.js";
-import { reason } from "../qmp/errors.js";
-import { blockOf, peripheralPath, queryBlock } from "./live.js";
+import { QmpCommandError, reason } from "../qmp/errors.js";
+import { type BlockEntry, blockOf, peripheralPath, queryBlock } from "./live.js";
 
 export type MediumResult = "changed" | "ejected" | "no tray";
+
+/** A CD-ROM drive as QMP addresses it: its id, or its QOM path when it has none. */
+interface CdromDrive {
+  target: string;
+  type: string;
+  /** Its entry in query-block, found again after each step. */
+  find: (blocks: readonly BlockEntry[]) => BlockEntry | undefined;
+}
+
+const notFound = (e: unknown) => e instanceof QmpCommandError && e.qmpClass === "DeviceNotFound";
+
+/**
+ * The drive behind CD-ROM `id` (cdrom1, cdrom2). The launcher and instance-start give the device
+ * that id. Ganeti 3.1 leaves it anonymous (`-device ide-cd,drive=cdrom1`): it is found by the node
+ * in it (cdrom<n>, or cdrom<n>-<hash> that this hook inserted since) and addressed by QOM path.
+ * Only QEMU's DeviceNotFound means "no such device"; any other error is a failure to look.
+ */
+async function findCdrom(qmp: QmpClient, id: string): Promise<CdromDrive | undefined> {
+  const typeAt = (path: string) => qmp.execute<string>("qom-get", { path, property: "type" });
+  try {
+    return { target: id, type: await typeAt(peripheralPath(id)), find: (b) => blockOf(b, id) };
+  } catch (e) {
+    if (!notFound(e)) throw e;
+  }
+  const ours = (node: string | undefined) => node === id || node?.startsWith(`${id}-`) === true;
+  // An anonymous drive that was emptied holds no node, and nothing tells which CD-ROM it was: it
+  // is not guessed (a wrong guess would put a medium in the other drive).
+  const anon = (await queryBlock(qmp)).find((b) => b.qdev !== "" && ours(b.inserted?.["node-name"]));
+  if (!anon) return undefined;
+  const path = anon.qdev.replace(/\/virtio-backend$/, "");
+  return { target: path, type: await typeAt(path), find: (b) => b.find((x) => x.qdev === anon.qdev) };
+}
+
+/** What the drive holds now, as QEMU says: for messages that tell what is left. */
+async function nowInserted(qmp: QmpClient, drive: CdromDrive): Promise<string> {
+  try {
+    const node = drive.find(await queryBlock(qmp))?.inserted?.["node-name"];
+    return node ? `the drive holds ${node}` : "the drive is empty";
+  } catch (e) {
+    return `what the drive holds is unknown (${reason(e)})`;
+  }
+}
 
 /**
  * Changes (or, with no `next`, ejects) the medium of a CD-ROM drive, libvirt's way with the blockdev
  * API: the new medium's node first (a file that cannot be opened changes nothing), then
  * blockdev-open-tray (forced), blockdev-remove-medium, blockdev-insert-medium, blockdev-close-tray,
- * and the old medium's node deleted last. A failure after the tray opened puts the old medium back.
- * A virtio-blk CD-ROM has no tray: nothing is touched, and the caller says so.
+ * and the old medium's node deleted last. A failure after the tray opened puts the old medium back,
+ * and the message says what QEMU then has. A virtio-blk CD-ROM has no tray: nothing is touched, and
+ * the caller says so.
  */
 export async function changeMedium(
   qmp: QmpClient,
@@ -19,15 +62,16 @@ export async function changeMedium(
   next: BlockNode | undefined,
   warn: (m: string) => void,
 ): Promise<MediumResult> {
-  const type = await qmp.execute<string>("qom-get", { path: peripheralPath(id), property: "type" }).catch(() => undefined);
-  if (type === undefined) {
+  const drive = await findCdrom(qmp, id);
+  if (!drive) {
     throw new HotplugError(
       "NO_CDROM_DEVICE",
-      `the instance has no device ${id} (not started through the plugin?); the new image takes effect at its next start`,
+      `the instance has no device ${id} and no drive holding a node ${id}; the new image takes effect at its next start`,
     );
   }
-  if (type === "virtio-blk-pci") return "no tray";
-  const old = blockOf(await queryBlock(qmp), id)?.inserted?.["node-name"];
+  if (drive.type === "virtio-blk-pci") return "no tray";
+  const target = { id: drive.target };
+  const old = drive.find(await queryBlock(qmp))?.inserted?.["node-name"];
   if (next) {
     try {
       await qmp.execute("blockdev-add", next.props);
@@ -38,26 +82,23 @@ export async function changeMedium(
       );
     }
   }
-  const dropNext = async () => {
-    if (next) await qmp.execute("blockdev-del", { "node-name": next.nodeName }).catch(() => undefined);
-  };
   try {
-    await qmp.execute("blockdev-open-tray", { id, force: true });
-    if (old) await qmp.execute("blockdev-remove-medium", { id });
-    if (next) await qmp.execute("blockdev-insert-medium", { id, "node-name": next.nodeName });
-    await qmp.execute("blockdev-close-tray", { id });
+    await qmp.execute("blockdev-open-tray", { ...target, force: true });
+    if (old) await qmp.execute("blockdev-remove-medium", target);
+    if (next) await qmp.execute("blockdev-insert-medium", { ...target, "node-name": next.nodeName });
+    await qmp.execute("blockdev-close-tray", target);
   } catch (e) {
-    // Put the old medium back, close the tray, forget the new node: the drive is as it was.
-    const inNow = blockOf(await queryBlock(qmp).catch(() => []), id)?.inserted?.["node-name"];
+    // Put the old medium back, close the tray, forget the new node; then say what QEMU has.
+    const inNow = drive.find(await queryBlock(qmp).catch(() => []))?.inserted?.["node-name"];
     if (inNow !== old && old) {
-      if (inNow) await qmp.execute("blockdev-remove-medium", { id }).catch(() => undefined);
-      await qmp.execute("blockdev-insert-medium", { id, "node-name": old }).catch(() => undefined);
+      if (inNow) await qmp.execute("blockdev-remove-medium", target).catch(() => undefined);
+      await qmp.execute("blockdev-insert-medium", { ...target, "node-name": old }).catch(() => undefined);
     }
-    await qmp.execute("blockdev-close-tray", { id }).catch(() => undefined);
-    await dropNext();
+    await qmp.execute("blockdev-close-tray", target).catch(() => undefined);
+    if (next) await qmp.execute("blockdev-del", { "node-name": next.nodeName }).catch(() => undefined);
     throw new HotplugError(
       "MEDIUM_CHANGE_FAILED",
-      `changing the medium of ${id} failed (${reason(e)}); the old medium is back in`,
+      `changing the medium of ${id} failed (${reason(e)}); ${await nowInserted(qmp, drive)}`,
     );
   }
   if (old) {

@@ -8,9 +8,9 @@
 # by and the config file as it is now (the record holds the config's text: any edit sends the next
 # call through Node, which checks it). The path recorded has the file name of the QEMU stock
 # Ganeti would have run (src/launcher/qemu-name.ts): QEMU picks KVM or TCG by that name.
-# Everything else goes through Node, which either runs QEMU itself (a start with -daemonize, under
-# the stock argv[0]: `exec -a` is not POSIX) or prints the exec arguments as shell words for this
-# script to exec (so QEMU has this process's pid). Node gets this script's stdout as fd 3.
+# Everything else goes through Node, which prints the exec arguments as shell words for this
+# script to exec (so QEMU has this process's pid): through Perl, which sets QEMU's argv[0] to the
+# stock name (`exec -a` is not POSIX).
 config=${GANETI_QEMU_BLOCKDEV_CONFIG:-/etc/ganeti-qemu-blockdev/config.json}
 record=${GANETI_QEMU_BLOCKDEV_CACHE_DIR:-/var/cache/ganeti-qemu-blockdev}/launcher-qemu
 # Reads the rest of stdin into $text, a newline after every line (builtins only: no fork).
@@ -37,6 +37,5 @@ case " $* " in
   ;;
 esac
 self=$(readlink -f -- "$0") || exit 1
-{ words=$(GQB_LAUNCHER_SELF="$self" GQB_LAUNCHER_CALLED_AS="$0" "@NODE@" "${self%/*}/qemu-launcher-node.cjs" "$@") || exit; } 3>&1
-[ -n "$words" ] || exit 0
+words=$(GQB_LAUNCHER_SELF="$self" GQB_LAUNCHER_CALLED_AS="$0" "@NODE@" "${self%/*}/qemu-launcher-node.cjs" "$@") || exit
 eval "exec $words"

@@ -4,9 +4,16 @@
 # (IP4Address.IsLoopback), and takes the cluster address for one in use because TcpPing counts a
 # refused connection, which every 127.x address answers, as alive. Run it with the system Python,
 # which has Ganeti's modules; the arguments are gnt-cluster's.
+import glob
+import os
 import sys
 
-sys.path.insert(0, "/usr/share/ganeti/3.0")
+# Ganeti's modules: /usr/share/ganeti/default is the package's link to the installed version (3.1);
+# 3.0 has only the versioned directory.
+share = "/usr/share/ganeti/default"
+if not os.path.isdir(os.path.join(share, "ganeti")):
+    share = sorted(glob.glob("/usr/share/ganeti/[0-9]*"))[-1]
+sys.path.insert(0, share)
 from ganeti import netutils  # noqa: E402
 
 CLUSTER_IP = sys.argv.pop(1)
