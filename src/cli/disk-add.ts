@@ -3,9 +3,10 @@ import type { QemuCaps } from "../blockdev/model.js";
 import { InputError } from "../errors.js";
 import { instanceDiskPaths } from "../ganeti/env.js";
 import { withDisk } from "../ganeti/runtime.js";
+import { ganetiHotplugsByDefault } from "../host/ganeti-release.js";
 import { AddFailed, hotAdd, planAdd } from "../hotplug/add.js";
 import { settleDiskLink } from "../hotplug/disk-link.js";
-import { hostCaps, liveCaps } from "../hotplug/live.js";
+import { blockOf, hostCaps, liveCaps, queryBlock } from "../hotplug/live.js";
 import { disksToAdd } from "../hotplug/request.js";
 import { currentRuntime, updateRuntime } from "../hotplug/runtime-file.js";
 import { withInstance } from "../hotplug/session.js";
@@ -59,7 +60,25 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
   }
   let caps: Promise<QemuCaps> | undefined;
   let status: 0 | 1 = 0;
+  const ganetiAttaches = ganetiHotplugsByDefault(process.env);
   for (const plan of plans) {
+    // Ganeti 3.1 attached the disk itself, or was told not to (--no-hotplug): the hook attaches
+    // nothing, and only records what Ganeti attached without recording it (its SCSI hot-add).
+    if (ganetiAttaches) {
+      const attached = await withInstance(ctx.name, ctx.session, async (qmp) => {
+        return blockOf(await queryBlock(qmp), plan.id)?.inserted?.["node-name"] === plan.id;
+      });
+      const recorded = (currentRuntime(ctx)?.[3] ?? []).some((e) => e[0].uuid === plan.disk.ganeti.uuid);
+      if (!attached) {
+        say(
+          "disk-add",
+          "note",
+          `Ganeti did not hot-plug disk/${plan.disk.index} (--no-hotplug, or its own hot-add failed): it is attached at the instance's next start`,
+        );
+        continue;
+      }
+      if (recorded) continue; // Ganeti's own hot-add, done and recorded: nothing to add or say
+    }
     const rc = await reportChange("disk-add", plan.disk.index, ctx.warnings, async () => {
       const { disk } = plan;
       if (disk.path !== undefined && disk.path !== disk.link) {

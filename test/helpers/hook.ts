@@ -45,7 +45,8 @@ export function runHook(
   return new Promise((resolve, reject) => {
     const child = spawn(join(opts.root ?? ROOT, "hooks", name), opts.args ?? [], {
       cwd: "/",
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env },
+      // The recorded environments are Ganeti 3.0.2's: the hooks act as under 3.0 unless told otherwise.
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", GANETI_QEMU_BLOCKDEV_GANETI_SHARE: "/usr/share/ganeti/3.0", ...env },
       stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     let stdout = "";
