@@ -150,10 +150,14 @@ EOF
       --file-storage-dir=/srv/ganeti/file-storage -N link=lo \
       -H kvm:kvm_flag=disabled,kernel_path=,initrd_path=,vnc_bind_address=,serial_console=false "$CLUSTER"
   else
-    x /usr/lib/ganeti/daemon-util start-all
+    # A new namespace has an empty /run: Ganeti's directories first, then its daemons (those that
+    # run already stay; start-all then says so and fails, which is fine here).
+    x /usr/lib/ganeti/ensure-dirs
+    x /usr/lib/ganeti/daemon-util start-all >/dev/null 2>&1 || true
   fi
   local i
-  for i in $(seq 1 60); do x gnt-cluster getmaster >/dev/null 2>&1 && break; sleep 1; done
+  # getmaster reads local files: the master daemon answers `gnt-cluster info`.
+  for i in $(seq 1 60); do x gnt-cluster info >/dev/null 2>&1 && break; sleep 1; done
   x gnt-cluster modify --ipolicy-disk-templates file,diskless \
     --ipolicy-bounds-specs min:cpu-count=1,disk-count=0,disk-size=1,memory-size=32,nic-count=0,spindle-use=0/max:cpu-count=8,disk-count=16,disk-size=1048576,memory-size=32768,nic-count=8,spindle-use=12 \
     --ipolicy-std-specs cpu-count=1,disk-count=1,disk-size=128,memory-size=128,nic-count=0,spindle-use=1

@@ -43,6 +43,25 @@ export function twoNodesNode(n: 1 | 2): NamedNode {
   };
 }
 
+/**
+ * The one node of test/debian13/trixie.sh (Ganeti 3.1, QEMU 10 in a trixie chroot). Its /run is a
+ * tmpfs of its namespace, seen from here through the namespace holder's /proc/<pid>/root; the rest
+ * is the chroot's. Paths the chroot's processes read (hook links, the guest) are written as seen
+ * from inside.
+ */
+export const TRIXIE = join(ROOT, "test/debian13/trixie.sh");
+export const TRIXIE_ROOT = "/srv/gqb-trixie";
+export function trixieNode(): NamedNode {
+  const holder = readFileSync("/run/gqb-trixie/holder.pid", "utf8").trim();
+  return {
+    name: "gqb13-node1.ganeti.test",
+    run: `/proc/${holder}/root/run/ganeti`,
+    hooks: join(TRIXIE_ROOT, "etc/ganeti/hooks"),
+    log: join(TRIXIE_ROOT, "var/log/ganeti"),
+    enter: ["bash", TRIXIE, "x"],
+  };
+}
+
 /** A Ganeti command on a node, its stdout and stderr together as an operator sees them. */
 export function gnt(node: GanetiNode, cmd: string, ...args: string[]): Done {
   const [exe, ...pre] = [...node.enter, cmd];
@@ -176,7 +195,9 @@ export async function storage(node: GanetiNode, inst: string) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
     const deleted = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
       try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(" (deleted)");
+        // (QEMU 10's display surfaces are memfds, which show as deleted too: not images)
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        return target.endsWith(" (deleted)") && !target.startsWith("/memfd:");
       } catch {
         return false;
       }
@@ -218,19 +239,23 @@ export async function layout(node: GanetiNode, inst: string) {
 export function addTestInstance(
   master: GanetiNode,
   name: string,
-  o: { template: string; pnode: string; memory: string; hv: string },
+  o: {
+    template: string;
+    pnode: string;
+    memory: string;
+    hv: string;
+    disks?: string[];
+    guest?: { kernel: string; initrd: string };
+  },
 ): void {
-  const g = guestFiles();
+  const g = o.guest ?? guestFiles();
   const r = gnt(
     master,
     "gnt-instance",
     "add",
     "-t",
     o.template,
-    "--disk",
-    "0:size=64M",
-    "--disk",
-    "1:size=32M",
+    ...(o.disks ?? ["0:size=64M", "1:size=32M"]).flatMap((d) => ["--disk", d]),
     "-o",
     "gqbnoop+default",
     "--no-nics",

@@ -1,0 +1,217 @@
+// npm run test:ganeti, Debian 13: the plugin under a real Ganeti 3.1 (3.1.0~rc2) with QEMU 10.0 and
+// Node 20.19, all Debian 13's own, in the trixie chroot of test/debian13/trixie.sh (its daemons on
+// 127.0.20.1, its names in its own UTS namespace). Installed as the README says, driven only
+// through Ganeti's CLI, the test guest booted in the instances. Ganeti 3.1 writes -blockdev itself:
+// the launcher must pass its storage arguments on as they are, and the hooks must work beside 3.1's
+// own QMP hot-plug: attach nothing it chose not to attach, finish what it leaves undone.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import { guestFiles, guestKernel } from "../helpers/guest.js";
+import {
+  addTestInstance,
+  allBlockdev,
+  Console,
+  gnt,
+  lastLine,
+  layout,
+  type NamedNode,
+  qemuIdentity,
+  readmeHookLinks,
+  runtimeDisks,
+  setUp,
+  storage,
+  TRIXIE,
+  TRIXIE_ROOT,
+  trixieNode,
+  withQmp,
+} from "./harness.js";
+
+const PV = "gqb31.ganeti.test";
+const SCSI = "gqb31s.ganeti.test";
+/** Paths as the chroot's processes see them. */
+const INSIDE = { project: "/opt/gqb", media: "/srv/gqb-media" };
+const GUEST = { kernel: `${INSIDE.project}/.cache/guest/vmlinux`, initrd: `${INSIDE.project}/.cache/guest/initrd.gz` };
+const CONFIG = join(TRIXIE_ROOT, "etc/ganeti-qemu-blockdev/config.json");
+const LAUNCHER = `${INSIDE.project}/hooks/qemu-launcher`;
+
+let node: NamedNode;
+const run = (cmd: string, ...args: string[]) => gnt(node, cmd, ...args);
+const consoles = new Map<string, Console>();
+const consoleOf = (inst: string) => consoles.get(inst) ?? (consoles.set(inst, new Console(inst)).get(inst) as Console);
+t.comment(`guest kernel: ${guestKernel()}`);
+
+/** Where each instance's last boot begins in its console text. */
+const booted = new Map<string, number>();
+/** Starts (or reboots) an instance and waits for its guest; returns where its console output begins. */
+async function boot(t: Test, inst: string, ...cmd: string[]): Promise<number> {
+  const cons = consoleOf(inst);
+  booted.set(inst, cons.text.length);
+  const r = run("gnt-instance", ...cmd, inst);
+  t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")} ${inst}: ${lastLine(r)}`);
+  return cons.boot(node);
+}
+
+/** A gnt-instance modify that must succeed with no hook failing (Ganeti shows a failed hook as a WARNING). */
+function modify(t: Test, ...args: string[]) {
+  const r = run("gnt-instance", "modify", ...args);
+  t.equal(r.code, 0, `modify ${args.join(" ")}: ${lastLine(r)}`);
+  t.notMatch(r.out, /WARNING|hook.*fail/i, "no hook failed");
+  return r;
+}
+
+/** The disks QEMU has, checking that no block node is left without a device. */
+const disksOf = async (t: Test, inst: string) => {
+  const s = await storage(node, inst);
+  t.same(s.orphans, [], `${inst}: no block node left without a device`);
+  return s.disks.length;
+};
+
+setUp(
+  t,
+  () => {
+    guestFiles(); // built on the host, copied in with the project
+    for (const step of ["up", "project", "cluster"]) execFileSync("bash", [TRIXIE, step], { stdio: "inherit" });
+    node = trixieNode();
+    for (const inst of run("gnt-instance", "list", "--no-headers", "-o", "name").out.split("\n").filter(Boolean))
+      run("gnt-instance", "remove", "-f", "--shutdown-timeout=0", inst);
+    // The README's install: hook links, the config file; the launcher as kvm_path per instance below.
+    for (const { hook, link } of readmeHookLinks()) {
+      const at = join(node.hooks, link);
+      mkdirSync(join(at, ".."), { recursive: true });
+      rmSync(at, { force: true });
+      symlinkSync(`${INSIDE.project}/hooks/${hook}`, at);
+    }
+    mkdirSync(join(CONFIG, ".."), { recursive: true });
+    writeFileSync(CONFIG, JSON.stringify({ qemu: "/usr/bin/kvm", timeouts: { unplug: 3 } }));
+    mkdirSync(join(TRIXIE_ROOT, INSIDE.media), { recursive: true });
+    for (const [name, marker] of [
+      ["one.iso", "MEDIUM-ONE"],
+      ["two.iso", "MEDIUM-TWO"],
+    ]) {
+      const data = Buffer.alloc(1 << 20);
+      data.write(marker as string);
+      writeFileSync(join(TRIXIE_ROOT, INSIDE.media, name as string), data);
+    }
+  },
+  () => {
+    for (const c of consoles.values()) c.close();
+    // The chroot stays for the next run (its cluster too, emptied at the next set-up).
+    execFileSync("bash", [TRIXIE, "down"], { stdio: "inherit" });
+  },
+);
+
+t.test("stock 3.1 and the launcher start the same machine: same argv, layout, ids, and QEMU's name", async (t) => {
+  addTestInstance(node, PV, {
+    template: "file",
+    pnode: node.name,
+    memory: "256M",
+    hv: `disk_type=paravirtual,cdrom_disk_type=ide,cdrom_image_path=${INSIDE.media}/one.iso`,
+    guest: GUEST,
+  });
+  await boot(t, PV, "start");
+  const stock = { s: await storage(node, PV), layout: await layout(node, PV), id: qemuIdentity(node, PV) };
+  t.ok(stock.s.argv.includes("-blockdev") && !stock.s.argv.includes("-drive"), "Ganeti 3.1 wrote -blockdev itself");
+  t.ok(stock.id.triedKvm, "stock QEMU, run as /usr/bin/kvm, tried KVM first");
+  t.equal(run("gnt-instance", "shutdown", "--timeout=0", PV).code, 0);
+  t.equal(run("gnt-instance", "modify", "-H", `kvm_path=${LAUNCHER}`, PV).code, 0);
+  await boot(t, PV, "start");
+  const via = { s: await storage(node, PV), layout: await layout(node, PV), id: qemuIdentity(node, PV) };
+  t.same(via.s.argv.slice(1), stock.s.argv.slice(1), "QEMU got 3.1's own arguments, not a word changed");
+  t.same(via.layout, stock.layout, "the guest sees the same PCI functions and storage devices; the same ids");
+  t.same(via.id, stock.id, "argv[0], comm, binary and the KVM attempt: as stock");
+});
+
+t.test("hot-add by default: Ganeti 3.1 attaches and records it; the guest sees it; the hook adds nothing", async (t) => {
+  const cons = consoleOf(PV);
+  const from = cons.text.length;
+  const before = await disksOf(t, PV);
+  const r = modify(t, "--disk", "add:size=16M", PV);
+  t.match(r.out, /hotplug:done/);
+  await cons.waitFor(/GUEST: add vd[a-z]/, from);
+  t.equal(await disksOf(t, PV), before + 1, "one disk more in QEMU, not two");
+  t.equal(runtimeDisks(node, PV), before + 1, "and in the runtime file");
+});
+
+t.test("hot-add with --no-hotplug: nothing is attached, as Ganeti was told", async (t) => {
+  const before = await disksOf(t, PV);
+  const runtimeBefore = runtimeDisks(node, PV);
+  const r = modify(t, "--no-hotplug", "--disk", "add:size=16M", PV);
+  t.notMatch(r.out, /hotplug:/, "Ganeti hot-plugged nothing");
+  t.equal(await disksOf(t, PV), before, "QEMU has no new disk");
+  t.equal(runtimeDisks(node, PV), runtimeBefore, "the runtime file is unchanged");
+});
+
+t.test("hot-remove by default: gone from the guest and QEMU, no node left", async (t) => {
+  const cons = consoleOf(PV);
+  const from = cons.text.length;
+  const before = await disksOf(t, PV);
+  modify(t, "--disk", "2:remove", PV);
+  await cons.waitFor(/GUEST: remove vd[a-z]/, from);
+  t.equal(await disksOf(t, PV), before - 1);
+  t.equal(runtimeDisks(node, PV), before - 1, "and from the runtime file");
+});
+
+t.test("grow-disk on the running instance: QEMU gives the guest the new size", async (t) => {
+  const size = () =>
+    withQmp(node, PV, async (q) => {
+      const b = await q.execute<{ inserted?: { "node-name": string; image: { "virtual-size": number } } }[]>("query-block");
+      return b.find((x) => x.inserted?.["node-name"].startsWith("disk-"))?.inserted?.image["virtual-size"] ?? 0;
+    });
+  const before = await size();
+  const r = run("gnt-instance", "grow-disk", PV, "0", "32M");
+  t.equal(r.code, 0, lastLine(r));
+  t.equal(await size(), before + 32 * 1024 * 1024, "disk 0 is 32 MiB larger in QEMU");
+  await disksOf(t, PV);
+});
+
+t.test("a CD-ROM change on 3.1's anonymous IDE CD-ROM: the guest reads the new medium, then nothing", async (t) => {
+  const cons = consoleOf(PV);
+  const medium = (expected: string) => ({ re: /GUEST: media sr0 data=(?<state>\S*)/, expected });
+  // The guest reports the medium it booted with first: the change starts from a known state.
+  let from = (await cons.seen(medium("MEDIUM-ONE"), booted.get(PV) ?? 0)).end;
+  modify(t, "-H", `cdrom_image_path=${INSIDE.media}/two.iso`, PV);
+  const seen = await cons.seen(medium("MEDIUM-TWO"), from);
+  t.equal(seen.match.groups?.["state"], "MEDIUM-TWO", "the guest reads the new medium, without a restart");
+  from = seen.end;
+  modify(t, "-H", "cdrom_image_path=", PV);
+  const gone = await cons.seen(medium(""), from);
+  t.equal(gone.match.groups?.["state"], "", "an empty value ejects it");
+});
+
+t.test("hard and soft reboots through the launcher stay on 3.1's -blockdev", async (t) => {
+  for (const type of ["hard", "soft"]) {
+    await boot(t, PV, "reboot", `--type=${type}`, "--shutdown-timeout=0");
+    const s = await allBlockdev(t, node, PV, `${type} reboot`);
+    t.equal(s.disks.length, runtimeDisks(node, PV), `${type} reboot: every disk of the runtime file`);
+    t.equal(qemuIdentity(node, PV).argv0, "/usr/bin/kvm", "run as /usr/bin/kvm");
+  }
+});
+
+t.test("SCSI: 3.1 says hotplug:failed but QEMU has the disk; the hook records it, and the remove is clean", async (t) => {
+  addTestInstance(node, SCSI, {
+    template: "file",
+    pnode: node.name,
+    memory: "256M",
+    hv: `disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci,kvm_path=${LAUNCHER}`,
+    disks: ["0:size=32M"],
+    guest: GUEST,
+  });
+  await boot(t, SCSI, "start");
+  const cons = consoleOf(SCSI);
+  let from = cons.text.length;
+  const add = run("gnt-instance", "modify", "--disk", "add:size=16M", SCSI);
+  t.equal(add.code, 0, lastLine(add));
+  t.comment(`Ganeti says: ${/disk\/1 -> hotplug:\S+/.exec(add.out)?.[0] ?? "?"}`);
+  await cons.waitFor(/GUEST: add sd[a-z]/, from);
+  t.equal(await disksOf(t, SCSI), 2, "QEMU has both disks");
+  t.equal(runtimeDisks(node, SCSI), 2, "and the runtime file records the new one (3.1 alone does not)");
+  from = cons.text.length;
+  modify(t, "--disk", "1:remove", SCSI);
+  await cons.waitFor(/GUEST: remove sd[a-z]/, from);
+  const s = await storage(node, SCSI);
+  t.equal(s.disks.length, 1, "removed from QEMU, not left attached to a deleted image");
+  t.same(s.deleted, [], "no fd open on a deleted file");
+  t.equal(runtimeDisks(node, SCSI), 1);
+});
