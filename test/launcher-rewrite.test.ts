@@ -339,6 +339,8 @@ t.test("Ganeti 3.1's own -blockdev command line: passed on unchanged; a -drive a
     "driver=raw,node-name=disk-077af63e-1010-4f10,discard=ignore,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/d/i:0,file.aio=threads",
   ];
   t.same(rewrite(v31), v31, "not a word changed");
+  const upgraded = v31.map((w) => w.replace("discard=ignore", "discard=default"));
+  t.same(rewrite(upgraded), v31, "but a 3.0 runtime's discard=default, which QEMU refuses, is QEMU's default: ignore");
   const floppyBoot = [
     "-name",
     "i",
@@ -354,4 +356,8 @@ t.test("Ganeti 3.1's own -blockdev command line: passed on unchanged; a -drive a
   t.notOk(mixed.includes("-drive"), "a -drive (kvm_extra) still goes to -blockdev");
   t.ok(mixed.includes("ide-cd,drive=cdrom1") && mixed.includes("order=c"), "3.1's own devices and -boot as written");
   t.equal(mixed.filter((w) => w === "-blockdev").length, 3);
+  // A runtime file 3.0 wrote, run by 3.1 (a soft reboot or a migration after the upgrade): 3.0's
+  // CD-ROM -drive in kvm_cmd, 3.1's disks appended, and 3.0's discard=default in them.
+  const after = rewrite([...upgraded, "-drive", "file=/iso/b.iso,media=cdrom,format=raw,if=virtio"]);
+  t.notOk(after.includes("-drive") || after.some((w) => w.includes("discard=default")), "both mended");
 });

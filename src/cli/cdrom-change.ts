@@ -47,7 +47,7 @@ void runHook("cdrom-change", SUMMARY, HOTPLUG_FLAGS, async (args) => {
   }
   let status: 0 | 1 = 0;
   for (const [key, n] of changes) {
-    const id = `cdrom${n}`;
+    const id = `cdrom${n}` as const;
     const image = post.hv[key] ?? "";
     const rc = await reportChange(
       "cdrom-change",
@@ -65,7 +65,12 @@ void runHook("cdrom-change", SUMMARY, HOTPLUG_FLAGS, async (args) => {
         // A name of its own, so that it never meets the old medium's node while both exist.
         const next =
           image === "" ? undefined : cdromNode(`${id}-${shortHash(`${image}\0${Date.now()}`).slice(0, 8)}`, image, kind);
-        const result = await withInstance(ctx.name, ctx.session, (qmp) => changeMedium(qmp, id, next, ctx.warn));
+        const started = ctx.runtime?.[2] ?? ctx.env.pre.hv;
+        const startedCdroms = { cdrom1: Boolean(started["cdrom_image_path"]), cdrom2: Boolean(started["cdrom2_image_path"]) };
+        const result = await withInstance(ctx.name, ctx.session, (qmp) => changeMedium(qmp, id, next, ctx.warn, startedCdroms));
+        if (result === "no drive") {
+          ctx.warn(`the instance was started without ${id}: ${key}=${image} takes effect at its next start`);
+        }
         if (result === "no tray") {
           ctx.warn(`${id} is a virtio-blk CD-ROM, which has no tray: ${key}=${image} takes effect at the instance's next start`);
         }

@@ -2,7 +2,7 @@ import { isHotpluggable } from "../blockdev/devices.js";
 import type { QemuCaps } from "../blockdev/model.js";
 import { InputError } from "../errors.js";
 import { instanceDiskPaths } from "../ganeti/env.js";
-import { withDisk } from "../ganeti/runtime.js";
+import { keepsDiscardDefault, withDiscardMended, withDisk } from "../ganeti/runtime.js";
 import { ganetiHotplugsByDefault } from "../host/ganeti-release.js";
 import { AddFailed, hotAdd, planAdd } from "../hotplug/add.js";
 import { settleDiskLink } from "../hotplug/disk-link.js";
@@ -68,8 +68,13 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
       const attached = await withInstance(ctx.name, ctx.session, async (qmp) => {
         return blockOf(await queryBlock(qmp), plan.id)?.inserted?.["node-name"] === plan.id;
       });
-      const recorded = (currentRuntime(ctx)?.[3] ?? []).some((e) => e[0].uuid === plan.disk.ganeti.uuid);
-      if (!attached) {
+      const doc = currentRuntime(ctx);
+      const recorded = (doc?.[3] ?? []).some((e) => e[0].uuid === plan.disk.ganeti.uuid);
+      // On a runtime file 3.0 wrote, 3.1's own hot-add fails (disk_discard=default): the hook does it.
+      const ganetiCould = !keepsDiscardDefault(doc);
+      if (!attached && !ganetiCould) {
+        ctx.warn("Ganeti 3.1 cannot hot-plug on this runtime file from Ganeti 3.0 (disk_discard=default); the hook does it");
+      } else if (!attached) {
         say(
           "disk-add",
           "note",
@@ -101,7 +106,8 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
             throw e;
           }
         },
-        ({ entry, doc }) => updateRuntime(ctx, (d) => withDisk(d, entry), doc),
+        // disk_discard mended too, so that Ganeti's next hot-add works (see keepsDiscardDefault).
+        ({ entry, doc }) => updateRuntime(ctx, (d) => withDiscardMended(withDisk(d, entry)), doc),
       );
       if (failed) throw failed;
       return { disk: entry };

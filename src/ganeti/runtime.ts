@@ -41,6 +41,18 @@ export function withDisk(doc: RuntimeDocument, entry: RuntimeDiskEntry): Runtime
   return [doc[0], doc[1], doc[2], [...disks, entry]];
 }
 
+/**
+ * A runtime file Ganeti 3.0 wrote, as Ganeti 3.1 leaves it after its upgrade (an instance without
+ * VNC keeps disk_discard=default, a value 3.1 passes to QEMU, which refuses it): Ganeti's own
+ * hot-add cannot work on it.
+ */
+export const keepsDiscardDefault = (doc: RuntimeDocument | undefined): boolean => doc?.[2]["disk_discard"] === "default";
+
+/** The runtime with disk_discard=default read as 3.0 meant it, QEMU's default (ignore). */
+export function withDiscardMended(doc: RuntimeDocument): RuntimeDocument {
+  return keepsDiscardDefault(doc) ? [doc[0], doc[1], { ...doc[2], disk_discard: "ignore" }, doc[3]] : doc;
+}
+
 export function withoutDisk(doc: RuntimeDocument, uuid: string): RuntimeDocument {
   return [doc[0], doc[1], doc[2], doc[3].filter((e) => e[0].uuid !== uuid)];
 }

@@ -4,7 +4,7 @@ import type { QmpClient } from "../qmp/client.js";
 import { QmpCommandError, reason } from "../qmp/errors.js";
 import { type BlockEntry, blockOf, peripheralPath, queryBlock } from "./live.js";
 
-export type MediumResult = "changed" | "ejected" | "no tray";
+export type MediumResult = "changed" | "ejected" | "no tray" | "no drive";
 
 /** A CD-ROM drive as QMP addresses it: its id, or its QOM path when it has none. */
 interface CdromDrive {
@@ -16,26 +16,44 @@ interface CdromDrive {
 
 const notFound = (e: unknown) => e instanceof QmpCommandError && e.qmpClass === "DeviceNotFound";
 
+/** Which CD-ROMs the instance was started with (Ganeti 3.1 creates a drive only for a set image path). */
+export interface StartedCdroms {
+  cdrom1: boolean;
+  cdrom2: boolean;
+}
+
 /**
  * The drive behind CD-ROM `id` (cdrom1, cdrom2). The launcher and instance-start give the device
  * that id. Ganeti 3.1 leaves it anonymous (`-device ide-cd,drive=cdrom1`): it is found by the node
  * in it (cdrom<n>, or cdrom<n>-<hash> that this hook inserted since) and addressed by QOM path.
- * Only QEMU's DeviceNotFound means "no such device"; any other error is a failure to look.
+ * An anonymous drive that was emptied holds no node: it is taken only when nothing else can be it
+ * (the one empty anonymous CD-ROM drive, the other CD-ROM absent or holding its own node), since a
+ * wrong guess would put a medium in the other drive. Only QEMU's DeviceNotFound means "no such
+ * device"; any other error is a failure to look.
  */
-async function findCdrom(qmp: QmpClient, id: string): Promise<CdromDrive | undefined> {
+async function findCdrom(qmp: QmpClient, id: "cdrom1" | "cdrom2", started: StartedCdroms): Promise<CdromDrive | undefined> {
   const typeAt = (path: string) => qmp.execute<string>("qom-get", { path, property: "type" });
   try {
     return { target: id, type: await typeAt(peripheralPath(id)), find: (b) => blockOf(b, id) };
   } catch (e) {
     if (!notFound(e)) throw e;
   }
-  const ours = (node: string | undefined) => node === id || node?.startsWith(`${id}-`) === true;
-  // An anonymous drive that was emptied holds no node, and nothing tells which CD-ROM it was: it
-  // is not guessed (a wrong guess would put a medium in the other drive).
-  const anon = (await queryBlock(qmp)).find((b) => b.qdev !== "" && ours(b.inserted?.["node-name"]));
+  const holds = (b: BlockEntry, cd: string) => {
+    const node = b.inserted?.["node-name"];
+    return node === cd || node?.startsWith(`${cd}-`) === true;
+  };
+  const blocks = (await queryBlock(qmp)).filter((b) => b.qdev.startsWith("/machine/peripheral-anon/"));
+  const other = id === "cdrom1" ? "cdrom2" : "cdrom1";
+  let anon = blocks.find((b) => holds(b, id));
+  if (!anon && started[id]) {
+    const emptyCds: BlockEntry[] = [];
+    for (const b of blocks.filter((x) => !x.inserted)) if (["ide-cd", "scsi-cd"].includes(await typeAt(b.qdev))) emptyCds.push(b);
+    if (emptyCds.length === 1 && (!started[other] || blocks.some((b) => holds(b, other)))) anon = emptyCds[0];
+  }
   if (!anon) return undefined;
-  const path = anon.qdev.replace(/\/virtio-backend$/, "");
-  return { target: path, type: await typeAt(path), find: (b) => b.find((x) => x.qdev === anon.qdev) };
+  const qdev = anon.qdev;
+  const path = qdev.replace(/\/virtio-backend$/, "");
+  return { target: path, type: await typeAt(path), find: (b) => b.find((x) => x.qdev === qdev) };
 }
 
 /** What the drive holds now, as QEMU says: for messages that tell what is left. */
@@ -58,11 +76,14 @@ async function nowInserted(qmp: QmpClient, drive: CdromDrive): Promise<string> {
  */
 export async function changeMedium(
   qmp: QmpClient,
-  id: string,
+  id: "cdrom1" | "cdrom2",
   next: BlockNode | undefined,
   warn: (m: string) => void,
+  started: StartedCdroms,
 ): Promise<MediumResult> {
-  const drive = await findCdrom(qmp, id);
+  const drive = await findCdrom(qmp, id, started);
+  // Started without that CD-ROM (Ganeti 3.1 creates no drive for an empty image path): nothing to change now.
+  if (!drive && !started[id]) return "no drive";
   if (!drive) {
     throw new HotplugError(
       "NO_CDROM_DEVICE",

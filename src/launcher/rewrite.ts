@@ -160,6 +160,14 @@ function parseDevice(o: ArgvOption): Device {
   return { driver: first?.[1] ?? "", props };
 }
 
+/**
+ * Ganeti 3.1 upgrades a runtime file written by 3.0 without its disk_discard=default (the rewrite
+ * sits in a branch it skips without VNC): its -blockdev then says discard=default, which QEMU
+ * refuses. 3.0 meant QEMU's default, ignore. The one change made to 3.1's storage arguments.
+ */
+const fixDiscard = (blockdev: string): string =>
+  blockdev.startsWith("{") ? blockdev : blockdev.replace(/(^|,)discard=default(?=,|$)/, "$1discard=ignore");
+
 /** The node-name of a -blockdev argument, JSON or key=value (the one Ganeti 3.1 writes). */
 function blockdevNodeName(o: ArgvOption): string {
   const value = o.value ?? "";
@@ -194,7 +202,7 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
   // Ganeti 3.1 writes -blockdev + -device itself: with no -drive, nothing is rewritten and QEMU
   // gets the storage arguments stock 3.1 gives it, so that migration to and from a stock 3.1 node
   // keeps working. Which Ganeti wrote the argv is read from the argv, not from a setting.
-  if (!opts.some((o) => o.name === "drive")) return [...argv];
+  if (!opts.some((o) => o.name === "drive")) return argv.map((w, i) => (argv[i - 1] === "-blockdev" ? fixDiscard(w) : w));
   const blockdevNodes = new Set(opts.flatMap((o) => (o.name === "blockdev" ? [blockdevNodeName(o)] : [])));
   const machine = machineOf(opts);
   const counters = new Map<Iface, number>();
@@ -274,7 +282,7 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
       // replaced by bootindex below
     } else {
       out.push(o.word);
-      if (o.value !== undefined) out.push(o.value);
+      if (o.value !== undefined) out.push(o.name === "blockdev" ? fixDiscard(o.value) : o.value);
     }
     if (o === lastDevice) out.push(...deferred.splice(0));
   }
