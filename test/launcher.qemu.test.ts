@@ -1,7 +1,9 @@
 // hooks/qemu-launcher as Ganeti's kvm_path, against the real QEMU 7.2: probes pass through byte for
 // byte, instance starts recorded from Ganeti 3.0.2 run on -blockdev with Ganeti's ids and slots,
 // and every refusal is one line with nothing started.
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { type AddressInfo, connect, createServer } from "node:net";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE } from "../src/launcher/pass-through.js";
@@ -207,4 +209,39 @@ t.test("the launcher installed by symlink finds its own files", async (t) => {
   t.equal(r.code, 0, r.stderr.toString());
   t.match(r.stdout.toString(), /^QEMU emulator version/);
   t.equal(readFileSync(join(ROOT, "hooks/qemu-launcher"), "utf8").split("\n")[0], "#!/bin/sh", "a POSIX sh front");
+});
+
+t.test("a Ganeti 3.0 ext-storage disk at nbd+tcp:// (qemu-nbd) starts through the launcher, on QEMU's nbd driver", async (t) => {
+  const dir = tempDir(t);
+  const n = node(join(dir, "node1"));
+  const img = join(dir, "export.raw");
+  writeFileSync(img, Buffer.alloc(4 << 20));
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const p = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const args = ["--persistent", "--format=raw", "--export-name=exp", "--bind=127.0.0.1", `--port=${port}`, img];
+  const nbd = spawn("qemu-nbd", args, { stdio: "ignore" });
+  t.teardown(() => {
+    nbd.kill("SIGKILL");
+  });
+  const listening = () =>
+    new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+    });
+  for (let i = 0; i < 250 && !(await listening()); i++) await new Promise((r) => setTimeout(r, 20));
+  const argv = ["-name", INSTANCE, "-nodefaults", "-display", "none", "-S", "-daemonize", "-pidfile", n.pidfile];
+  argv.push("-qmp", `unix:${n.qmp},server,nowait`, "-device", "virtio-blk-pci,id=d,drive=d");
+  argv.push("-drive", `file=nbd+tcp://127.0.0.1:${port}/exp,format=raw,if=none,id=d`);
+  const r = await run(LAUNCHER, argv, launcherEnv(dir));
+  t.equal(r.code, 0, `started: ${r.stderr}`);
+  const vm = await daemon(t, n);
+  const nodes = await namedNodes(vm.qmp);
+  t.equal(nodes.find((x) => x["node-name"] === "d-file")?.drv, "nbd", "the protocol node is nbd, not a file named nbd+tcp://…");
 });

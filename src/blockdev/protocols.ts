@@ -128,6 +128,9 @@ const URI_SCHEMES: ReadonlyArray<[RegExp, (uri: string, where: string) => Props]
   [/^iscsi:\/\//, iscsiProtocol],
 ];
 
+/** Whether a path is a userspace storage URI this module builds a node for (one list, for all callers). */
+export const isStorageUri = (path: string): boolean => URI_SCHEMES.some(([re]) => re.test(path));
+
 /** The protocol node for a userspace storage URI. */
 export function uriProtocol(uri: string, where: string): Props {
   for (const [re, build] of URI_SCHEMES) if (re.test(uri)) return build(uri, where);

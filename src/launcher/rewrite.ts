@@ -4,7 +4,7 @@ import { device, hasWriteCache, ideSlot, isQ35, legacyScsiSlot } from "../blockd
 import { checkNodeName } from "../blockdev/ids.js";
 import type { BlockNode, Device, Props } from "../blockdev/model.js";
 import { nodeOptions, rawNode } from "../blockdev/nodes.js";
-import { fileProtocol, hostDeviceProtocol, httpProtocol, isHttpUrl, uriProtocol } from "../blockdev/protocols.js";
+import { fileProtocol, hostDeviceProtocol, httpProtocol, isHttpUrl, isStorageUri, uriProtocol } from "../blockdev/protocols.js";
 import { PluginError } from "../errors.js";
 import { type ArgvOption, parseOptString, splitOptions } from "../ganeti/kvm-argv.js";
 import type { DiskAio, DiskCache } from "../generated/common.js";
@@ -60,7 +60,6 @@ const AIO_MODES = new Set(["threads", "native", "io_uring"]);
 const SHORTHANDS = new Set(["hda", "hdb", "hdc", "hdd", "cdrom", "fda", "fdb", "sd", "mtdblock", "pflash", "drive"]);
 /** Devices whose presence makes QEMU drop its default CD-ROM and floppy (vl.c default_list). */
 const NO_DEFAULT_CDROM = new Set(["ide-cd", "ide-hd", "scsi-cd", "scsi-hd"]);
-const USERSPACE_SCHEMES = ["rbd:", "gluster:", "gluster+tcp:", "nbd:", "nbd+unix:", "iscsi:"];
 
 const show = (o: ArgvOption) => `${o.word} ${o.value ?? ""}`.trim();
 
@@ -112,7 +111,7 @@ function parseDrive(option: ArgvOption, counters: Map<Iface, number>): Drive {
 /** The protocol node of a drive's file: an HTTP(S) URL, a userspace storage URI, or a local path. */
 function protocolOf(d: Drive, facts: LaunchFacts): Props {
   if (isHttpUrl(d.file)) return httpProtocol(d.file);
-  if (USERSPACE_SCHEMES.some((s) => d.file.startsWith(s))) return uriProtocol(d.file, `argument ${show(d.option)}`);
+  if (isStorageUri(d.file)) return uriProtocol(d.file, `argument ${show(d.option)}`);
   const aio = d.aio === "threads" ? undefined : d.aio;
   return facts.pathKind(d.file) === "block" ? hostDeviceProtocol(d.file, aio) : fileProtocol(d.file, aio);
 }
