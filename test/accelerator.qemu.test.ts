@@ -5,7 +5,7 @@
 // the stock QEMU's stderr with the launcher's, byte for byte, and checks that the stock one tried
 // KVM where its name ends in "kvm": a launcher that ran QEMU under another name would differ.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { ROOT } from "./helpers/hook.js";
@@ -102,6 +102,10 @@ t.test("diversion of a binary named kvm (as /usr/bin/kvm): QEMU tries KVM as sto
   const viaPlugin = await recordStock(t, kvm, true);
   await install();
   await viaPlugin(kvm, env);
+  const links = join(env["GANETI_QEMU_BLOCKDEV_CACHE_DIR"] as string, "qemu");
+  t.ok(readdirSync(links).length > 0, "QEMU ran through a link named kvm in the cache");
+  t.equal((await run(DIVERT, ["uninstall", "--path", kvm], env)).code, 0);
+  t.same(readdirSync(links), [], "uninstall removes it");
 });
 
 t.test("diversion of qemu-system-x86_64: Ganeti's kvm (a link to it) still tries KVM, its own name does not", async (t) => {

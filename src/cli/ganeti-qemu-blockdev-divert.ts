@@ -4,6 +4,8 @@ import { InputError, PluginError } from "../errors.js";
 import type { PluginConfig } from "../generated/config.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { configPath, readConfigFile } from "../host/config.js";
+import { cacheDir } from "../launcher/pass-through.js";
+import { qemuLinkDir } from "../launcher/qemu-exec.js";
 import { COMMON_FLAGS, parseArgs, runMain, str, writeFd } from "./hook.js";
 
 const NAME = "ganeti-qemu-blockdev-divert";
@@ -110,6 +112,12 @@ void runMain(NAME, () => {
     }
     const { config } = readConfigFile(configPath(process.env));
     if (config.qemu === divertTo) done.push(`${setQemu(config, undefined)} no longer names ${divertTo}`);
+    // The launcher's link with the stock file name (qemu-exec.ts); running VMs hold the binary itself.
+    const links = qemuLinkDir(cacheDir(process.env), divertTo);
+    if (existsSync(links)) {
+      rmSync(links, { recursive: true, force: true });
+      done.push(`removed ${links}`);
+    }
   }
   writeFd(1, `${done.join("\n")}\n`);
   return 0;

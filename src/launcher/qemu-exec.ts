@@ -17,11 +17,14 @@ export interface QemuExec {
  * is exec'd through a link of the plugin's, <cacheDir>/qemu/<hash of the target>/<stock file name>.
  * /proc/<pid>/exe is the same binary either way.
  */
+/** The directory of the links to one real QEMU binary. */
+export const qemuLinkDir = (cacheDir: string, realQemu: string): string => `${cacheDir}/qemu/${shortHash(realQemu)}`;
+
 export function qemuExec(calledAs: string, realQemu: string, cacheDir: string): QemuExec {
   const name = stockName(calledAs, realQemu);
   const file = basename(name);
   if (basename(realQemu) === file) return { name, path: realQemu };
-  const dir = `${cacheDir}/qemu/${shortHash(realQemu)}`;
+  const dir = qemuLinkDir(cacheDir, realQemu);
   const link = `${dir}/${file}`;
   try {
     if (readlinkSync(link) === realQemu) return { name, path: link };
