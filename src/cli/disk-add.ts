@@ -106,8 +106,9 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
             throw e;
           }
         },
-        // disk_discard mended too, so that Ganeti's next hot-add works (see keepsDiscardDefault).
-        ({ entry, doc }) => updateRuntime(ctx, (d) => withDiscardMended(withDisk(d, entry)), doc),
+        // Under 3.1, disk_discard mended too, so that Ganeti's next hot-add works (see keepsDiscardDefault).
+        ({ entry, doc }) =>
+          updateRuntime(ctx, (d) => (ganetiAttaches ? withDiscardMended(withDisk(d, entry)) : withDisk(d, entry)), doc),
       );
       if (failed) throw failed;
       return { disk: entry };

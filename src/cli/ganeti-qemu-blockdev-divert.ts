@@ -6,6 +6,7 @@ import { writeAtomically } from "../host/atomic-write.js";
 import { configPath, readConfigFile } from "../host/config.js";
 import { cacheDir } from "../launcher/pass-through.js";
 import { qemuLinkDir } from "../launcher/qemu-exec.js";
+import { DIVERTED_SUFFIX } from "../launcher/qemu-name.js";
 import { COMMON_FLAGS, parseArgs, runMain, str, writeFd } from "./hook.js";
 
 const NAME = "ganeti-qemu-blockdev-divert";
@@ -64,7 +65,7 @@ void runMain(NAME, () => {
     throw new InputError("BAD_ARGUMENT", "the first argument must be install or uninstall (see --help)");
   const path = str(args, "path") ?? "/usr/bin/kvm";
   if (!path.startsWith("/")) throw new InputError("BAD_ARGUMENT", `--path ${path}: must be an absolute path`);
-  const divertTo = `${path}.distrib`;
+  const divertTo = `${path}${DIVERTED_SUFFIX}`;
   // The bundle runs from dist/; the launcher is the plugin's hooks/qemu-launcher.
   const launcher = realpathSync(`${__dirname}/../hooks/qemu-launcher`);
   const ours = () => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && readlinkSync(path) === launcher;

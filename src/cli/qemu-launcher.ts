@@ -6,7 +6,7 @@ import { pathKind } from "../host/path-kind.js";
 import { appendLog } from "../host/plugin-log.js";
 import { cacheDir, isInstanceStart, rememberPassThrough } from "../launcher/pass-through.js";
 import { qemuExec } from "../launcher/qemu-exec.js";
-import { tcgWarning } from "../launcher/qemu-name.js";
+import { LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
 import { rewriteArgv } from "../launcher/rewrite.js";
 import { runMain, say, writeFd } from "./hook.js";
 
@@ -23,7 +23,7 @@ import { runMain, say, writeFd } from "./hook.js";
  * when the name is not the path itself. The path exec'd has the stock file name (the process's comm).
  */
 
-const NAME = "qemu-launcher";
+const NAME = LAUNCHER_FILE_NAME;
 /** The KVM device whose presence makes a QEMU that will not try KVM worth a warning (tests name another). */
 const KVM_DEVICE_VARIABLE = "GANETI_QEMU_BLOCKDEV_KVM_DEVICE";
 /** execvp(path, [argv0, args...]); the environment is Ganeti's, which holds no PERL5OPT. */

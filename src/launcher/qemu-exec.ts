@@ -11,15 +11,15 @@ export interface QemuExec {
   path: string;
 }
 
+/** The directory of the links to one real QEMU binary. */
+export const qemuLinkDir = (cacheDir: string, realQemu: string): string => `${cacheDir}/qemu/${shortHash(realQemu)}`;
+
 /**
  * The process's comm is the file name of the path exec'd (not argv[0], not the link's target):
  * where the real QEMU's file name differs from the stock one (/usr/bin/kvm.distrib for kvm), QEMU
  * is exec'd through a link of the plugin's, <cacheDir>/qemu/<hash of the target>/<stock file name>.
  * /proc/<pid>/exe is the same binary either way.
  */
-/** The directory of the links to one real QEMU binary. */
-export const qemuLinkDir = (cacheDir: string, realQemu: string): string => `${cacheDir}/qemu/${shortHash(realQemu)}`;
-
 export function qemuExec(calledAs: string, realQemu: string, cacheDir: string): QemuExec {
   const name = stockName(calledAs, realQemu);
   const file = basename(name);
