@@ -5,6 +5,7 @@ import { join } from "node:path";
 import t from "tap";
 import { parseOptString, splitOptions } from "../src/ganeti/kvm-argv.js";
 import { DEFAULT_PATHS } from "../src/ganeti/paths.js";
+import { readRuntime } from "../src/ganeti/runtime.js";
 import { CONFIG_PATH_VARIABLE, configPath, DEFAULT_CONFIG_PATH, readConfig, readConfigFile } from "../src/host/config.js";
 import { CACHE_DIR_VARIABLE, isInstanceStart, PASS_THROUGH_FILE, rememberPassThrough } from "../src/launcher/pass-through.js";
 import { choosesAccelerator, nameTriesKvm, stockName, tcgWarning } from "../src/launcher/qemu-name.js";
@@ -360,4 +361,17 @@ t.test("Ganeti 3.1's own -blockdev command line: passed on unchanged; a -drive a
   // CD-ROM -drive in kvm_cmd, 3.1's disks appended, and 3.0's discard=default in them.
   const after = rewrite([...upgraded, "-drive", "file=/iso/b.iso,media=cdrom,format=raw,if=virtio"]);
   t.notOk(after.includes("-drive") || after.some((w) => w.includes("discard=default")), "both mended");
+});
+
+t.test("recorded from a real Ganeti 3.1.0~rc2: its command line passes on unchanged, its runtime file is read", async (t) => {
+  const dir = join(ROOT, "test/fixtures/ganeti-3.1/extra");
+  const argv = readFileSync(join(dir, "kvm-cmdline.instance-start.txt"), "utf8").trim().split("\n").slice(1);
+  t.ok(argv.includes("-blockdev") && !argv.includes("-drive"), "3.1 wrote -blockdev itself");
+  t.same(rewrite(argv), argv, "not a word changed");
+  const doc = readRuntime(join(dir, "kvm-runtime.instance-start.json"));
+  t.ok(
+    doc?.[0].some((w) => typeof w === "number"),
+    "kvm_cmd with a non-string item (-m 128) is accepted",
+  );
+  t.equal(doc?.[3][0]?.[0].hvinfo?.id, "disk-69942e05-f957-4a92", "3.1's hvinfo");
 });
