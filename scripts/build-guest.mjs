@@ -25,7 +25,7 @@ const WANTED = [
   "sr_mod",
 ];
 // Bumped whenever what goes into the guest changes: a guest built before is built again.
-const GUEST_VERSION = 5;
+const GUEST_VERSION = 6;
 
 /** @param {string} cmd @param {string[]} args @param {import("node:child_process").ExecFileSyncOptions} [opts] */
 const sh = (cmd, args, opts = {}) =>
@@ -143,7 +143,11 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in ${order.join(" ")}; do insmod /lib/modules/$m.ko; done
-echo "GUEST: BOOT-OK"
+# The guest reports through the kernel's log (say), not by writing to the console: the kernel prints
+# each log record whole, while its own messages (a hot-plugged PCI function, for one) can land in the
+# middle of a line written to the console, which the host then cannot read. No rate limit on them.
+echo on >/proc/sys/kernel/printk_devkmsg
+say "BOOT-OK"
 # The kernel sends no uevent when a CD-ROM's medium changes (nothing polls the drive here): read the
 # first CD-ROM's first bytes once a second, and report the first medium read and every change after.
 # One stat a second without a CD-ROM. "data=" means no medium (the open says so) and nothing else.
@@ -156,10 +160,10 @@ echo "GUEST: BOOT-OK"
   else
     case "$err" in
       *"No medium found"*) now= ;;
-      *) echo "GUEST: media sr0 error=$(echo "$err" | tr -c 'A-Za-z0-9:/-' _)"; continue ;;
+      *) say "media sr0 error=$(echo "$err" | tr -c 'A-Za-z0-9:/-' _)"; continue ;;
     esac
   fi
-  [ "$now" != "$last" ] && echo "GUEST: media sr0 data=$now"
+  [ "$now" != "$last" ] && say "media sr0 data=$now"
   last=$now
 done) &
 exec uevent /bin/onevent
@@ -170,16 +174,22 @@ exec uevent /bin/onevent
 [ "$SUBSYSTEM" = block ] && [ "$DEVTYPE" = disk ] || exit 0
 data() { head -c 16 /dev/$DEVNAME 2>/dev/null | tr -cd 'A-Za-z0-9!-'; }
 case "$ACTION" in
-  add) sleep 0.2; echo "GUEST: add $DEVNAME data=$(data)" ;;
-  remove) echo "GUEST: remove $DEVNAME" ;;
+  add) sleep 0.2; say "add $DEVNAME data=$(data)" ;;
+  remove) say "remove $DEVNAME" ;;
   change)
-    [ "$RESIZE" = 1 ] && echo "GUEST: resize $DEVNAME sectors=$(cat /sys/class/block/$DEVNAME/size)" ;;
+    [ "$RESIZE" = 1 ] && say "resize $DEVNAME sectors=$(cat /sys/class/block/$DEVNAME/size)" ;;
 esac
+`;
+  // One report line, as one record of the kernel's log at level 1 (alert), which every console
+  // log level prints. One write() is one record.
+  const say = `#!/bin/sh
+echo "<1>GUEST: $*" >/dev/kmsg
 `;
   const entries = [
     ...["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"].map((d) => ({ name: d, mode: 0o40755 })),
     { name: "init", mode: 0o100755, data: Buffer.from(init) },
     { name: "bin/onevent", mode: 0o100755, data: Buffer.from(onevent) },
+    { name: "bin/say", mode: 0o100755, data: Buffer.from(say) },
     { name: "bin/busybox", mode: 0o100755, data: readFileSync(join(work, "root/bin/busybox")) },
     ...order.map((m) => ({ name: `lib/modules/${m}.ko`, mode: 0o100644, data: readFileSync(kos.get(m) ?? m) })),
   ];
