@@ -17,33 +17,17 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
-ROOT=${GQB_TRIXIE_ROOT:-/srv/gqb-trixie}
-STATE=${GQB_TRIXIE_STATE:-/run/gqb-trixie}
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 DEST=/opt/gqb
-NET=127.0.20
 NODE=gqb13-node1.ganeti.test NODE_IP=$NET.1
 CLUSTER=gqb13-cluster.ganeti.test CLUSTER_IP=$NET.100
 PACKAGES="ganeti qemu-system-x86 qemu-block-extra qemu-utils nodejs npm xz-utils e2fsprogs ca-certificates
-  python3 procps iproute2 socat util-linux mount"
-CPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-say() { echo "trixie.sh: $*" >&2; }
+  python3 procps iproute2 socat util-linux mount openssh-server"
 
 mirror() {
   apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
     awk '$2 !~ /-/ {sub("/$", "", $1); print $1; exit}'
-}
-
-# The holder's pid, if it still is our holder (a process whose root is the chroot).
-holder() {
-  local p
-  p=$(cat "$STATE/holder.pid" 2>/dev/null) || return 1
-  [ -n "$p" ] && [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$ROOT" ] && echo "$p"
-}
-
-x() {
-  local p
-  p=$(holder) || { say "not up (trixie.sh up)"; return 1; }
-  nsenter -t "$p" -m -u -- chroot "$ROOT" env -i PATH=$CPATH HOME=/root LANG=C.UTF-8 "$@"
 }
 
 bootstrap() {
@@ -136,31 +120,21 @@ CONFD_ARGS="-b $NODE_IP"
 MOND_ARGS="-b $NODE_IP"
 METAD_ARGS="-b $NODE_IP"
 EOF
-  mkdir -p "$ROOT/srv/ganeti/file-storage" "$ROOT/srv/ganeti/os/gqbnoop"
+  mkdir -p "$ROOT/srv/ganeti/file-storage"
   grep -qx /srv/ganeti/file-storage "$ROOT/etc/ganeti/file-storage-paths" 2>/dev/null ||
     echo /srv/ganeti/file-storage >>"$ROOT/etc/ganeti/file-storage-paths"
-  local os=$ROOT/srv/ganeti/os/gqbnoop s
-  echo 20 >"$os/ganeti_api_version"; : >"$os/parameters.list"; echo default >"$os/variants.list"
-  for s in create import export rename verify; do printf '#!/bin/sh\nexit 0\n' >"$os/$s"; chmod 755 "$os/$s"; done
-  install -m 755 "$HERE/../ganeti/init-loopback.py" "$ROOT/usr/local/sbin/gqb-init-loopback"
+  cluster_files
   if [ ! -f "$ROOT/var/lib/ganeti/config.data" ]; then
-    x /usr/lib/ganeti/ensure-dirs
-    x /usr/bin/python3 /usr/local/sbin/gqb-init-loopback "$CLUSTER_IP" init --no-etc-hosts --no-ssh-init \
-      --master-netdev=lo --enabled-hypervisors=kvm --enabled-disk-templates=file,diskless \
-      --file-storage-dir=/srv/ganeti/file-storage -N link=lo \
-      -H kvm:kvm_flag=disabled,kernel_path=,initrd_path=,vnc_bind_address=,serial_console=false "$CLUSTER"
+    init_cluster x -- "$CLUSTER_IP" "$CLUSTER" --enabled-disk-templates=file,diskless \
+      --file-storage-dir=/srv/ganeti/file-storage
   else
     # A new namespace has an empty /run: Ganeti's directories first, then its daemons (those that
     # run already stay; start-all then says so and fails, which is fine here).
     x /usr/lib/ganeti/ensure-dirs
     x /usr/lib/ganeti/daemon-util start-all >/dev/null 2>&1 || true
+    wait_master x
   fi
-  local i
-  # getmaster reads local files: the master daemon answers `gnt-cluster info`.
-  for i in $(seq 1 60); do x gnt-cluster info >/dev/null 2>&1 && break; sleep 1; done
-  x gnt-cluster modify --ipolicy-disk-templates file,diskless \
-    --ipolicy-bounds-specs min:cpu-count=1,disk-count=0,disk-size=1,memory-size=32,nic-count=0,spindle-use=0/max:cpu-count=8,disk-count=16,disk-size=1048576,memory-size=32768,nic-count=8,spindle-use=12 \
-    --ipolicy-std-specs cpu-count=1,disk-count=1,disk-size=128,memory-size=128,nic-count=0,spindle-use=1
+  set_ipolicy x -- file,diskless
   say "cluster: $(x gnt-cluster getmaster) ($NODE_IP)"
 }
 

@@ -5,8 +5,6 @@
 // the launcher must pass its storage arguments on as they are, and the hooks must work beside 3.1's
 // own QMP hot-plug: attach nothing it chose not to attach, finish what it leaves undone.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import t, { type Test } from "tap";
 import { guestFiles, guestKernel } from "../helpers/guest.js";
 import {
@@ -18,23 +16,15 @@ import {
   layout,
   type NamedNode,
   qemuIdentity,
-  readmeHookLinks,
   runtimeDisks,
   setUp,
   storage,
-  TRIXIE,
-  TRIXIE_ROOT,
-  trixieNode,
   withQmp,
 } from "./harness.js";
+import { asWrittenBy30, GUEST, INSIDE, installPlugin, LAUNCHER, TRIXIE, trixieNode } from "./trixie.js";
 
 const PV = "gqb31.ganeti.test";
 const SCSI = "gqb31s.ganeti.test";
-/** Paths as the chroot's processes see them. */
-const INSIDE = { project: "/opt/gqb", media: "/srv/gqb-media" };
-const GUEST = { kernel: `${INSIDE.project}/.cache/guest/vmlinux`, initrd: `${INSIDE.project}/.cache/guest/initrd.gz` };
-const CONFIG = join(TRIXIE_ROOT, "etc/ganeti-qemu-blockdev/config.json");
-const LAUNCHER = `${INSIDE.project}/hooks/qemu-launcher`;
 
 let node: NamedNode;
 const run = (cmd: string, ...args: string[]) => gnt(node, cmd, ...args);
@@ -77,23 +67,7 @@ setUp(
     for (const inst of run("gnt-instance", "list", "--no-headers", "-o", "name").out.split("\n").filter(Boolean))
       run("gnt-instance", "remove", "-f", "--shutdown-timeout=0", inst);
     // The README's install: hook links, the config file; the launcher as kvm_path per instance below.
-    for (const { hook, link } of readmeHookLinks()) {
-      const at = join(node.hooks, link);
-      mkdirSync(join(at, ".."), { recursive: true });
-      rmSync(at, { force: true });
-      symlinkSync(`${INSIDE.project}/hooks/${hook}`, at);
-    }
-    mkdirSync(join(CONFIG, ".."), { recursive: true });
-    writeFileSync(CONFIG, JSON.stringify({ qemu: "/usr/bin/kvm", timeouts: { unplug: 3 } }));
-    mkdirSync(join(TRIXIE_ROOT, INSIDE.media), { recursive: true });
-    for (const [name, marker] of [
-      ["one.iso", "MEDIUM-ONE"],
-      ["two.iso", "MEDIUM-TWO"],
-    ]) {
-      const data = Buffer.alloc(1 << 20);
-      data.write(marker as string);
-      writeFileSync(join(TRIXIE_ROOT, INSIDE.media, name as string), data);
-    }
+    installPlugin([node.hooks]);
   },
   () => {
     for (const c of consoles.values()) c.close();
@@ -189,33 +163,10 @@ t.test("hard and soft reboots through the launcher stay on 3.1's -blockdev", asy
   }
 });
 
-/**
- * The runtime file of a running instance made into the one Ganeti 3.0 writes (the same format,
- * test/fixtures/ganeti-3.0.2/extra/kvm-runtime.instance-start.json): the CD-ROM a legacy -drive in
- * kvm_cmd, and disk_discard=default in up_hvp, which 3.1's upgrade of the file leaves in place for
- * an instance without VNC. What a node upgraded from 3.0 to 3.1 with instances running holds.
- */
-function asWrittenBy30(inst: string, iso: string): void {
-  const path = join(node.run, "kvm-hypervisor/conf", `${inst}.runtime`);
-  const doc = JSON.parse(readFileSync(path, "utf8")) as [unknown[], unknown, Record<string, unknown>, unknown];
-  const argv: unknown[] = [];
-  for (let i = 0; i < doc[0].length; i++) {
-    const [word, value] = [doc[0][i], String(doc[0][i + 1])];
-    if (word === "-blockdev" && value.includes("node-name=cdrom1")) i++;
-    else if (word === "-device" && value.includes("drive=cdrom1")) {
-      argv.push("-drive", `file=${iso},media=cdrom,format=raw,if=ide`);
-      i++;
-    } else argv.push(word);
-  }
-  doc[0] = argv;
-  doc[2]["disk_discard"] = "default";
-  writeFileSync(path, JSON.stringify(doc));
-}
-
 t.test("the upgrade: an instance whose runtime file 3.0 wrote stays manageable under 3.1 and the launcher", async (t) => {
   modify(t, "-H", `cdrom_image_path=${INSIDE.media}/one.iso`, PV);
   await boot(t, PV, "reboot", "--type=hard", "--shutdown-timeout=0");
-  asWrittenBy30(PV, `${INSIDE.media}/one.iso`);
+  asWrittenBy30(node, PV, `${INSIDE.media}/one.iso`);
   // Stock 3.1 cannot run this file: its -blockdev says discard=default, which QEMU refuses.
   await boot(t, PV, "reboot", "--type=soft", "--shutdown-timeout=0");
   const s = await allBlockdev(t, node, PV, "3.0's runtime file, soft reboot under 3.1");

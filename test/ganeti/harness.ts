@@ -43,25 +43,6 @@ export function twoNodesNode(n: 1 | 2): NamedNode {
   };
 }
 
-/**
- * The one node of test/debian13/trixie.sh (Ganeti 3.1, QEMU 10 in a trixie chroot). Its /run is a
- * tmpfs of its namespace, seen from here through the namespace holder's /proc/<pid>/root; the rest
- * is the chroot's. Paths the chroot's processes read (hook links, the guest) are written as seen
- * from inside.
- */
-export const TRIXIE = join(ROOT, "test/debian13/trixie.sh");
-export const TRIXIE_ROOT = "/srv/gqb-trixie";
-export function trixieNode(): NamedNode {
-  const holder = readFileSync("/run/gqb-trixie/holder.pid", "utf8").trim();
-  return {
-    name: "gqb13-node1.ganeti.test",
-    run: `/proc/${holder}/root/run/ganeti`,
-    hooks: join(TRIXIE_ROOT, "etc/ganeti/hooks"),
-    log: join(TRIXIE_ROOT, "var/log/ganeti"),
-    enter: ["bash", TRIXIE, "x"],
-  };
-}
-
 /** A Ganeti command on a node, its stdout and stderr together as an operator sees them. */
 export function gnt(node: GanetiNode, cmd: string, ...args: string[]): Done {
   const [exe, ...pre] = [...node.enter, cmd];
@@ -335,4 +316,93 @@ export function setUp(t: Test, up: () => void, down: () => void): void {
     }
   });
   t.teardown(once);
+}
+
+/**
+ * Live migration and hot-add through Ganeti's CLI, checked alike on every release and cluster: a
+ * migrated instance runs on the target only (started with -incoming), and its guest sees the same
+ * machine; a hot-added disk appears in the guest.
+ */
+export class Migrations {
+  /** Guest resets seen right after a migration, per instance (see `migrate`). */
+  readonly resets = new Map<string, number>();
+  private readonly master: GanetiNode;
+  private readonly nodes: readonly GanetiNode[];
+  private readonly consoleOf: (inst: string) => Console;
+  constructor(master: GanetiNode, nodes: readonly GanetiNode[], consoleOf: (inst: string) => Console) {
+    this.master = master;
+    this.nodes = nodes;
+    this.consoleOf = consoleOf;
+  }
+
+  /**
+   * Migrates an instance and checks what must hold whatever QEMU ran on either side: it runs on the
+   * target now (started with -incoming), not on the source, and it looks the same as before.
+   */
+  async migrate(t: Test, inst: string, from: NamedNode, to: NamedNode) {
+    const before = await layout(from, inst);
+    const start = performance.now();
+    const r = gnt(this.master, "gnt-instance", "migrate", "-f", "-n", to.name, inst);
+    const seconds = (performance.now() - start) / 1000;
+    t.equal(r.code, 0, `gnt-instance migrate ${inst} to ${to.name}: ${lastLine(r)}`);
+    t.comment(`${inst}: ${from.name} -> ${to.name} in ${seconds.toFixed(1)} s`);
+    t.equal(qemuPid(from, inst), undefined, "no QEMU left for it on the source");
+    const s = await storage(to, inst);
+    t.equal(s.status, "running", "the guest runs on the target");
+    t.ok(s.argv.includes("-incoming"), "a QEMU started to receive the source's state (-incoming), not a fresh boot");
+    const after = await layout(to, inst);
+    t.same(
+      { pci: after.pci, storage: after.storage },
+      { pci: before.pci, storage: before.storage },
+      "the guest sees the same PCI functions and storage devices, in the same places",
+    );
+    // Ganeti addresses its devices by the ids of its command line; the launcher also names devices
+    // Ganeti left anonymous (a legacy CD-ROM), which a stock QEMU target leaves anonymous again.
+    const named = ganetiDeviceIds(to, inst);
+    t.ok(
+      named.length > 0 && named.every((id) => after.ids.includes(id)),
+      `the devices Ganeti names are there: ${named.join(" ")}`,
+    );
+    // QEMU under TCG here sometimes resets a guest right after a live migration, stock QEMU on both
+    // sides as well (measured: see the closing note of issue 14). A reset guest prints its kernel's
+    // banner: wait for its boot, and count it, so that the checks after it test the plugin.
+    const cons = this.consoleOf(inst);
+    const mark = cons.text.length;
+    await cons.open(to);
+    await new Promise((r) => setTimeout(r, 3000));
+    if (cons.text.slice(mark).includes("Linux version")) {
+      t.comment(`${inst}: the guest was reset after the migration (QEMU under TCG); waiting for its boot`);
+      this.resets.set(inst, (this.resets.get(inst) ?? 0) + 1);
+      await cons.waitFor(/GUEST: BOOT-OK/, mark, 90_000);
+    }
+    return { ...s, ids: after.ids };
+  }
+
+  /**
+   * A disk added with Ganeti's CLI where the instance runs now: the guest must see it appear. No
+   * warning at all, unless `ganetiWarns` (Ganeti's own attempt is expected to fail): then no hook
+   * may fail. Returns what Ganeti printed.
+   */
+  async hotAdd(t: Test, inst: string, ganetiWarns = false): Promise<string> {
+    const cons = this.consoleOf(inst);
+    const from = cons.text.length;
+    const r = gnt(this.master, "gnt-instance", "modify", "--disk", "add:size=16M", inst);
+    t.equal(r.code, 0, `modify --disk add: ${/disk\/\d+ -> \S+/.exec(r.out)?.[0] ?? r.out}`);
+    if (ganetiWarns) t.notMatch(r.out, /script \S+ failed/, "no hook failed");
+    else t.notMatch(r.out, /WARNING/, "no warning: no hook failed");
+    try {
+      const seen = await cons.waitFor(/GUEST: add ([a-z]+)/, from);
+      t.pass(`the guest sees /dev/${seen[1]}`);
+    } catch (e) {
+      const on = this.nodes.find((n) => qemuPid(n, inst) !== undefined);
+      const s = on && (await storage(on, inst));
+      // A guest that restarted shows why just before its new boot log.
+      const reboot = cons.text.lastIndexOf("Linux version");
+      t.fail(`${(e as Error).message}; QEMU has ${JSON.stringify(s?.disks)}`, {
+        "console since the add": cons.text.slice(from),
+        "console before the last boot": reboot > 0 ? cons.text.slice(Math.max(0, reboot - 3000), reboot + 100) : "",
+      });
+    }
+    return r.out;
+  }
 }

@@ -16,11 +16,11 @@ import {
   addTestInstance,
   allBlockdev,
   Console,
-  ganetiDeviceIds,
   gnt,
   keepPluginFiles,
   lastLine,
   layout,
+  Migrations,
   type NamedNode,
   qemuIdentity,
   qemuPid,
@@ -53,8 +53,9 @@ const NEW = "gqb-new.ganeti.test"; // started after: on -blockdev from the start
 let restorePluginFiles = () => {};
 const consoles = new Map([OLD, NEW].map((i) => [i, new Console(i)]));
 const consoleOf = (inst: string) => consoles.get(inst) as Console;
-/** Guest resets seen right after a migration, per instance (QEMU's, under TCG; see migrate()). */
-const resets = new Map<string, number>();
+const checks = new Migrations(N1, [N1, N2], consoleOf);
+const migrate = checks.migrate.bind(checks);
+const hotAdd = checks.hotAdd.bind(checks);
 
 const addInstance = (name: string, hv: string) =>
   addTestInstance(N1, name, { template: "sharedfile", pnode: N1.name, memory: "128M", hv });
@@ -64,69 +65,6 @@ async function boot(t: Test, on: NamedNode, inst: string, ...cmd: string[]) {
   const r = master("gnt-instance", ...cmd, inst);
   t.equal(r.code, 0, `gnt-instance ${cmd.join(" ")} ${inst}: ${lastLine(r)}`);
   await consoleOf(inst).boot(on);
-}
-
-/**
- * Migrates an instance and checks what must hold whatever QEMU ran on either side: it runs on the
- * target now (started with -incoming), not on the source, and it looks the same as before.
- */
-async function migrate(t: Test, inst: string, from: NamedNode, to: NamedNode) {
-  const before = await layout(from, inst);
-  const start = performance.now();
-  const r = master("gnt-instance", "migrate", "-f", "-n", to.name, inst);
-  const seconds = (performance.now() - start) / 1000;
-  t.equal(r.code, 0, `gnt-instance migrate ${inst} to ${to.name}: ${lastLine(r)}`);
-  t.comment(`${inst}: ${from.name} -> ${to.name} in ${seconds.toFixed(1)} s`);
-  t.equal(qemuPid(from, inst), undefined, "no QEMU left for it on the source");
-  const s = await storage(to, inst);
-  t.equal(s.status, "running", "the guest runs on the target");
-  t.ok(s.argv.includes("-incoming"), "a QEMU started to receive the source's state (-incoming), not a fresh boot");
-  const after = await layout(to, inst);
-  t.same(
-    { pci: after.pci, storage: after.storage },
-    { pci: before.pci, storage: before.storage },
-    "the guest sees the same PCI functions and storage devices, in the same places",
-  );
-  // Ganeti addresses its devices by the ids of its command line; the launcher also names devices
-  // Ganeti left anonymous (a legacy CD-ROM), which a stock QEMU target leaves anonymous again.
-  const named = ganetiDeviceIds(to, inst);
-  t.ok(named.length > 0 && named.every((id) => after.ids.includes(id)), `the devices Ganeti names are there: ${named.join(" ")}`);
-  // QEMU 7.2 under TCG here sometimes resets a guest right after a live migration, stock QEMU on
-  // both sides as well (measured: see the closing note of issue 14). An idle guest prints nothing;
-  // kernel log lines on the target's console mean it is booting again: wait for it, and count it,
-  // so that the checks after it test the plugin, not that reset.
-  const cons = consoleOf(inst);
-  const mark = cons.text.length;
-  await cons.open(to);
-  await new Promise((r) => setTimeout(r, 3000));
-  if (/\[\s*\d+\.\d+\]/.test(cons.text.slice(mark))) {
-    t.comment(`${inst}: the guest was reset after the migration (QEMU under TCG); waiting for its boot`);
-    resets.set(inst, (resets.get(inst) ?? 0) + 1);
-    await cons.waitFor(/GUEST: BOOT-OK/, mark, 90_000);
-  }
-  return { ...s, ids: after.ids };
-}
-
-/** A disk added with Ganeti's CLI where the instance runs now: the guest must see it appear. */
-async function hotAdd(t: Test, inst: string) {
-  const cons = consoleOf(inst);
-  const from = cons.text.length;
-  const r = master("gnt-instance", "modify", "--disk", "add:size=16M", inst);
-  t.equal(r.code, 0, `modify --disk add: ${/disk\/\d+ -> add\S*/.exec(r.out)?.[0] ?? r.out}`);
-  t.notMatch(r.out, /WARNING/, "no hook failed");
-  try {
-    const seen = await cons.waitFor(/GUEST: add ([a-z]+)/, from);
-    t.pass(`the guest sees /dev/${seen[1]}`);
-  } catch (e) {
-    const on = [N1, N2].find((n) => qemuPid(n, inst) !== undefined);
-    const s = on && (await storage(on, inst));
-    // A guest that restarted shows why just before its new boot log.
-    const reboot = cons.text.lastIndexOf("Linux version");
-    t.fail(`${(e as Error).message}; QEMU has ${JSON.stringify(s?.disks)}`, {
-      "console since the add": cons.text.slice(from),
-      "console before the last boot": reboot > 0 ? cons.text.slice(Math.max(0, reboot - 3000), reboot + 100) : "",
-    });
-  }
 }
 
 setUp(
@@ -239,7 +177,7 @@ t.test("uninstall: running instances untouched; -blockdev instances then migrate
 });
 
 t.test("no guest restarted on its own: boots seen are the ones Ganeti was asked for (and migration resets)", async (t) => {
-  const boots = (inst: string) => consoleOf(inst).text.split("GUEST: BOOT-OK").length - 1 - (resets.get(inst) ?? 0);
+  const boots = (inst: string) => consoleOf(inst).text.split("GUEST: BOOT-OK").length - 1 - (checks.resets.get(inst) ?? 0);
   t.equal(boots(NEW), 1, `${NEW}: its start`);
   t.equal(boots(OLD), 2, `${OLD}: its start and the soft reboot`);
 });
