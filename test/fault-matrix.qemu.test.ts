@@ -3,11 +3,11 @@
 // of a real QEMU. After each: the exit status and the output line; the VM's state exactly as
 // before, or exactly what the output says is left; and a following run that converges. The matrix
 // is printed as a table (test output and README "Failure behaviour").
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
-import { loadEnv, runHook } from "./helpers/hook.js";
+import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { INSTANCE, type Instance, startInstance } from "./helpers/instance.js";
 import { FAULTS, type Fault, QmpProxy, type Step, stepName } from "./helpers/qmp-proxy.js";
 
@@ -93,7 +93,26 @@ async function oneCase(t: Test, hook: Hook, step: Step | undefined, fault: Fault
   return left.length === 0 ? `failed ${res.json.error.code}, as before` : `failed ${res.json.error.code}, ${leftover}`;
 }
 
-for (const hook of ["disk-add", "disk-remove"] as const) {
+/** Each hook's table, in hook order; written to docs/fault-matrix.md once both are complete. */
+const tables = new Map<Hook, string>();
+const HOOKS = ["disk-add", "disk-remove"] as const;
+t.teardown(() => {
+  if (tables.size !== HOOKS.length) return; // a run of part of the matrix writes nothing
+  const intro = `# The fault matrix
+
+Written by \`test/fault-matrix.qemu.test.ts\` at every run: edit the test, not this file.
+
+A QMP proxy between the hook and a real QEMU answers one step with an error, swallows it, cuts the
+connection, or has QEMU killed, for every QMP command of each hook (SCSI disk, \`--qmp-timeout 1\`).
+After each case the exit status and the output line agree, the VM is exactly as before or holds
+exactly what the message says is left, and a following run converges. The first steps are the
+reconcile every run starts with: their failures are reported as warnings and the hook's own work
+goes on. "as before": the VM as it was; "left": what the message says is left.
+`;
+  writeFileSync(join(ROOT, "docs/fault-matrix.md"), [intro, ...HOOKS.map((h) => tables.get(h))].join("\n"));
+});
+
+for (const hook of HOOKS) {
   t.test(`${hook}: every QMP command × every fault`, async (t) => {
     // The steps of an undisturbed run, as the proxy sees them.
     let steps: Step[] = [];
@@ -118,14 +137,9 @@ for (const hook of ["disk-add", "disk-remove"] as const) {
       }
       rows.push(`| ${stepName(step)} | ${cells.join(" | ")} |`);
     }
-    t.comment(
-      [
-        `${hook}: step × fault → outcome`,
-        `| step | ${FAULTS.join(" | ")} |`,
-        `|---|${FAULTS.map(() => "---").join("|")}|`,
-        ...rows,
-      ].join("\n"),
-    );
+    const table = [`| step | ${FAULTS.join(" | ")} |`, `|---|${FAULTS.map(() => "---").join("|")}|`, ...rows].join("\n");
+    t.comment(`${hook}: step × fault → outcome\n${table}`);
+    if (rows.length === steps.length && steps.length > 0) tables.set(hook, `${hook}:\n\n${table}\n`);
   });
 }
 
