@@ -183,3 +183,20 @@ t.test("the unplug race: Ganeti's own unplug finishes between our look and our d
   t.ok(res.ms < 5000, `at once, not after the 10 s unplug timeout (${Math.round(res.ms)} ms)`);
   t.same(await state(inst), { node: false, device: false, recorded: false }, "device, node and runtime entry gone");
 });
+
+t.test("an error that is no QMP error (a reply QEMU never gives) after device_add: rolled back all the same", async (t) => {
+  const { inst, env } = await prepared(t, "disk-add");
+  const dir = join(inst.base, "proxy");
+  mkdirSync(dir);
+  const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
+  await proxy.start(t);
+  const before = await state(inst);
+  // query-block #3 is the check after device_add: node and device are in QEMU by then.
+  proxy.inject({ command: "query-block", nth: 3 }, "unexpected reply", async () => {});
+  const res = await runHook("disk-add", env, { args: [...inst.pathArgs, "--qmp-dir", dir, "--qmp-timeout", "1"] });
+  t.equal(res.code, 1, `fails: ${res.stderr}`);
+  t.same(res.json?.change?.[1], "hotplug:failed", "and says so to Ganeti");
+  t.equal(res.json?.error?.code, "VERIFY_FAILED", "with the step that failed");
+  t.match(res.json?.error?.message, "the VM is as it was", "after the rollback");
+  t.same(await state(inst), before, "device and node removed again, nothing recorded");
+});

@@ -2,7 +2,7 @@ import { diskDevice, hvinfoFor, type Placement, pciRoot, SCSI_CONTROLLER_ID } fr
 import { diskBlockNode, diskGuestDevice, diskId } from "../blockdev/disk.js";
 import type { BlockNode, DiskSpec, QemuCaps, StorageSettings } from "../blockdev/model.js";
 import { PciSlots, parsePciAddr, ScsiIds } from "../blockdev/slots.js";
-import { HotplugError, PluginError } from "../errors.js";
+import { HotplugError } from "../errors.js";
 import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
@@ -140,9 +140,12 @@ export class AddFailed extends HotplugError {
   entry: RuntimeDiskEntry | undefined;
 }
 
-/** The error a failed step is reported with: its own code, saying which step failed. */
+/**
+ * The error a failed step is reported with: its own code, saying which step failed. Any error,
+ * ours or not (a reply QEMU never gives can make our own code throw), is reported so, after the
+ * rollback: a step done is never left in place because the error was unexpected.
+ */
 function failure(e: unknown, id: string, done: readonly string[]): HotplugError {
-  if (!(e instanceof PluginError)) throw e;
   if (e instanceof HotplugError) return e;
   const step = done.length === 0 ? "blockdev-add" : done.length === 1 ? "device_add" : "the check after device_add";
   const code = done.length === 0 ? "BLOCKDEV_ADD_FAILED" : done.length === 1 ? "DEVICE_ADD_FAILED" : "VERIFY_FAILED";

@@ -2,7 +2,8 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import type { Test } from "tap";
 
 /** What the proxy does to one command: QEMU cannot be made to fail at a chosen step, so the proxy does. */
-export type Fault = "error" | "no reply" | "dropped connection" | "QEMU killed";
+export type Fault = "error" | "no reply" | "dropped connection" | "QEMU killed" | "unexpected reply";
+/** The fault matrix's columns. ("unexpected reply", a return QEMU never gives, is for single cases.) */
 export const FAULTS: readonly Fault[] = ["error", "no reply", "dropped connection", "QEMU killed"];
 
 /** One QMP command of a hook run: its name and which occurrence of that name it is (from 1). */
@@ -15,8 +16,9 @@ export const stepName = (s: Step) => (s.nth > 1 ? `${s.command} #${s.nth}` : s.c
 /**
  * A QMP proxy between a hook and a real QEMU: it listens where the hook looks for the instance's
  * socket, opens QEMU's own socket for each connection, passes both directions through, and records
- * every command. With a fault set, it answers the chosen step itself (an error), swallows it (no
- * reply), cuts both connections, or has QEMU killed, instead of passing it on.
+ * every command. With a fault set, it answers the chosen step itself (an error, or a reply QEMU
+ * never gives), swallows it (no reply), cuts both connections, or has QEMU killed, instead of
+ * passing it on.
  */
 export class QmpProxy {
   readonly steps: Step[] = [];
@@ -105,6 +107,11 @@ export class QmpProxy {
         );
         return;
       case "no reply":
+        return;
+      case "unexpected reply":
+        // A number where QEMU returns an object or a list: the hook's own code then fails in a way
+        // no QMP error describes (a TypeError), as a bug of ours would.
+        client.write(`${JSON.stringify({ return: 42, id: msg.id })}\n`);
         return;
       case "dropped connection":
         cut();
