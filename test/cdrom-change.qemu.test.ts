@@ -1,54 +1,12 @@
 // cdrom-change: a CD-ROM medium changed live when gnt-instance modify -H cdrom_image_path=... changes
 // it, with the blockdev tray sequence, in the environment of a recorded hvparams modify.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import t, { type Test } from "tap";
-import { type EnvVars, loadEnv, runHook } from "./helpers/hook.js";
+import t from "tap";
+import { change, inDrive, instanceWithCdrom } from "./helpers/cdrom.js";
+import { loadEnv, runHook } from "./helpers/hook.js";
 import { serveFile } from "./helpers/http.js";
-import { namedNodes, queryBlock } from "./helpers/inspect.js";
-import { type Instance, startInstance } from "./helpers/instance.js";
-import { tempDir } from "./helpers/tmp.js";
-
-const MODIFY = loadEnv("ganeti-3.0.2/instance-modify-hvparams-offline-post.env");
-
-/** The recorded modify, with the CD-ROM image before and after as given. */
-const change = (before: string, after: string, key = "cdrom_image_path"): EnvVars => ({
-  ...MODIFY,
-  [`GANETI_INSTANCE_HV_${key}`]: before,
-  [`GANETI_POST_INSTANCE_HV_${key}`]: after,
-});
-
-function iso(dir: string, name: string, marker: string): string {
-  const path = join(dir, name);
-  const data = Buffer.alloc(1 << 20);
-  data.write(marker);
-  writeFileSync(path, data);
-  return path;
-}
-
-/** What is in the drive: the file behind its medium node, or nothing. */
-async function inDrive(inst: Instance, id: string) {
-  const blk = (await queryBlock(inst.vm.qmp)).find((b) =>
-    [id, `/machine/peripheral/${id}`, `/machine/peripheral/${id}/virtio-backend`].includes(b.qdev),
-  );
-  const node = blk?.inserted?.["node-name"];
-  if (!node) return undefined;
-  const file = (await namedNodes(inst.vm.qmp)).find((n) => n["node-name"] === `${node}-file`);
-  return { node, file: file?.file, ro: blk?.inserted?.ro };
-}
-
-async function instanceWithCdrom(t: Test, cdromType: string) {
-  const base = tempDir(t);
-  const one = iso(base, "one.iso", "MEDIUM-ONE");
-  const two = iso(base, "two.iso", "MEDIUM-TWO");
-  const inst = await startInstance(t, {
-    disk_type: "scsi-hd",
-    scsi_controller_type: "virtio-scsi-pci",
-    cdrom_disk_type: cdromType,
-    cdrom_image_path: one,
-  });
-  return { inst, one, two, base };
-}
+import { namedNodes } from "./helpers/inspect.js";
 
 for (const cdromType of ["ide", "scsi-cd"]) {
   t.test(`${cdromType}: a new image, then an eject, through the tray`, async (t) => {

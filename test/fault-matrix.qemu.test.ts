@@ -107,7 +107,9 @@ connection, or has QEMU killed, for every QMP command of each hook (SCSI disk, \
 After each case the exit status and the output line agree, the VM is exactly as before or holds
 exactly what the message says is left, and a following run converges. The first steps are the
 reconcile every run starts with: their failures are reported as warnings and the hook's own work
-goes on. "as before": the VM as it was; "left": what the message says is left.
+goes on. "as before": the VM as it was; "left": what the message says is left. A dropped
+connection is not the end: the hook connects again to undo what it did. cdrom-change's matrix:
+[fault-matrix-cdrom-change.md](fault-matrix-cdrom-change.md).
 `;
   writeFileSync(join(ROOT, "docs/fault-matrix.md"), [intro, ...HOOKS.map((h) => tables.get(h))].join("\n"));
 });

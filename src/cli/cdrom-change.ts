@@ -67,7 +67,9 @@ void runHook("cdrom-change", SUMMARY, HOTPLUG_FLAGS, async (args) => {
           image === "" ? undefined : cdromNode(`${id}-${shortHash(`${image}\0${Date.now()}`).slice(0, 8)}`, image, kind);
         const started = ctx.runtime?.[2] ?? ctx.env.pre.hv;
         const startedCdroms = { cdrom1: Boolean(started["cdrom_image_path"]), cdrom2: Boolean(started["cdrom2_image_path"]) };
-        const result = await withInstance(ctx.name, ctx.session, (qmp) => changeMedium(qmp, id, next, ctx.warn, startedCdroms));
+        const result = await withInstance(ctx.name, ctx.session, (qmp, reconnect) =>
+          changeMedium(qmp, id, next, ctx.warn, startedCdroms, reconnect),
+        );
         if (result === "no drive") {
           ctx.warn(`the instance was started without ${id}: ${key}=${image} takes effect at its next start`);
         }

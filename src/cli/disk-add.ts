@@ -92,14 +92,14 @@ void runHook("disk-add", SUMMARY, HOTPLUG_FLAGS, async (args) => {
       const { entry, failed } = await withInstance(
         ctx.name,
         ctx.session,
-        async (qmp) => {
+        async (qmp, reconnect) => {
           caps ??= liveCaps(qmp, settings.aio === "io_uring");
           planAdd(plan.disk, settings, await caps, () => {}); // its warnings were given above
           // Read once under the lock: the slots it records, and the base of the update below.
           const doc = currentRuntime(ctx);
           const recorded = (doc?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
           try {
-            return { entry: await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs), doc, failed: undefined };
+            return { entry: await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs, reconnect), doc, failed: undefined };
           } catch (e) {
             // A rollback the guest would not let finish: the disk is attached, and recorded as such.
             if (e instanceof AddFailed && e.entry) return { entry: e.entry, doc, failed: e };

@@ -66,7 +66,8 @@ async function livePlacement(qmp: QmpClient, plan: AddPlan): Promise<Placement> 
 
 /**
  * blockdev-add, device_add, then a check through query-block's qdev. Each step done is recorded and,
- * on any later failure, undone in reverse, libvirt's way (qemuBlockStorageSourceAttachRollback):
+ * on any later failure, undone in reverse (over a new connection, from `reconnect`, when the first
+ * one dropped), libvirt's way (qemuBlockStorageSourceAttachRollback):
  * device_del and QEMU's DEVICE_DELETED for it (bounded by `unplugTimeoutMs`), then blockdev-del.
  * The first error is the one reported, with exactly what is left attached when the rollback could
  * not finish; a retry never meets "Duplicate nodes", and reconciling finishes what is left.
@@ -77,6 +78,7 @@ export async function hotAdd(
   recorded: readonly HvInfo[],
   warn: (m: string) => void,
   unplugTimeoutMs: number,
+  reconnect?: () => Promise<QmpClient>,
 ): Promise<RuntimeDiskEntry> {
   const { id, disk, settings } = plan;
   const live = await liveState(qmp, { scsi: diskDevice(settings.diskType).bus === "scsi" });
@@ -126,7 +128,9 @@ export async function hotAdd(
       throw new HotplugError("VERIFY_FAILED", `device ${id} was added but QEMU does not show node ${id} behind it`);
     }
   } catch (e) {
-    const error = await rollback(qmp, id, done, failure(e, id, done), unplugTimeoutMs);
+    // A dropped connection is no reason to leave half a disk: QEMU still runs, and takes another.
+    const fresh = qmp.closed && reconnect ? await reconnect().catch(() => undefined) : undefined;
+    const error = await rollback(fresh ?? qmp, id, done, failure(e, id, done), unplugTimeoutMs).finally(() => fresh?.close());
     // A device the guest would not let go of is still the guest's disk: the runtime file says so.
     if (error.leftAttached) error.entry = entry(place);
     throw error;

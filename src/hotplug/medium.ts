@@ -70,9 +70,9 @@ async function nowInserted(qmp: QmpClient, drive: CdromDrive): Promise<string> {
  * Changes (or, with no `next`, ejects) the medium of a CD-ROM drive, libvirt's way with the blockdev
  * API: the new medium's node first (a file that cannot be opened changes nothing), then
  * blockdev-open-tray (forced), blockdev-remove-medium, blockdev-insert-medium, blockdev-close-tray,
- * and the old medium's node deleted last. A failure after the tray opened puts the old medium back,
- * and the message says what QEMU then has. A virtio-blk CD-ROM has no tray: nothing is touched, and
- * the caller says so.
+ * and the old medium's node deleted last. A failure after the tray opened puts the old medium back
+ * (over a new connection, from `reconnect`, when the first one dropped), and the message says what
+ * QEMU then has. A virtio-blk CD-ROM has no tray: nothing is touched, and the caller says so.
  */
 export async function changeMedium(
   qmp: QmpClient,
@@ -80,6 +80,7 @@ export async function changeMedium(
   next: BlockNode | undefined,
   warn: (m: string) => void,
   started: StartedCdroms,
+  reconnect?: () => Promise<QmpClient>,
 ): Promise<MediumResult> {
   const drive = await findCdrom(qmp, id, started);
   // Started without that CD-ROM (Ganeti 3.1 creates no drive for an empty image path): nothing to change now.
@@ -109,18 +110,25 @@ export async function changeMedium(
     if (next) await qmp.execute("blockdev-insert-medium", { ...target, "node-name": next.nodeName });
     await qmp.execute("blockdev-close-tray", target);
   } catch (e) {
-    // Put the old medium back, close the tray, forget the new node; then say what QEMU has.
-    const inNow = drive.find(await queryBlock(qmp).catch(() => []))?.inserted?.["node-name"];
-    if (inNow !== old && old) {
-      if (inNow) await qmp.execute("blockdev-remove-medium", target).catch(() => undefined);
-      await qmp.execute("blockdev-insert-medium", { ...target, "node-name": old }).catch(() => undefined);
+    // Put the old medium back, close the tray, forget the new node; then say what QEMU has. A
+    // dropped connection is no reason to leave the tray open: QEMU still runs, and takes another.
+    const fresh = qmp.closed && reconnect ? await reconnect().catch(() => undefined) : undefined;
+    const q = fresh ?? qmp;
+    try {
+      const inNow = drive.find(await queryBlock(q).catch(() => []))?.inserted?.["node-name"];
+      if (inNow !== old && old) {
+        if (inNow) await q.execute("blockdev-remove-medium", target).catch(() => undefined);
+        await q.execute("blockdev-insert-medium", { ...target, "node-name": old }).catch(() => undefined);
+      }
+      await q.execute("blockdev-close-tray", target).catch(() => undefined);
+      if (next) await q.execute("blockdev-del", { "node-name": next.nodeName }).catch(() => undefined);
+      throw new HotplugError(
+        "MEDIUM_CHANGE_FAILED",
+        `changing the medium of ${id} failed (${reason(e)}); ${await nowInserted(q, drive)}`,
+      );
+    } finally {
+      fresh?.close();
     }
-    await qmp.execute("blockdev-close-tray", target).catch(() => undefined);
-    if (next) await qmp.execute("blockdev-del", { "node-name": next.nodeName }).catch(() => undefined);
-    throw new HotplugError(
-      "MEDIUM_CHANGE_FAILED",
-      `changing the medium of ${id} failed (${reason(e)}); ${await nowInserted(qmp, drive)}`,
-    );
   }
   if (old) {
     await qmp.execute("blockdev-del", { "node-name": old }).catch((e: unknown) => {

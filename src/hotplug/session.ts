@@ -29,23 +29,26 @@ export const runsHere = (paths: NodePaths, instance: string) => existsSync(qmpSo
 /**
  * Runs `fn` holding the instance's lock and a QMP connection. The connection is closed as soon as
  * `fn` is done with QEMU (QEMU serves one client per socket; Ganeti needs it too); `after` runs
- * still under the lock, for the runtime file.
+ * still under the lock, for the runtime file. `fn`'s `reconnect` opens a new connection (the
+ * caller closes it): a step whose connection dropped can still look at QEMU and undo what it did.
  */
 export async function withInstance<T>(
   instance: string,
   opts: SessionOptions,
-  fn: (qmp: QmpClient) => Promise<T>,
+  fn: (qmp: QmpClient, reconnect: () => Promise<QmpClient>) => Promise<T>,
   after: (result: T) => void = () => {},
 ): Promise<T> {
   const release = await lockInstance(instance, opts.lockTimeoutMs);
   try {
-    const qmp = await QmpClient.connect(qmpSocket(opts.paths, instance), {
-      timeoutMs: opts.qmpTimeoutMs,
-      commandTimeoutMs: opts.qmpTimeoutMs,
-    });
+    const connect = () =>
+      QmpClient.connect(qmpSocket(opts.paths, instance), {
+        timeoutMs: opts.qmpTimeoutMs,
+        commandTimeoutMs: opts.qmpTimeoutMs,
+      });
+    const qmp = await connect();
     let result: T;
     try {
-      result = await fn(qmp);
+      result = await fn(qmp, connect);
     } catch (e) {
       // The one place that classifies: exit 2 means invalid input with nothing sent to QEMU, and
       // by now QEMU has been talked to. What the live VM refuses (no free slot, a missing feature)
