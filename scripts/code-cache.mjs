@@ -1,11 +1,12 @@
 // @ts-check
 // Writes dist/<hook>.<build>.env.cache and .json.cache: V8's code cache after a representative run
-// of each hook in each input mode, so that a hook started by Ganeti does not compile its bundle
+// of each hook in each input mode (and of each operator command), so that a hook started by Ganeti does not compile its bundle
 // again (src/loader/hook-loader.ts picks one; <build> is the bundle's own, scripts/bundle.mjs).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { COMMANDS } from "./lib/hooks.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const scratch = mkdtempSync(join(tmpdir(), "gqb-codecache-"));
@@ -69,16 +70,16 @@ try {
   mkdirSync(done);
   /** @type {[string, string[], string | null, string?][]} */
   const runs = [
-    ["instance-start", paths, null, "prime"],
-    ["instance-start", paths, null],
-    ["instance-start", paths, JSON.stringify(startRequest)],
-    ["disk-add", paths, null],
-    ["disk-remove", paths, null],
-    ["disk-grow", paths, null],
-    ["cdrom-change", paths, null],
+    ["hooks/instance-start", paths, null, "prime"],
+    ["hooks/instance-start", paths, null],
+    ["hooks/instance-start", paths, JSON.stringify(startRequest)],
+    ["hooks/disk-add", paths, null],
+    ["hooks/disk-remove", paths, null],
+    ["hooks/disk-grow", paths, null],
+    ["hooks/cdrom-change", paths, null],
     // The launcher's Node part, rewriting a Ganeti-like start (its sh front needs no cache).
     [
-      "qemu-launcher-node.cjs",
+      "hooks/qemu-launcher-node.cjs",
       [
         "-name",
         "demo",
@@ -89,9 +90,11 @@ try {
       ],
       null,
     ],
+    // The operator commands: their usage (a run that needs no instance).
+    ...COMMANDS.map((c) => /** @type {[string, string[], null]} */ ([`bin/${c}`, ["--help"], null])),
   ];
   for (const [hook, args, input, prime] of runs) {
-    const r = spawnSync(join(root, "hooks", hook), args, {
+    const r = spawnSync(join(root, hook), args, {
       env: prime ? { ...env, GQB_CODE_CACHE: "" } : env,
       cwd: "/",
       input: input ?? undefined,

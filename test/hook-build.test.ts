@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { HOOKS } from "../scripts/lib/hooks.mjs";
+import { COMMANDS, HOOKS } from "../scripts/lib/hooks.mjs";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -47,9 +47,25 @@ t.test("V8 takes the code cache of the mode a hook runs in", async (t) => {
       what,
     );
   }
-  for (const hook of ["disk-add", "disk-remove"]) {
-    const res = await runHook(hook, { GQB_CODE_CACHE: "report" }, { args: ["--help"] });
-    t.match(res.stderr, new RegExp(`^${hook}: code cache env accepted \\(.*\\.${build(hook)}\\.env\\.cache\\)$`, "m"), hook);
+});
+
+t.test("every hook and every operator command has its generated executable and a code cache V8 takes", async (t) => {
+  const programs: [string, string][] = [
+    ...HOOKS.map((h): [string, string] => ["hooks", h]),
+    ...COMMANDS.map((c): [string, string] => ["bin", c]),
+  ];
+  for (const [dir, name] of programs) {
+    const res = spawnSync(join(ROOT, dir, name), ["--help"], {
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", GQB_CODE_CACHE: "report" },
+      stdio: ["ignore", "pipe", "pipe"], // stdin /dev/null, as Ganeti runs hooks: the env mode
+      encoding: "utf8",
+    });
+    t.equal(res.status, 0, `${dir}/${name} --help runs: ${res.error?.message ?? ""}`);
+    t.match(
+      res.stderr,
+      new RegExp(`^${name}: code cache env accepted \\(.*/${name}\\.${build(name)}\\.env\\.cache\\)$`, "m"),
+      name,
+    );
   }
 });
 

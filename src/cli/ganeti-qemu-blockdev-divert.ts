@@ -3,14 +3,14 @@ import { dirname } from "node:path";
 import { InputError, PluginError } from "../errors.js";
 import type { PluginConfig } from "../generated/config.js";
 import { writeAtomically } from "../host/atomic-write.js";
-import { configPath, readConfigFile } from "../host/config.js";
+import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { cacheDir } from "../launcher/pass-through.js";
 import { qemuLinkDir } from "../launcher/qemu-exec.js";
 import { DIVERTED_SUFFIX } from "../launcher/qemu-name.js";
 import { COMMON_FLAGS, parseArgs, runMain, str, writeFd } from "./hook.js";
 
 const NAME = "ganeti-qemu-blockdev-divert";
-const SUMMARY = `Usage: ${NAME} install|uninstall [--path /usr/bin/kvm]
+const SUMMARY = `Usage: ${NAME} install|uninstall [--path ${DEFAULT_QEMU}]
 
 Puts the kvm_path launcher in place of the QEMU binary Ganeti already calls, on this node: the
 binary is diverted (dpkg-divert --local --rename, to <path>.distrib, in the same directory, where
@@ -63,7 +63,7 @@ void runMain(NAME, () => {
   }
   if (action !== "install" && action !== "uninstall")
     throw new InputError("BAD_ARGUMENT", "the first argument must be install or uninstall (see --help)");
-  const path = str(args, "path") ?? "/usr/bin/kvm";
+  const path = str(args, "path") ?? DEFAULT_QEMU;
   if (!path.startsWith("/")) throw new InputError("BAD_ARGUMENT", `--path ${path}: must be an absolute path`);
   const divertTo = `${path}${DIVERTED_SUFFIX}`;
   // The bundle runs from dist/; the launcher is the plugin's hooks/qemu-launcher.

@@ -1,6 +1,8 @@
 #!/bin/sh
 # hooks/qemu-launcher: Ganeti's kvm_path, or the QEMU path Ganeti calls once diverted. Written by
-# scripts/gen-hooks.mjs from src/launcher/qemu-launcher.sh (@NODE@ is the Node that built the plugin).
+# scripts/gen-hooks.mjs from src/launcher/qemu-launcher.sh (@NODE@ is the Node that built the plugin;
+# the config and cache paths, their variables and the record's name come from the TypeScript that
+# states them, src/host/config.ts, src/ganeti/paths.ts and src/launcher/pass-through.ts).
 #
 # Ganeti runs kvm_path for its probes (--help, -machine ?, -device ?, --version) and for every
 # instance start. Probes go straight to the real QEMU, byte for byte, without starting Node, once
@@ -11,8 +13,8 @@
 # Everything else goes through Node, which prints the exec arguments as shell words for this
 # script to exec (so QEMU has this process's pid): through Perl, which sets QEMU's argv[0] to the
 # stock name (`exec -a` is not POSIX).
-config=${GANETI_QEMU_BLOCKDEV_CONFIG:-/etc/ganeti-qemu-blockdev/config.json}
-record=${GANETI_QEMU_BLOCKDEV_CACHE_DIR:-/var/cache/ganeti-qemu-blockdev}/launcher-qemu
+config=${@CONFIG_PATH_VARIABLE@:-@DEFAULT_CONFIG_PATH@}
+record=${@CACHE_DIR_VARIABLE@:-@DEFAULT_CACHE_DIR@}/@PASS_THROUGH_FILE@
 # Reads the rest of stdin into $text, a newline after every line (builtins only: no fork).
 slurp() {
   text=

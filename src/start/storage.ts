@@ -8,6 +8,7 @@ import type { HookEnvironment } from "../ganeti/env.js";
 import { diskLink, type NodePaths } from "../ganeti/paths.js";
 import type { HvParams, RuntimeDiskEntry, RuntimeDocument } from "../generated/common.js";
 import type { StartRequest } from "../generated/start-input.js";
+import { DEFAULT_QEMU } from "../host/config.js";
 import { pathKind } from "../host/path-kind.js";
 import { qemuCaps } from "../host/qemu-caps.js";
 
@@ -50,7 +51,7 @@ export function startStorage(
   const disks: DiskSpec[] = json.disks
     ? json.disks.map((e, i) => specFromEntry(e, i))
     : instance.disks.map((d) => specFromEnv(d, diskLink(opts.paths, instance.name, d.index)));
-  const capsOpts: Parameters<typeof qemuCaps>[0] = { kvmPath: hv.kvm_path ?? "/usr/bin/kvm", cacheDir: opts.paths.cacheDir };
+  const capsOpts: Parameters<typeof qemuCaps>[0] = { kvmPath: hv.kvm_path ?? DEFAULT_QEMU, cacheDir: opts.paths.cacheDir };
   if (opts.qemuVersion !== undefined) capsOpts.flag = opts.qemuVersion;
   if (json.version !== undefined) capsOpts.json = json.version;
   const caps = qemuCaps(capsOpts);
