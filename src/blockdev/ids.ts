@@ -11,6 +11,9 @@ export function diskDeviceId(uuid: string): string {
   return `disk-${uuid.toLowerCase().split("-").slice(0, 3).join("-")}`;
 }
 
+/** Whether a name is one diskDeviceId makes (what reconcile may delete when no device uses it). */
+export const isDiskDeviceId = (name: string): boolean => /^disk-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}$/.test(name);
+
 /**
  * The device id (= node name) of a disk: the id recorded in its hvinfo wins, so that a restart,
  * a migration target or a hot-remove finds the device an earlier start or Ganeti itself created.

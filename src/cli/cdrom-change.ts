@@ -58,7 +58,7 @@ void runHook("cdrom-change", SUMMARY, HOTPLUG_FLAGS, async (args) => {
         const kind = image === "" || isHttpUrl(image) ? undefined : pathKind(image);
         if (isHttpUrl(image)) {
           checkCurlModule();
-          await checkRangeSupport(image, 5000);
+          await checkRangeSupport(image);
         } else if (image !== "" && !kind) {
           throw new HotplugError("MEDIUM_MISSING", `${key}=${image} does not exist on this node; the old medium stays inserted`);
         }

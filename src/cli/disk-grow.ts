@@ -5,7 +5,7 @@ import { withDisk } from "../ganeti/runtime.js";
 import type { RuntimeDiskEntry } from "../generated/common.js";
 import { backingSize } from "../host/backing-size.js";
 import { hotGrow } from "../hotplug/grow.js";
-import { diskPathOf } from "../hotplug/request.js";
+import { diskPathOf, jsonDiskIndex } from "../hotplug/request.js";
 import { currentRuntime, updateRuntime } from "../hotplug/runtime-file.js";
 import { withInstance } from "../hotplug/session.js";
 import { runHook, say } from "./hook.js";
@@ -42,10 +42,7 @@ void runHook("disk-grow", SUMMARY, HOTPLUG_FLAGS, async (args) => {
     const disk = ctx.input.disk;
     uuid = disk.uuid.toLowerCase();
     const listed = view?.disks.find((d) => d.uuid === uuid);
-    const at = ctx.input.index ?? listed?.index;
-    if (at === undefined)
-      throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
-    index = at;
+    index = jsonDiskIndex(ctx.input, listed?.index);
     path = diskPathOf(disk, listed) ?? ctx.input.link ?? diskLink(ctx.paths, ctx.name, index);
   } else {
     if (!view) {

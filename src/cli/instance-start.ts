@@ -52,7 +52,7 @@ void runHook("instance-start", SUMMARY, FLAGS, async (args) => {
   const { output: out, mediaUrls } = startStorage(env, input, opts);
   if (mediaUrls.length && !args.has("no-url-check")) {
     checkCurlModule(str(args, "qemu-module-dir"));
-    for (const url of mediaUrls) await checkRangeSupport(url, 5000);
+    for (const url of mediaUrls) await checkRangeSupport(url);
   }
   for (const w of out.warnings) say("instance-start", "warning", w);
   writeFd(1, format === "shell" ? `${out.argv.map(shellQuote).join(" ")}\n` : `${JSON.stringify(out)}\n`);

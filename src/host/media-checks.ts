@@ -22,8 +22,11 @@ export function checkCurlModule(moduleDir?: string): void {
   // No module directory at all: a QEMU built without modules has curl built in, or not at all.
 }
 
+/** How long an HTTP(S) medium's server may take to answer the check, at start and at a change. */
+export const URL_CHECK_TIMEOUT_MS = 5000;
+
 /** Asks for the first byte: QEMU's curl driver refuses servers that answer anything but 206. */
-export async function checkRangeSupport(url: string, timeoutMs: number): Promise<void> {
+export async function checkRangeSupport(url: string, timeoutMs = URL_CHECK_TIMEOUT_MS): Promise<void> {
   const lib = (
     url.toLowerCase().startsWith("https:") ? process.getBuiltinModule("node:https") : process.getBuiltinModule("node:http")
   ) as typeof import("node:http");

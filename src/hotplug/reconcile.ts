@@ -1,5 +1,5 @@
 import { isHotpluggableDriver } from "../blockdev/devices.js";
-import { fileNodeName } from "../blockdev/ids.js";
+import { fileNodeName, isDiskDeviceId } from "../blockdev/ids.js";
 import type { RuntimeDocument } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
@@ -9,7 +9,6 @@ import { peripheralDevices, queryBlock } from "./live.js";
 export const RECONCILE_COMMAND = "ganeti-qemu-blockdev-reconcile";
 
 /** Node names of Ganeti's disk ids (`disk-` + the uuid's first three groups) and their protocol children. */
-const DISK_NODE = /^disk-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}$/;
 
 export interface Reconciled {
   /** The runtime document to write, when an entry was dropped. */
@@ -53,11 +52,11 @@ export async function reconcile(
     }
   };
   for (const name of nodes) {
-    if (DISK_NODE.test(name) && !inUse.has(name) && !devices.has(name)) await del(name, "which no device used");
+    if (isDiskDeviceId(name) && !inUse.has(name) && !devices.has(name)) await del(name, "which no device used");
   }
   for (const name of nodes) {
     const parent = name.slice(0, -"-file".length);
-    if (name === fileNodeName(parent) && DISK_NODE.test(parent) && !nodes.has(parent))
+    if (name === fileNodeName(parent) && isDiskDeviceId(parent) && !nodes.has(parent))
       await del(name, "which its disk node left behind");
   }
   if (!doc) return { actions };

@@ -41,9 +41,7 @@ export function disksToAdd(env: HookEnvironment, input: HotplugInput | undefined
   if (input?.disk) {
     const disk = input.disk;
     const listed = env.post?.disks.find((d) => d.uuid === disk.uuid.toLowerCase());
-    const index = input.index ?? listed?.index;
-    if (index === undefined)
-      throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
+    const index = jsonDiskIndex(input, listed?.index);
     const path = diskPathOf(disk, listed);
     // A link the caller names explicitly is its word for the path; Ganeti's by-index link is not.
     if (!path && !input.link && disk.params?.access !== "userspace" && PATH_VARIABLES[disk.dev_type]) {
@@ -82,11 +80,17 @@ export function disksToRemove(
   const idOf = (uuid: string) => deviceIdOf(uuid, runtime?.[3].find((e) => e[0].uuid.toLowerCase() === uuid)?.[0].hvinfo);
   if (input?.disk) {
     const uuid = input.disk.uuid.toLowerCase();
-    const index = input.index ?? env.pre.disks.find((d) => d.uuid === uuid)?.index;
-    if (index === undefined)
-      throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
+    const index = jsonDiskIndex(input, env.pre.disks.find((d) => d.uuid === uuid)?.index);
     return [{ uuid, index, id: idOf(uuid) }];
   }
   const diff = envDiff(env, "remove");
   return "none" in diff ? diff : diff.map((d) => ({ uuid: d.uuid, index: d.index, id: idOf(d.uuid) }));
+}
+
+/** A JSON request's disk index: its `$.index`, else the index the environment lists the disk at. */
+export function jsonDiskIndex(input: { index?: number }, listed: number | undefined): number {
+  const index = input.index ?? listed;
+  if (index === undefined)
+    throw new InputError("INVALID_JSON", "stdin at $.index: required when the environment does not list the disk");
+  return index;
 }

@@ -28,6 +28,122 @@ function isGreeting(
 }
 
 /**
+ * A connection while its session is being set up: the socket's messages are queued for the
+ * greeting and the negotiation to read in order, and a failure (a closed socket, non-JSON) is kept
+ * for the next read. Once the session is set up, `handOver` passes the queue and everything after
+ * it to the client.
+ */
+class Handshake {
+  readonly path: string;
+  readonly socket: Socket;
+  private readonly timeoutMs: number;
+  private readonly deadline: number;
+  private readonly queue: Message[] = [];
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+  private deliver: ((msg: Message) => void) | undefined;
+  private fail: ((err: Error) => void) | undefined;
+
+  constructor(path: string, socket: Socket, timeoutMs: number) {
+    this.path = path;
+    this.socket = socket;
+    this.timeoutMs = timeoutMs;
+    this.deadline = Date.now() + timeoutMs;
+    const decoder = new FrameDecoder();
+    socket.on("data", (chunk: Buffer) => {
+      for (const frame of decoder.push(chunk)) {
+        let msg: Message;
+        try {
+          msg = JSON.parse(frame) as Message;
+        } catch {
+          this.lost(new QmpProtocolError(`${path}: peer sent non-JSON: ${frame.slice(0, 80)}`));
+          socket.destroy();
+          return;
+        }
+        if (this.deliver) this.deliver(msg);
+        else this.queue.push(msg);
+      }
+      this.wake?.();
+    });
+    socket.on("error", (e: NodeJS.ErrnoException) => {
+      const dropped = this.deliver !== undefined || e.code === "EPIPE" || e.code === "ECONNRESET";
+      this.lost(
+        dropped
+          ? new QmpClosedError(`${path}: connection lost (${e.code ?? e.message})`)
+          : new QmpConnectError(`${path}: cannot connect (${e.code ?? e.message}); is the instance running on this node?`),
+      );
+    });
+    socket.on("close", () => {
+      const midFrame = decoder.buffered ? ` in the middle of a message (${decoder.buffered} bytes)` : "";
+      this.lost(new QmpClosedError(`${path}: QEMU closed the connection${midFrame}`));
+    });
+  }
+
+  /** The next message, within the set-up's deadline; `what` names it in the timeout's message. */
+  async next(what: string): Promise<Message> {
+    while (this.queue.length === 0) {
+      if (this.failure) throw this.failure;
+      const left = this.deadline - Date.now();
+      if (left <= 0) {
+        throw new QmpTimeoutError(
+          `${this.path}: no ${what} within ${this.timeoutMs / 1000} s (QEMU serves one QMP client at a time; is another client holding the socket?)`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+    return this.queue.shift() as Message;
+  }
+
+  send(msg: Record<string, unknown>): void {
+    this.socket.write(`${JSON.stringify(msg)}\n`);
+  }
+
+  /** From now on every message goes to `deliver` (the queued ones first), every failure to `fail`. */
+  handOver(deliver: (msg: Message) => void, fail: (err: Error) => void): void {
+    this.deliver = deliver;
+    this.fail = fail;
+    for (const msg of this.queue.splice(0)) deliver(msg);
+  }
+
+  private lost(err: Error): void {
+    if (this.fail) this.fail(err);
+    else this.failure ??= err;
+    this.wake?.();
+  }
+}
+
+/** Step 1: the greeting, QEMU's first message (events before it are skipped), with its version. */
+async function readGreeting(conn: Handshake): Promise<QmpVersion> {
+  let greeting = await conn.next("QMP greeting");
+  while (greeting.event !== undefined) greeting = await conn.next("QMP greeting");
+  if (!isGreeting(greeting))
+    throw new QmpProtocolError(`${conn.path}: not a QMP greeting: ${JSON.stringify(greeting).slice(0, 120)}`);
+  const v = greeting.QMP.version;
+  return { ...v.qemu, package: v.package ?? "" };
+}
+
+/**
+ * Step 2: leaves capabilities negotiation mode (`qmp_capabilities`, no capabilities asked for).
+ * What comes before its reply is skipped: no listener can be registered before the session is.
+ */
+async function negotiate(conn: Handshake): Promise<void> {
+  conn.send({ execute: "qmp_capabilities", id: "caps" });
+  for (;;) {
+    const reply = await conn.next("reply to qmp_capabilities");
+    if (reply.id !== "caps") continue;
+    if (reply.error) throw new QmpCommandError("qmp_capabilities", reply.error.class ?? "?", reply.error.desc ?? "");
+    return;
+  }
+}
+
+/**
  * A QMP client for one Unix socket: greeting, capabilities, id-correlated commands, and event
  * listeners. It knows nothing about Ganeti. QEMU serves one client per QMP socket, so hold a
  * client only as long as an operation needs it.
@@ -54,91 +170,24 @@ export class QmpClient {
     return this.closedWith !== undefined;
   }
 
-  /** Connects, reads and checks the greeting, and leaves capabilities negotiation mode. */
+  /**
+   * Connects, then sets the session up as QMP specifies, in two steps, both within `timeoutMs`:
+   * the greeting (QEMU's version), then the capabilities negotiation.
+   */
   static async connect(path: string, opts: ConnectOptions = {}): Promise<QmpClient> {
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const socket = createConnection({ path });
-    const decoder = new FrameDecoder();
-    let client: QmpClient | undefined;
-    const early: Message[] = [];
-    let wake: (() => void) | undefined;
-    let failure: Error | undefined;
-
-    socket.on("data", (chunk: Buffer) => {
-      for (const frame of decoder.push(chunk)) {
-        let msg: Message;
-        try {
-          msg = JSON.parse(frame) as Message;
-        } catch {
-          const err = new QmpProtocolError(`${path}: peer sent non-JSON: ${frame.slice(0, 80)}`);
-          if (client) client.shutdown(err);
-          else failure = err;
-          socket.destroy();
-          wake?.();
-          return;
-        }
-        if (client) client.dispatch(msg);
-        else early.push(msg);
-      }
-      wake?.();
-    });
-    socket.on("error", (e: NodeJS.ErrnoException) => {
-      const err =
-        client || e.code === "EPIPE" || e.code === "ECONNRESET"
-          ? new QmpClosedError(`${path}: connection lost (${e.code ?? e.message})`)
-          : new QmpConnectError(`${path}: cannot connect (${e.code ?? e.message}); is the instance running on this node?`);
-      if (client) client.shutdown(err);
-      else failure ??= err;
-      wake?.();
-    });
-    socket.on("close", () => {
-      const midFrame = decoder.buffered ? ` in the middle of a message (${decoder.buffered} bytes)` : "";
-      const err = new QmpClosedError(`${path}: QEMU closed the connection${midFrame}`);
-      if (client) client.shutdown(err);
-      else failure ??= err;
-      wake?.();
-    });
-
-    const deadline = Date.now() + timeoutMs;
-    const nextEarly = async (what: string): Promise<Message> => {
-      while (early.length === 0) {
-        if (failure) throw failure;
-        const left = deadline - Date.now();
-        if (left <= 0) {
-          throw new QmpTimeoutError(
-            `${path}: no ${what} within ${timeoutMs / 1000} s (QEMU serves one QMP client at a time; is another client holding the socket?)`,
-          );
-        }
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        wake = undefined;
-      }
-      return early.shift() as Message;
-    };
-
+    const conn = new Handshake(path, createConnection({ path }), timeoutMs);
     try {
-      let greeting = await nextEarly("QMP greeting");
-      while (greeting.event !== undefined) greeting = await nextEarly("QMP greeting");
-      if (!isGreeting(greeting))
-        throw new QmpProtocolError(`${path}: not a QMP greeting: ${JSON.stringify(greeting).slice(0, 120)}`);
-      const v = greeting.QMP.version;
-      socket.write(`${JSON.stringify({ execute: "qmp_capabilities", id: "caps" })}\n`);
-      for (;;) {
-        const reply = await nextEarly("reply to qmp_capabilities");
-        if (reply.id !== "caps") continue;
-        if (reply.error) throw new QmpCommandError("qmp_capabilities", reply.error.class ?? "?", reply.error.desc ?? "");
-        break;
-      }
-      client = new QmpClient(path, socket, { ...v.qemu, package: v.package ?? "" }, opts.commandTimeoutMs ?? 10_000);
-      for (const msg of early.splice(0)) client.dispatch(msg);
+      const version = await readGreeting(conn);
+      await negotiate(conn);
+      const client = new QmpClient(path, conn.socket, version, opts.commandTimeoutMs ?? 10_000);
+      conn.handOver(
+        (msg) => client.dispatch(msg),
+        (err) => client.shutdown(err),
+      );
       return client;
     } catch (e) {
-      socket.destroy();
+      conn.socket.destroy();
       throw e;
     }
   }
