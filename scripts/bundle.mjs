@@ -25,7 +25,7 @@ await build({
   },
   bundle: true,
   platform: "node",
-  target: "node20",
+  target: "node18",
   format: "cjs",
   outdir: "dist",
   outExtension: { ".js": ".cjs" },

@@ -9,7 +9,7 @@
 // cannot sit on a #! line (whitespace, too long) falls back to `/usr/bin/env node`.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { buildSync, transformSync } from "esbuild";
+import { transformSync } from "esbuild";
 import { COMMANDS, HOOKS, LAUNCHER } from "./lib/hooks.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
@@ -17,7 +17,7 @@ const node = process.argv[2] ?? process.execPath;
 const interpreter = /^\/[^\s]{1,100}$/.test(node) ? node : "/usr/bin/env node";
 const loader = transformSync(readFileSync(join(root, "src/loader/hook-loader.ts"), "utf8"), {
   loader: "ts",
-  target: "node20",
+  target: "node18",
 }).code;
 
 /** @param {string} hook */
@@ -40,25 +40,11 @@ for (const [dir, hook] of programs) {
   chmodSync(path, 0o755);
 }
 // The launcher: its sh front, and the loader of its bundle that the front runs with this Node. The
-// front's paths and variable names are the TypeScript's own, taken from the sources at build time.
+// front's paths and variable names are the TypeScript's own (src/host/plugin-files.ts, which
+// imports nothing), read at build time.
 const front = join(root, "hooks", LAUNCHER);
 const nodeWord = interpreter.startsWith("/usr/bin/env") ? "node" : interpreter;
-const facts = buildSync({
-  stdin: {
-    contents: `export { DEFAULT_CONFIG_PATH, CONFIG_PATH_VARIABLE } from "./src/host/config.ts";
-export { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE } from "./src/launcher/pass-through.ts";
-import { DEFAULT_PATHS } from "./src/ganeti/paths.ts";
-export const DEFAULT_CACHE_DIR = DEFAULT_PATHS.cacheDir;`,
-    resolveDir: root,
-    loader: "ts",
-  },
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  write: false,
-  logLevel: "error",
-}).outputFiles[0]?.text;
-if (!facts) throw new Error("esbuild wrote nothing for the launcher front's facts");
+const facts = transformSync(readFileSync(join(root, "src/host/plugin-files.ts"), "utf8"), { loader: "ts", format: "esm" }).code;
 /** @type {Record<string, string>} */
 const values = { NODE: nodeWord, ...(await import(`data:text/javascript;base64,${Buffer.from(facts).toString("base64")}`)) };
 const frontText = readFileSync(join(root, "src/launcher/qemu-launcher.sh"), "utf8").replace(/@([A-Z_]+)@/g, (m, name) => {

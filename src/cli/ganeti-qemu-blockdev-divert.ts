@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { InputError, PluginError } from "../errors.js";
 import type { PluginConfig } from "../generated/config.js";
 import { writeAtomically } from "../host/atomic-write.js";
+import { builtin } from "../host/builtin.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { cacheDir } from "../launcher/pass-through.js";
 import { qemuLinkDir } from "../launcher/qemu-exec.js";
@@ -25,7 +26,7 @@ and the config file forgets it. Running VMs are not touched either way.
 Exit status: 0 done; 1 failed; 2 invalid input.`;
 
 function dpkgDivert(args: string[]): string {
-  const { execFileSync } = process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
+  const { execFileSync } = builtin<typeof import("node:child_process")>("node:child_process");
   try {
     return execFileSync("dpkg-divert", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {

@@ -1,3 +1,5 @@
+import { DEFAULT_CACHE_DIR } from "../host/plugin-files.js";
+
 /** Where Ganeti keeps things on a node (pathutils / hv_kvm); every one can be overridden by a flag. */
 export interface NodePaths {
   /** Symlinks to each instance disk: <diskDir>/<instance>:<index>. */
@@ -14,7 +16,7 @@ export const DEFAULT_PATHS: NodePaths = {
   diskDir: "/var/run/ganeti/instance-disks",
   qmpDir: "/var/run/ganeti/kvm-hypervisor/ctrl",
   runtimeDir: "/var/run/ganeti/kvm-hypervisor/conf",
-  cacheDir: "/var/cache/ganeti-qemu-blockdev",
+  cacheDir: DEFAULT_CACHE_DIR,
 };
 
 export const diskLink = (p: NodePaths, instance: string, index: number) => `${p.diskDir}/${instance}:${index}`;

@@ -2,11 +2,10 @@ import { readFileSync } from "node:fs";
 import { InputError, PluginError } from "../errors.js";
 import type { PluginConfig } from "../generated/config.js";
 import { validateConfig } from "../generated/validators.js";
+import { CONFIG_PATH_VARIABLE, DEFAULT_CONFIG_PATH } from "./plugin-files.js";
 import { check, jsonPath } from "./validate.js";
 
-/** Where the operator's settings live; GANETI_QEMU_BLOCKDEV_CONFIG names another file (tests). */
-export const DEFAULT_CONFIG_PATH = "/etc/ganeti-qemu-blockdev/config.json";
-export const CONFIG_PATH_VARIABLE = "GANETI_QEMU_BLOCKDEV_CONFIG";
+export { CONFIG_PATH_VARIABLE, DEFAULT_CONFIG_PATH };
 
 /** The real QEMU when the config names none: Ganeti's own default kvm_path. */
 export const DEFAULT_QEMU = "/usr/bin/kvm";

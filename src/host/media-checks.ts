@@ -1,4 +1,5 @@
 import { PluginError } from "../errors.js";
+import { builtin } from "./builtin.js";
 
 /**
  * Checks for HTTP(S) CD-ROMs that QEMU would otherwise report only at start, and cryptically:
@@ -9,7 +10,7 @@ import { PluginError } from "../errors.js";
 const MODULE_DIRS = ["/usr/lib/x86_64-linux-gnu/qemu", "/usr/lib64/qemu", "/usr/lib/qemu"];
 
 export function checkCurlModule(moduleDir?: string): void {
-  const { existsSync, readdirSync } = process.getBuiltinModule("node:fs") as typeof import("node:fs");
+  const { existsSync, readdirSync } = builtin<typeof import("node:fs")>("node:fs");
   for (const dir of moduleDir ? [moduleDir] : MODULE_DIRS) {
     if (!existsSync(dir)) continue;
     const modules = readdirSync(dir).filter((f) => f.endsWith(".so"));
@@ -27,9 +28,7 @@ export const URL_CHECK_TIMEOUT_MS = 5000;
 
 /** Asks for the first byte: QEMU's curl driver refuses servers that answer anything but 206. */
 export async function checkRangeSupport(url: string, timeoutMs = URL_CHECK_TIMEOUT_MS): Promise<void> {
-  const lib = (
-    url.toLowerCase().startsWith("https:") ? process.getBuiltinModule("node:https") : process.getBuiltinModule("node:http")
-  ) as typeof import("node:http");
+  const lib = builtin<typeof import("node:http")>(url.toLowerCase().startsWith("https:") ? "node:https" : "node:http");
   const status = await new Promise<number>((resolve, reject) => {
     const req = lib.get(url, { headers: { Range: "bytes=0-0" }, timeout: timeoutMs }, (res) => {
       res.resume();

@@ -3,6 +3,7 @@ import type { QemuVersion } from "../blockdev/model.js";
 import { PluginError } from "../errors.js";
 import { shortHash } from "../util/hash.js";
 import { writeAtomically } from "./atomic-write.js";
+import { builtin } from "./builtin.js";
 
 export function parseVersion(text: string): QemuVersion | undefined {
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
@@ -34,7 +35,7 @@ export function probeQemuVersion(kvmPath: string, cacheDir: string): QemuVersion
   let out: string;
   try {
     // Loaded only on a cache miss: node:child_process alone costs a hook ~4 ms of start-up.
-    const { execFileSync } = process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
+    const { execFileSync } = builtin<typeof import("node:child_process")>("node:child_process");
     out = execFileSync(kvmPath, ["--version"], { encoding: "utf8", timeout: 10_000, stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     throw new PluginError("QEMU_VERSION", `cannot run ${kvmPath} --version: ${(e as Error).message.split("\n")[0]}`);

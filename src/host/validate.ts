@@ -1,6 +1,7 @@
 import type { ErrorObject } from "ajv";
 import { InputError } from "../errors.js";
 import type { GeneratedValidator } from "../generated/validators.js";
+import { builtin } from "./builtin.js";
 
 /**
  * The same validators with verbose errors (scripts/gen-validators.mjs), for explaining a failure
@@ -12,7 +13,7 @@ function verboseValidator(validate: GeneratedValidator): GeneratedValidator | un
   if (name === undefined) return undefined;
   const inBundle = typeof __filename === "string";
   // node:module is loaded here, not at start-up: requiring it costs every hook run ~0.3 ms.
-  const { createRequire } = process.getBuiltinModule("node:module") as typeof import("node:module");
+  const { createRequire } = builtin<typeof import("node:module")>("node:module");
   const load = createRequire(inBundle ? __filename : import.meta.url);
   const verbose = load(inBundle ? "./validators-verbose.cjs" : "../generated/validators-verbose.cjs") as Record<
     string,

@@ -2,15 +2,14 @@ import { mkdirSync } from "node:fs";
 import { splitOptions } from "../ganeti/kvm-argv.js";
 import { DEFAULT_PATHS } from "../ganeti/paths.js";
 import { writeAtomically } from "../host/atomic-write.js";
+import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE } from "../host/plugin-files.js";
 
 /**
  * The sh front of hooks/qemu-launcher (src/launcher/qemu-launcher.sh) passes calls that are not
  * instance starts straight to the real QEMU, without starting Node, when this file says which QEMU
  * that is for the config file as it is now. Both sides use these names.
  */
-export const PASS_THROUGH_FILE = "launcher-qemu";
-/** Names the cache directory instead of DEFAULT_PATHS.cacheDir (tests). */
-export const CACHE_DIR_VARIABLE = "GANETI_QEMU_BLOCKDEV_CACHE_DIR";
+export { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE };
 
 /** The cache directory the launcher uses: the variable's, or the default. */
 export const cacheDir = (env: Readonly<Record<string, string | undefined>>): string =>

@@ -1,8 +1,7 @@
 #!/bin/sh
 # hooks/qemu-launcher: Ganeti's kvm_path, or the QEMU path Ganeti calls once diverted. Written by
 # scripts/gen-hooks.mjs from src/launcher/qemu-launcher.sh (@NODE@ is the Node that built the plugin;
-# the config and cache paths, their variables and the record's name come from the TypeScript that
-# states them, src/host/config.ts, src/ganeti/paths.ts and src/launcher/pass-through.ts).
+# the config and cache paths, their variables and the record's name: src/host/plugin-files.ts).
 #
 # Ganeti runs kvm_path for its probes (--help, -machine ?, -device ?, --version) and for every
 # instance start. Probes go straight to the real QEMU, byte for byte, without starting Node, once
