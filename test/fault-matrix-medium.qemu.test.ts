@@ -4,14 +4,14 @@
 // drive holds the old medium with its tray closed and no node left over, or the message says
 // exactly what the drive holds; and a following run converges. Written to
 // docs/fault-matrix-cdrom-change.md (never pasted there by hand).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { change, inDrive, instanceWithCdrom } from "./helpers/cdrom.js";
 import { ROOT, runHook } from "./helpers/hook.js";
 import { type BlockInfo, namedNodes } from "./helpers/inspect.js";
-import { INSTANCE, type Instance } from "./helpers/instance.js";
-import { FAULTS, type Fault, QmpProxy, type Step, stepName } from "./helpers/qmp-proxy.js";
+import type { Instance } from "./helpers/instance.js";
+import { FAULTS, type Fault, proxyFor, type Step, stepName } from "./helpers/qmp-proxy.js";
 
 /** What the guest and QEMU have: the file in the drive, the tray, and nodes no device holds. */
 async function state(inst: Instance) {
@@ -32,10 +32,7 @@ async function state(inst: Instance) {
 async function oneCase(t: Test, step: Step | undefined, fault: Fault | undefined): Promise<string> {
   const { inst, one, two } = await instanceWithCdrom(t, "ide");
   const env = change(one, two);
-  const proxyDir = join(inst.base, "proxy");
-  mkdirSync(proxyDir);
-  const proxy = new QmpProxy(join(proxyDir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
-  await proxy.start(t);
+  const { proxy, dir: proxyDir } = await proxyFor(t, inst);
   if (step && fault) proxy.inject(step, fault, () => inst.vm.kill());
   const args = [...inst.pathArgs, "--qmp-dir", proxyDir, "--qmp-timeout", "1"];
   const res = await runHook("cdrom-change", env, { args });
@@ -82,10 +79,7 @@ t.test("cdrom-change: every QMP command × every fault", async (t) => {
   let steps: Step[] = [];
   await t.test("an undisturbed run through the proxy", async (t) => {
     const { inst, one, two } = await instanceWithCdrom(t, "ide");
-    const dir = join(inst.base, "proxy");
-    mkdirSync(dir);
-    const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
-    await proxy.start(t);
+    const { proxy, dir } = await proxyFor(t, inst);
     const res = await runHook("cdrom-change", change(one, two), { args: [...inst.pathArgs, "--qmp-dir", dir] });
     t.equal(res.code, 0, res.stderr);
     steps = [...proxy.steps];

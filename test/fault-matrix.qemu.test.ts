@@ -3,13 +3,13 @@
 // of a real QEMU. After each: the exit status and the output line; the VM's state exactly as
 // before, or exactly what the output says is left; and a following run that converges. The matrix
 // is printed as a table (test output and README "Failure behaviour").
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
-import { INSTANCE, type Instance, startInstance } from "./helpers/instance.js";
-import { FAULTS, type Fault, QmpProxy, type Step, stepName } from "./helpers/qmp-proxy.js";
+import { type Instance, startInstance } from "./helpers/instance.js";
+import { FAULTS, type Fault, proxyFor, type Step, stepName } from "./helpers/qmp-proxy.js";
 
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
 const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
@@ -41,10 +41,7 @@ async function state(inst: Instance) {
 /** Runs the hook through the proxy with one fault, checks it, and says what happened in a few words. */
 async function oneCase(t: Test, hook: Hook, step: Step | undefined, fault: Fault | undefined): Promise<string> {
   const { inst, env } = await prepared(t, hook);
-  const proxyDir = join(inst.base, "proxy");
-  mkdirSync(proxyDir);
-  const proxy = new QmpProxy(join(proxyDir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
-  await proxy.start(t);
+  const { proxy, dir: proxyDir } = await proxyFor(t, inst);
   if (step && fault) proxy.inject(step, fault, () => inst.vm.kill());
   const before = await state(inst);
   const runtimeBefore = readFileSync(inst.runtimePath, "utf8");
@@ -120,10 +117,7 @@ for (const hook of HOOKS) {
     let steps: Step[] = [];
     await t.test("an undisturbed run through the proxy", async (t) => {
       const { inst, env } = await prepared(t, hook);
-      const dir = join(inst.base, "proxy");
-      mkdirSync(dir);
-      const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
-      await proxy.start(t);
+      const { proxy, dir } = await proxyFor(t, inst);
       const res = await runHook(hook, env, { args: [...inst.pathArgs, "--qmp-dir", dir] });
       t.equal(res.code, 0, res.stderr);
       steps = [...proxy.steps];
@@ -148,10 +142,7 @@ for (const hook of HOOKS) {
 t.test("a rollback the guest does not let finish: what is left is said, recorded, and finished later", async (t) => {
   const inst = await startInstance(t, { disk_type: "paravirtual" }); // virtio-blk, and no guest to release it
   inst.addImage(2, 1 << 20);
-  const dir = join(inst.base, "proxy");
-  mkdirSync(dir);
-  const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
-  await proxy.start(t);
+  const { proxy, dir } = await proxyFor(t, inst);
   proxy.inject({ command: "query-block", nth: 3 }, "error", async () => {});
   const env = inst.env(ADD_ENV);
   const res = await runHook("disk-add", env, { args: [...inst.pathArgs, "--qmp-dir", dir, "--unplug-timeout", "0.5"] });
@@ -170,10 +161,7 @@ t.test("a rollback the guest does not let finish: what is left is said, recorded
 
 t.test("the unplug race: Ganeti's own unplug finishes between our look and our device_del", async (t) => {
   const { inst } = await prepared(t, "disk-remove");
-  const dir = join(inst.base, "proxy");
-  mkdirSync(dir);
-  const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
-  await proxy.start(t);
+  const { proxy, dir } = await proxyFor(t, inst);
   proxy.before({ command: "device_del", nth: 1 }, async () => {
     const gone = inst.vm.qmp.listen({ names: ["DEVICE_DELETED"], data: { device: ID } });
     await inst.vm.qmp.execute("device_del", { id: ID });
@@ -188,10 +176,7 @@ t.test("the unplug race: Ganeti's own unplug finishes between our look and our d
 
 t.test("an error that is no QMP error (a reply QEMU never gives) after device_add: rolled back all the same", async (t) => {
   const { inst, env } = await prepared(t, "disk-add");
-  const dir = join(inst.base, "proxy");
-  mkdirSync(dir);
-  const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
-  await proxy.start(t);
+  const { proxy, dir } = await proxyFor(t, inst);
   const before = await state(inst);
   // query-block #3 is the check after device_add: node and device are in QEMU by then.
   proxy.inject({ command: "query-block", nth: 3 }, "unexpected reply", async () => {});

@@ -2,16 +2,15 @@
 // a node left behind by an earlier crash. Each must end in bounded time with a clear message,
 // a VM left as it was (or gone), and an intact runtime file.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer, type Socket } from "node:net";
-import { join } from "node:path";
 import t from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
 import { QmpClient } from "../src/qmp/client.js";
 import { loadEnv, runHook } from "./helpers/hook.js";
-import { INSTANCE, startInstance } from "./helpers/instance.js";
-import { QmpProxy } from "./helpers/qmp-proxy.js";
+import { startInstance } from "./helpers/instance.js";
+import { proxyFor } from "./helpers/qmp-proxy.js";
 
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
 const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
@@ -56,10 +55,7 @@ t.test("QEMU killed while disk-remove waits for the guest", async (t) => {
   const runtimeBefore = readFileSync(inst.runtimePath, "utf8");
   // The hook talks through a proxy that shows when device_del has gone to QEMU (no guest will ever
   // answer it): QEMU is killed in that state, not after a guessed delay.
-  const proxyDir = join(inst.base, "proxy");
-  mkdirSync(proxyDir);
-  const proxy = new QmpProxy(join(proxyDir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
-  await proxy.start(t);
+  const { proxy, dir: proxyDir } = await proxyFor(t, inst);
   const started = Date.now();
   const args = [...inst.pathArgs, "--qmp-dir", proxyDir, "--unplug-timeout", "30"];
   const pending = runHook("disk-remove", REMOVE_ENV, { args });

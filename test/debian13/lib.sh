@@ -2,6 +2,8 @@
 # it): where the chroot is, entering it, and what any Ganeti 3.1 test cluster in it needs. Sourced.
 # shellcheck shell=bash
 LIB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../ganeti/node-common.sh
+. "$LIB_HERE/../ganeti/node-common.sh"
 ROOT=${GQB_TRIXIE_ROOT:-/srv/gqb-trixie}
 STATE=${GQB_TRIXIE_STATE:-/run/gqb-trixie}
 NET=127.0.20
@@ -47,14 +49,6 @@ init_cluster() {
     --master-netdev=lo --enabled-hypervisors=kvm -N link=lo \
     -H kvm:kvm_flag=disabled,kernel_path=,initrd_path=,vnc_bind_address=,serial_console=false "$@" "$name"
   wait_master "${run[@]}"
-}
-
-# wait_master RUN...: getmaster reads local files; the master daemon answers `gnt-cluster info`.
-wait_master() {
-  local i
-  for i in $(seq 1 60); do "$@" gnt-cluster info >/dev/null 2>&1 && return 0; sleep 1; done
-  say "the master daemon did not answer within 60 s"
-  return 1
 }
 
 # set_ipolicy RUN... -- TEMPLATES: the small test ipolicy.

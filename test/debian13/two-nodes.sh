@@ -85,22 +85,7 @@ EOF2
 
 sshd_up() {
   local n=$1
-  cat >"$PAIR/sshd$n.conf" <<EOF2
-ListenAddress $(node_ip "$n")
-Port 22
-HostKey /etc/ssh/ssh_host_rsa_key
-HostKey /etc/ssh/ssh_host_ecdsa_key
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-AuthorizedKeysFile $INSIDE/ssh/authorized_keys
-StrictModes no
-PidFile $INSIDE/sshd$n.pid
-Subsystem sftp /usr/lib/openssh/sftp-server
-EOF2
+  sshd_config "$(node_ip "$n")" "$INSIDE" "$n" >"$PAIR/sshd$n.conf"
   xn "$n" mkdir -p /run/sshd
   xn "$n" /usr/sbin/sshd -f "$INSIDE/sshd$n.conf" -E "$INSIDE/sshd$n.log"
 }
@@ -128,16 +113,6 @@ up() {
   set_ipolicy xn 1 -- sharedfile,diskless
   xn 1 gnt-node add --master-capable=no "$(node_name 2)"
   say "up: $(xn 1 gnt-node list --no-headers -o name | tr '\n' ' ')"
-}
-
-kill_pidfiles() {
-  local f pid
-  for f in "$@"; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f" 2>/dev/null || true)
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
-    rm -f "$f"
-  done
 }
 
 down() {

@@ -2,6 +2,8 @@
 # bring a loopback-only Ganeti 3.0.2 test cluster up. Sourced, not run.
 # shellcheck shell=bash
 LIB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=node-common.sh
+. "$LIB_HERE/node-common.sh"
 CLUSTER=gnt-cluster.ganeti.test CLUSTER_IP=127.0.10.100
 DU=/usr/lib/ganeti/daemon-util
 # Ganeti looks for OS definitions in /srv/ganeti/os (among others), not in a directory of ours.
@@ -17,13 +19,6 @@ install_packages() {
   apt-get -o DPkg::Lock::Timeout=900 update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends \
     ganeti socat qemu-system-x86 qemu-utils openssh-server >/dev/null
-}
-
-# wait_master [RUN...]: RUN prefixes the command (e.g. a namespace entry); none on the host.
-wait_master() {
-  for _ in $(seq 1 60); do "$@" gnt-cluster getmaster >/dev/null 2>&1 && return 0; sleep 1; done
-  say "the master daemon did not answer within 60 s"
-  return 1
 }
 
 # init_cluster [RUN...] -- GNT-CLUSTER-INIT-OPTIONS...: `gnt-cluster init` on loopback
@@ -49,16 +44,5 @@ noop_os() {
   for s in create import export rename verify; do
     printf '#!/bin/sh\nexit 0\n' >"$OS_DIR/$s"
     chmod 755 "$OS_DIR/$s"
-  done
-}
-
-# kill_pidfiles FILE...: whatever those pid files name, killed by that pid, never by name.
-kill_pidfiles() {
-  local f pid
-  for f in "$@"; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f" 2>/dev/null || true)
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
-    rm -f "$f"
   done
 }

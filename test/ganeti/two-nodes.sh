@@ -76,22 +76,7 @@ EOF
 
 sshd_up() {
   local n=$1
-  cat >"$STATE/sshd$n.conf" <<EOF
-ListenAddress $(node_ip "$n")
-Port 22
-HostKey /etc/ssh/ssh_host_rsa_key
-HostKey /etc/ssh/ssh_host_ecdsa_key
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-AuthorizedKeysFile $STATE/ssh/authorized_keys
-StrictModes no
-PidFile $STATE/sshd$n.pid
-Subsystem sftp /usr/lib/openssh/sftp-server
-EOF
+  sshd_config "$(node_ip "$n")" "$STATE" "$n" >"$STATE/sshd$n.conf"
   x "$n" /usr/sbin/sshd -f "$STATE/sshd$n.conf" -E "$STATE/sshd$n.log"
 }
 

@@ -1,5 +1,8 @@
+import { mkdirSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
 import type { Test } from "tap";
+import { INSTANCE, type Instance } from "./instance.js";
 
 /** What the proxy does to one command: QEMU cannot be made to fail at a chosen step, so the proxy does. */
 export type Fault = "error" | "no reply" | "dropped connection" | "QEMU killed" | "unexpected reply";
@@ -121,4 +124,16 @@ export class QmpProxy {
         return;
     }
   }
+}
+
+/**
+ * A started proxy in front of an instance's QMP socket, in a directory of its own: a hook given
+ * `--qmp-dir <dir>` talks to QEMU through it. Stopped at the test's end.
+ */
+export async function proxyFor(t: Test, inst: Instance): Promise<{ proxy: QmpProxy; dir: string }> {
+  const dir = join(inst.base, "proxy");
+  mkdirSync(dir);
+  const proxy = new QmpProxy(join(dir, `${INSTANCE}.qmp`), inst.vm.hookSocket);
+  await proxy.start(t);
+  return { proxy, dir };
 }
