@@ -6,7 +6,7 @@
 // console (it reacts to events; polling would burn a host core under TCG).
 // Usage: node scripts/build-guest.mjs [OUTDIR]   (default .cache/guest; prints OUTDIR)
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 
@@ -79,65 +79,97 @@ function dependsOf(ko) {
 }
 
 const stamp = join(out, `ready-v${GUEST_VERSION}`);
-if (!existsSync(stamp)) {
-  rmSync(out, { recursive: true, force: true });
-  const work = join(out, "work");
-  mkdirSync(join(work, "root"), { recursive: true });
-  const kpkg = kernelPackage();
-  if (!kpkg) throw new Error("apt-cache knows no linux-image-amd64 dependency (run apt-get update)");
-  download(work, [kpkg, "busybox-static"]);
-  const debs = readdirSync(work).filter((f) => f.endsWith(".deb"));
-  /** @param {string} prefix */
-  const deb = (prefix) => {
-    const f = debs.find((d) => d.startsWith(prefix));
-    if (!f) throw new Error(`apt-get download left no ${prefix} package`);
-    return join(work, f);
-  };
-  const kdeb = deb("linux-image");
-  const bdeb = deb("busybox-static");
-  sh(
-    "sh",
-    [
-      "-c",
-      `dpkg-deb --fsys-tarfile "${kdeb}" | tar -x -C root --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/virtio' './lib/modules/*/kernel/drivers/block/virtio_blk.ko' './lib/modules/*/kernel/drivers/scsi/*.ko' './lib/modules/*/kernel/drivers/ata' './lib/modules/*/kernel/drivers/cdrom' './lib/modules/*/kernel/lib' './lib/modules/*/kernel/block' './lib/modules/*/kernel/crypto'`,
-    ],
-    { cwd: work },
-  );
-  sh("sh", ["-c", `dpkg-deb --fsys-tarfile "${bdeb}" | tar -x -C root ./bin/busybox`], { cwd: work });
 
-  // vmlinux: the XZ payload inside the bzImage, decompressed.
-  const boot = join(work, "root/boot");
-  const bz = readFileSync(join(boot, readdirSync(boot)[0] ?? "vmlinuz-missing"));
-  const at = bz.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
-  const vmlinux = execFileSync("xz", ["-dc", "--single-stream"], { input: bz.subarray(at), maxBuffer: 1 << 30 });
-  if (vmlinux.readUInt32BE(0) !== 0x7f454c46) throw new Error("no ELF kernel inside the bzImage");
-  writeFileSync(join(out, "vmlinux"), vmlinux);
-
-  // Modules in dependency order, found by name anywhere below lib/modules.
-  /** @type {Map<string, string>} */
-  const kos = new Map();
-  /** @param {string} d */
-  const walk = (d) => {
-    for (const f of readdirSync(d, { withFileTypes: true })) {
-      if (f.isDirectory()) walk(join(d, f.name));
-      else if (f.name.endsWith(".ko")) kos.set(f.name.slice(0, -3).replaceAll("-", "_"), join(d, f.name));
+/**
+ * Test files run in parallel, and each asks for the guest: the first builds it, the others wait
+ * for that build instead of building over it. The lock is a directory (mkdir is atomic); one left
+ * by a build that died is taken over after 10 minutes.
+ */
+function locked(/** @type {() => void} */ fn) {
+  const lock = `${out}.lock`;
+  mkdirSync(dirname(out), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (e) {
+      if (/** @type {NodeJS.ErrnoException} */ (e).code !== "EEXIST") throw e;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile: try again
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
     }
-  };
-  walk(join(work, "root/lib/modules"));
-  /** @type {string[]} */
-  const order = [];
-  /** @param {string} name */
-  const visit = (name) => {
-    const key = name.replaceAll("-", "_");
-    if (order.includes(key)) return;
-    const ko = kos.get(key);
-    if (!ko) throw new Error(`module ${name} not found`);
-    for (const dep of dependsOf(ko)) visit(dep);
-    order.push(key);
-  };
-  for (const m of WANTED) visit(m);
+  }
+  try {
+    fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
 
-  const init = `#!/bin/busybox sh
+if (!existsSync(stamp))
+  locked(() => {
+    if (existsSync(stamp)) return; // built by another process while this one waited
+    rmSync(out, { recursive: true, force: true });
+    const work = join(out, "work");
+    mkdirSync(join(work, "root"), { recursive: true });
+    const kpkg = kernelPackage();
+    if (!kpkg) throw new Error("apt-cache knows no linux-image-amd64 dependency (run apt-get update)");
+    download(work, [kpkg, "busybox-static"]);
+    const debs = readdirSync(work).filter((f) => f.endsWith(".deb"));
+    /** @param {string} prefix */
+    const deb = (prefix) => {
+      const f = debs.find((d) => d.startsWith(prefix));
+      if (!f) throw new Error(`apt-get download left no ${prefix} package`);
+      return join(work, f);
+    };
+    const kdeb = deb("linux-image");
+    const bdeb = deb("busybox-static");
+    sh(
+      "sh",
+      [
+        "-c",
+        `dpkg-deb --fsys-tarfile "${kdeb}" | tar -x -C root --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/virtio' './lib/modules/*/kernel/drivers/block/virtio_blk.ko' './lib/modules/*/kernel/drivers/scsi/*.ko' './lib/modules/*/kernel/drivers/ata' './lib/modules/*/kernel/drivers/cdrom' './lib/modules/*/kernel/lib' './lib/modules/*/kernel/block' './lib/modules/*/kernel/crypto'`,
+      ],
+      { cwd: work },
+    );
+    sh("sh", ["-c", `dpkg-deb --fsys-tarfile "${bdeb}" | tar -x -C root ./bin/busybox`], { cwd: work });
+
+    // vmlinux: the XZ payload inside the bzImage, decompressed.
+    const boot = join(work, "root/boot");
+    const bz = readFileSync(join(boot, readdirSync(boot)[0] ?? "vmlinuz-missing"));
+    const at = bz.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+    const vmlinux = execFileSync("xz", ["-dc", "--single-stream"], { input: bz.subarray(at), maxBuffer: 1 << 30 });
+    if (vmlinux.readUInt32BE(0) !== 0x7f454c46) throw new Error("no ELF kernel inside the bzImage");
+    writeFileSync(join(out, "vmlinux"), vmlinux);
+
+    // Modules in dependency order, found by name anywhere below lib/modules.
+    /** @type {Map<string, string>} */
+    const kos = new Map();
+    /** @param {string} d */
+    const walk = (d) => {
+      for (const f of readdirSync(d, { withFileTypes: true })) {
+        if (f.isDirectory()) walk(join(d, f.name));
+        else if (f.name.endsWith(".ko")) kos.set(f.name.slice(0, -3).replaceAll("-", "_"), join(d, f.name));
+      }
+    };
+    walk(join(work, "root/lib/modules"));
+    /** @type {string[]} */
+    const order = [];
+    /** @param {string} name */
+    const visit = (name) => {
+      const key = name.replaceAll("-", "_");
+      if (order.includes(key)) return;
+      const ko = kos.get(key);
+      if (!ko) throw new Error(`module ${name} not found`);
+      for (const dep of dependsOf(ko)) visit(dep);
+      order.push(key);
+    };
+    for (const m of WANTED) visit(m);
+
+    const init = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -168,9 +200,9 @@ say "BOOT-OK"
 done) &
 exec uevent /bin/onevent
 `;
-  // One console line per whole-disk add/remove (on add, the first 16 bytes the host wrote) and per
-  // capacity change (RESIZE).
-  const onevent = `#!/bin/sh
+    // One console line per whole-disk add/remove (on add, the first 16 bytes the host wrote) and per
+    // capacity change (RESIZE).
+    const onevent = `#!/bin/sh
 [ "$SUBSYSTEM" = block ] && [ "$DEVTYPE" = disk ] || exit 0
 data() { head -c 16 /dev/$DEVNAME 2>/dev/null | tr -cd 'A-Za-z0-9!-'; }
 case "$ACTION" in
@@ -180,22 +212,22 @@ case "$ACTION" in
     [ "$RESIZE" = 1 ] && say "resize $DEVNAME sectors=$(cat /sys/class/block/$DEVNAME/size)" ;;
 esac
 `;
-  // One report line, as one record of the kernel's log at level 1 (alert), which every console
-  // log level prints. One write() is one record.
-  const say = `#!/bin/sh
+    // One report line, as one record of the kernel's log at level 1 (alert), which every console
+    // log level prints. One write() is one record.
+    const say = `#!/bin/sh
 echo "<1>GUEST: $*" >/dev/kmsg
 `;
-  const entries = [
-    ...["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"].map((d) => ({ name: d, mode: 0o40755 })),
-    { name: "init", mode: 0o100755, data: Buffer.from(init) },
-    { name: "bin/onevent", mode: 0o100755, data: Buffer.from(onevent) },
-    { name: "bin/say", mode: 0o100755, data: Buffer.from(say) },
-    { name: "bin/busybox", mode: 0o100755, data: readFileSync(join(work, "root/bin/busybox")) },
-    ...order.map((m) => ({ name: `lib/modules/${m}.ko`, mode: 0o100644, data: readFileSync(kos.get(m) ?? m) })),
-  ];
-  writeFileSync(join(out, "initrd.gz"), gzipSync(cpio(entries)));
-  rmSync(work, { recursive: true, force: true });
-  // The kernel package file names the exact kernel (Debian moves it): tests print it.
-  writeFileSync(stamp, `${basename(kdeb)}\n`);
-}
+    const entries = [
+      ...["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"].map((d) => ({ name: d, mode: 0o40755 })),
+      { name: "init", mode: 0o100755, data: Buffer.from(init) },
+      { name: "bin/onevent", mode: 0o100755, data: Buffer.from(onevent) },
+      { name: "bin/say", mode: 0o100755, data: Buffer.from(say) },
+      { name: "bin/busybox", mode: 0o100755, data: readFileSync(join(work, "root/bin/busybox")) },
+      ...order.map((m) => ({ name: `lib/modules/${m}.ko`, mode: 0o100644, data: readFileSync(kos.get(m) ?? m) })),
+    ];
+    writeFileSync(join(out, "initrd.gz"), gzipSync(cpio(entries)));
+    rmSync(work, { recursive: true, force: true });
+    // The kernel package file names the exact kernel (Debian moves it): tests print it.
+    writeFileSync(stamp, `${basename(kdeb)}\n`);
+  });
 process.stdout.write(`${out}\n`);
