@@ -18,6 +18,13 @@ t.test("a state: the expected one ends the wait, empty and failed reads let it g
   t.equal(findLine(text, 0, medium(""))?.match.groups?.["state"], "", "an eject is the empty state");
 });
 
+t.test("the state before the change, reported late, lets the wait go on", async (t) => {
+  const text = "GUEST: media sr0 data=MEDIUM-ONE\nGUEST: media sr0 data=MEDIUM-TWO\n";
+  const wanted = { ...medium("MEDIUM-TWO"), previous: "MEDIUM-ONE" };
+  t.equal(findLine(text, 0, wanted)?.match.groups?.["state"], "MEDIUM-TWO");
+  t.throws(() => findLine("GUEST: media sr0 data=MEDIUM-THREE\n", 0, wanted), /MEDIUM-THREE/, "a third medium fails");
+});
+
 t.test("another non-empty state fails at once, with the console", async (t) => {
   const text = "GUEST: media sr0 data=MEDIUM-ONE\n";
   const started = Date.now();

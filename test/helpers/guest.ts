@@ -31,11 +31,13 @@ export interface Seen {
 /**
  * What the guest is expected to report. `re` finds the line; with `expected`, its named group
  * `state` is a state: the wait ends when the guest reports `expected`, an empty state ("not yet",
- * such as a tray open in the middle of a change) lets it go on, and any other state fails at once.
+ * such as a tray open in the middle of a change) lets it go on, and so does `previous`, the state
+ * before the change (the guest may report it until it notices); any other state fails at once.
  */
 export interface Expect {
   re: RegExp;
   expected?: string;
+  previous?: string;
 }
 
 class WrongState extends Error {}
@@ -56,7 +58,8 @@ export function findLine(text: string, from: number, want: Expect): Seen | undef
     if (want.expected === undefined) return { match, end: at };
     const state = match.groups?.["state"] ?? "";
     if (state === want.expected) return { match, end: at };
-    if (state !== "") throw new WrongState(`the guest reported ${JSON.stringify(line)}, not ${JSON.stringify(want.expected)}`);
+    if (state !== "" && state !== want.previous)
+      throw new WrongState(`the guest reported ${JSON.stringify(line)}, not ${JSON.stringify(want.expected)}`);
   }
 }
 
