@@ -9,6 +9,8 @@ import { instanceStorage } from "../src/blockdev/instance.js";
 import type { DiskSpec, QemuCaps } from "../src/blockdev/model.js";
 import { storageSettings } from "../src/blockdev/settings.js";
 import { PluginError } from "../src/errors.js";
+import { readHookEnv } from "../src/ganeti/env.js";
+import { normalisedInput } from "../src/ganeti/uuid.js";
 import type { HvParams } from "../src/generated/common.js";
 import { ROOT } from "./helpers/hook.js";
 
@@ -131,7 +133,21 @@ t.test("key=value -device doubles commas; JSON needs nothing", (t) => {
 });
 
 t.test("device ids are Ganeti's and fit QEMU's 31-character node names", (t) => {
-  t.equal(diskDeviceId("932DF160-7a22-4067-a566-7e0ca8386133"), "disk-932df160-7a22-4067");
+  t.equal(diskDeviceId("932df160-7a22-4067-a566-7e0ca8386133"), "disk-932df160-7a22-4067");
+  // Upper case is made lower where a uuid arrives (JSON input, runtime file, environment), once.
+  const upper = "932DF160-7a22-4067-a566-7e0ca8386133";
+  const disk = { uuid: upper, dev_type: "plain" } as const;
+  const input = normalisedInput({ disk, runtime: [[], [], {}, [[disk, "/l", null]]] });
+  t.equal(diskDeviceId(input.disk?.uuid ?? ""), "disk-932df160-7a22-4067");
+  t.equal(diskDeviceId(input.runtime?.[3][0]?.[0].uuid ?? ""), "disk-932df160-7a22-4067");
+  const env = readHookEnv({
+    GANETI_HOOKS_PHASE: "pre",
+    GANETI_INSTANCE_NAME: "vm1",
+    GANETI_INSTANCE_DISK_COUNT: "1",
+    GANETI_INSTANCE_DISK0_UUID: upper,
+    GANETI_INSTANCE_DISK0_DEV_TYPE: "plain",
+  });
+  t.equal(diskDeviceId(env.pre.disks[0]?.uuid ?? ""), "disk-932df160-7a22-4067");
   t.ok(diskDeviceId("932df160-7a22-4067-a566-7e0ca8386133").length + "-file".length <= 31);
   t.end();
 });

@@ -97,7 +97,7 @@ t.test("each rule fails a deliberate violation", async (t) => {
     ["qmp/evil.ts", 'import type { NodePaths } from "../ganeti/paths.js";'],
     ["qmp/evil.ts", 'import { hotAdd } from "../hotplug/add.js";'],
     ["ganeti/evil.ts", 'import { withInstance } from "../hotplug/session.js";'],
-    ["hotplug/evil.ts", 'import { say } from "../cli/hook.js";'],
+    ["hotplug/evil.ts", 'import { say } from "../cli/program.js";'],
   ];
   for (const [file, line] of bad) t.equal(violations(importsOf(file, line)).length, 1, `${file}: ${line}`);
   t.same(violations(importsOf("blockdev/fine.ts", 'import { InputError } from "../errors.js";')), [], "and passes a good one");

@@ -8,7 +8,7 @@ export const NODE_NAME_RE = /^[A-Za-z][A-Za-z0-9._-]{0,30}$/;
  * node name, and so do we, so that runtime files and Ganeti's own hot-remove keep working.
  */
 export function diskDeviceId(uuid: string): string {
-  return `disk-${uuid.toLowerCase().split("-").slice(0, 3).join("-")}`;
+  return `disk-${uuid.split("-").slice(0, 3).join("-")}`;
 }
 
 /** Whether a name is one diskDeviceId makes (what reconcile may delete when no device uses it). */

@@ -1,13 +1,5 @@
-import { cdromNode } from "../blockdev/instance.js";
-import { isHttpUrl } from "../blockdev/protocols.js";
-import { HotplugError } from "../errors.js";
-import { checkCurlModule, checkRangeSupport } from "../host/media-checks.js";
-import { pathKind } from "../host/path-kind.js";
-import { changeMedium } from "../hotplug/medium.js";
-import { withInstance } from "../hotplug/session.js";
-import { shortHash } from "../util/hash.js";
-import { runHook, say } from "./hook.js";
-import { HOTPLUG_FLAGS, hotplugContext, reportChange } from "./hotplug.js";
+import { CDROM_CHANGE } from "../hotplug/operations/cdrom-change.js";
+import { runHotplugHook } from "./hotplug.js";
 
 const SUMMARY = `Usage: $0 [options]
 
@@ -27,60 +19,4 @@ Output (stdout), one line per changed drive: {"change": ["cdrom/<n>", "medium:do
 
 Exit status: 0 done (or nothing to do); 1 failed; 2 invalid input (nothing sent to QEMU).`;
 
-const DRIVES = [
-  ["cdrom_image_path", 1],
-  ["cdrom2_image_path", 2],
-] as const;
-
-void runHook("cdrom-change", SUMMARY, HOTPLUG_FLAGS, async (args) => {
-  const ctx = hotplugContext("cdrom-change", args);
-  if (!ctx) return 0;
-  const post = ctx.env.post;
-  if (!post) {
-    say("cdrom-change", "note", "the environment names no change (Ganeti exports it in the post phase only); nothing to do");
-    return 0;
-  }
-  const changes = DRIVES.filter(([k]) => (ctx.env.pre.hv[k] ?? "") !== (post.hv[k] ?? ""));
-  if (changes.length === 0) {
-    say("cdrom-change", "note", "no CD-ROM image changed; nothing to do");
-    return 0;
-  }
-  let status: 0 | 1 = 0;
-  for (const [key, n] of changes) {
-    const id = `cdrom${n}` as const;
-    const image = post.hv[key] ?? "";
-    const rc = await reportChange(
-      "cdrom-change",
-      `cdrom/${n}`,
-      ctx.warnings,
-      async () => {
-        // Checked before anything is sent: a medium QEMU could not open leaves the old one in.
-        const kind = image === "" || isHttpUrl(image) ? undefined : pathKind(image);
-        if (isHttpUrl(image)) {
-          checkCurlModule();
-          await checkRangeSupport(image);
-        } else if (image !== "" && !kind) {
-          throw new HotplugError("MEDIUM_MISSING", `${key}=${image} does not exist on this node; the old medium stays inserted`);
-        }
-        // A name of its own, so that it never meets the old medium's node while both exist.
-        const next =
-          image === "" ? undefined : cdromNode(`${id}-${shortHash(`${image}\0${Date.now()}`).slice(0, 8)}`, image, kind);
-        const started = ctx.runtime?.[2] ?? ctx.env.pre.hv;
-        const startedCdroms = { cdrom1: Boolean(started["cdrom_image_path"]), cdrom2: Boolean(started["cdrom2_image_path"]) };
-        const result = await withInstance(ctx.name, ctx.session, (qmp, reconnect) =>
-          changeMedium(qmp, id, next, ctx.warn, startedCdroms, reconnect),
-        );
-        if (result === "no drive") {
-          ctx.warn(`the instance was started without ${id}: ${key}=${image} takes effect at its next start`);
-        }
-        if (result === "no tray") {
-          ctx.warn(`${id} is a virtio-blk CD-ROM, which has no tray: ${key}=${image} takes effect at the instance's next start`);
-        }
-        return {};
-      },
-      "medium",
-    );
-    status = rc === 1 ? 1 : status;
-  }
-  return status;
-});
+void runHotplugHook("cdrom-change", SUMMARY, CDROM_CHANGE);

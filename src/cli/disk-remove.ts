@@ -1,10 +1,5 @@
-import { withoutDisk } from "../ganeti/runtime.js";
-import { DeviceGoneNodeLeft, hotRemove } from "../hotplug/remove.js";
-import { disksToRemove } from "../hotplug/request.js";
-import { updateRuntime } from "../hotplug/runtime-file.js";
-import { withInstance } from "../hotplug/session.js";
-import { runHook, say } from "./hook.js";
-import { HOTPLUG_FLAGS, hotplugContext, reconcileFirst, reportChange } from "./hotplug.js";
+import { DISK_REMOVE } from "../hotplug/operations/disk-remove.js";
+import { runHotplugHook } from "./hotplug.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
 
@@ -26,33 +21,4 @@ Output (stdout), one line per disk: {"change": ["disk/<n>", "hotplug:done"|"hotp
 
 Exit status: 0 done (or nothing to do); 1 failed; 2 invalid input (nothing sent to QEMU).`;
 
-void runHook("disk-remove", SUMMARY, HOTPLUG_FLAGS, async (args) => {
-  const ctx = hotplugContext("disk-remove", args);
-  if (!ctx) return 0;
-  const removals = disksToRemove(ctx.env, ctx.input, ctx.runtime);
-  await reconcileFirst("disk-remove", ctx);
-  if ("none" in removals) {
-    say("disk-remove", "note", `${removals.none}; nothing to do`);
-    return 0;
-  }
-  let status: 0 | 1 = 0;
-  for (const r of removals) {
-    const rc = await reportChange("disk-remove", r.index, ctx.warnings, async () => {
-      // The disk leaves the runtime file once the guest no longer has it, even with its node left.
-      const partial = await withInstance(
-        ctx.name,
-        ctx.session,
-        (qmp) =>
-          hotRemove(qmp, ctx.name, r.id, ctx.unplugTimeoutMs, ctx.warn).then(
-            () => undefined,
-            (e: unknown) => (e instanceof DeviceGoneNodeLeft ? e : Promise.reject(e)),
-          ),
-        () => updateRuntime(ctx, (doc) => withoutDisk(doc, r.uuid)),
-      );
-      if (partial) throw partial;
-      return {};
-    });
-    status = rc === 1 ? 1 : status;
-  }
-  return status;
-});
+void runHotplugHook("disk-remove", SUMMARY, DISK_REMOVE);

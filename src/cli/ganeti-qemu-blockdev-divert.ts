@@ -8,7 +8,8 @@ import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { cacheDir } from "../launcher/pass-through.js";
 import { qemuLinkDir } from "../launcher/qemu-exec.js";
 import { DIVERTED_SUFFIX } from "../launcher/qemu-name.js";
-import { COMMON_FLAGS, parseArgs, runMain, str, writeFd } from "./hook.js";
+import { COMMON_FLAGS, parseArgs, str } from "./args.js";
+import { runMain, writeFd } from "./program.js";
 
 const NAME = "ganeti-qemu-blockdev-divert";
 const SUMMARY = `Usage: ${NAME} install|uninstall [--path ${DEFAULT_QEMU}]

@@ -4,8 +4,9 @@ import { readRuntime } from "../ganeti/runtime.js";
 import { RECONCILE_COMMAND, reconcile } from "../hotplug/reconcile.js";
 import { updateRuntime } from "../hotplug/runtime-file.js";
 import { runsHere, TIMEOUT_DEFAULTS, withInstance } from "../hotplug/session.js";
-import { COMMON_FLAGS, nodePaths, PATH_FLAGS, parseArgs, runMain, say, writeFd } from "./hook.js";
+import { COMMON_FLAGS, nodePaths, PATH_FLAGS, parseArgs } from "./args.js";
 import { timeouts } from "./hotplug.js";
+import { runMain, say, writeFd } from "./program.js";
 
 const SUMMARY = `Usage: ${RECONCILE_COMMAND} [options] INSTANCE
 

@@ -3,7 +3,8 @@ import { readHookEnv } from "../ganeti/env.js";
 import { validateStartInput } from "../generated/validators.js";
 import { checkCurlModule, checkRangeSupport } from "../host/media-checks.js";
 import { type StartInput, startStorage } from "../start/storage.js";
-import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, runHook, say, str, writeFd } from "./hook.js";
+import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, str } from "./args.js";
+import { runHook, say, writeFd } from "./program.js";
 
 const SUMMARY = `Usage: $0 [options] [< input.json]
 

@@ -8,7 +8,7 @@ import { cacheDir, isInstanceStart, rememberPassThrough } from "../launcher/pass
 import { qemuExec } from "../launcher/qemu-exec.js";
 import { LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
 import { rewriteArgv } from "../launcher/rewrite.js";
-import { runMain, say, writeFd } from "./hook.js";
+import { runMain, say, writeFd } from "./program.js";
 
 /**
  * The Node part of hooks/qemu-launcher, Ganeti's `kvm_path`, run by its sh front with QEMU's

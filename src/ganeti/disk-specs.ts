@@ -37,7 +37,7 @@ export function specFromEnv(d: EnvDisk, link: string, path?: string): DiskSpec {
 export function specFromEntry([disk, link, uri]: RuntimeDiskEntry, index: number, path?: string): DiskSpec {
   const spec: DiskSpec = {
     index,
-    uuid: disk.uuid.toLowerCase(),
+    uuid: disk.uuid,
     devType: disk.dev_type,
     mode: disk.mode ?? "rw",
     access: disk.params?.access ?? "kernelspace",

@@ -3,6 +3,7 @@ import type { DevType, DiskMode, HvParams } from "../generated/common.js";
 import { validateHookEnv, validateInstanceEnv } from "../generated/validators.js";
 import { check } from "../host/validate.js";
 import { dataPath, envLogicalId } from "./disk-path.js";
+import { normalUuid } from "./uuid.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -101,7 +102,7 @@ function view(vars: Record<string, string>, prefix: string): InstanceView {
         );
       return v;
     };
-    const uuid = required("UUID").toLowerCase();
+    const uuid = normalUuid(required("UUID"));
     const earlier = seen.get(uuid);
     if (earlier !== undefined) {
       throw new InputError("INVALID_ENV", `${name(`${PRE}DISK${i}_UUID`)}: same uuid as disk ${earlier} (${uuid})`);

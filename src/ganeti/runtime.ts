@@ -4,6 +4,7 @@ import type { RuntimeDiskEntry, RuntimeDocument } from "../generated/common.js";
 import { validateHotplugInput } from "../generated/validators.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { check, jsonPath } from "../host/validate.js";
+import { withNormalUuids } from "./uuid.js";
 
 /** Reads Ganeti's KVM runtime file; undefined when there is none (an instance Ganeti did not start). */
 export function readRuntime(path: string): RuntimeDocument | undefined {
@@ -27,7 +28,7 @@ export function readRuntime(path: string): RuntimeDocument | undefined {
     "INVALID_RUNTIME",
     (p) => `runtime file ${path} at ${jsonPath(p.replace(/^\/runtime/, ""))}`,
   );
-  return doc as RuntimeDocument;
+  return withNormalUuids(doc as RuntimeDocument);
 }
 
 /** Writes the runtime file atomically, so a crash never leaves a torn one. */
@@ -61,7 +62,7 @@ export function withoutDisk(doc: RuntimeDocument, uuid: string): RuntimeDocument
 export function withLinks(doc: RuntimeDocument, links: ReadonlyMap<string, string>): RuntimeDocument | undefined {
   let changed = false;
   const disks = doc[3].map((e): RuntimeDiskEntry => {
-    const link = links.get(e[0].uuid.toLowerCase());
+    const link = links.get(e[0].uuid);
     if (link === undefined || link === e[1]) return e;
     changed = true;
     return [e[0], link, e[2]];

@@ -79,7 +79,7 @@ export async function hotAdd(
   warn: (m: string) => void,
   unplugTimeoutMs: number,
   reconnect?: () => Promise<QmpClient>,
-): Promise<RuntimeDiskEntry> {
+): Promise<AddResult> {
   const { id, disk, settings } = plan;
   const live = await liveState(qmp, { scsi: diskDevice(settings.diskType).bus === "scsi" });
   const entry = (place: Placement): RuntimeDiskEntry => [
@@ -92,14 +92,14 @@ export async function hotAdd(
     const blk = blockOf(live.blocks, id);
     if (blk?.inserted?.["node-name"] === id) {
       warn(`disk ${id} is already attached; recording it`);
-      return entry(await livePlacement(qmp, plan));
+      return { entry: entry(await livePlacement(qmp, plan)) };
     }
     if (blk && blk.device !== "") {
       // Ganeti 3.0's own hotplug got there first, with drive_add: the disk is there, just the old way.
       warn(
         `disk ${id} is already attached with a legacy -drive backend ('${blk.device}'); a restart or live migration re-creates it with -blockdev`,
       );
-      return entry(await livePlacement(qmp, plan));
+      return { entry: entry(await livePlacement(qmp, plan)) };
     }
     throw new HotplugError(
       "DEVICE_ID_TAKEN",
@@ -130,18 +130,23 @@ export async function hotAdd(
   } catch (e) {
     // A dropped connection is no reason to leave half a disk: QEMU still runs, and takes another.
     const fresh = qmp.closed && reconnect ? await reconnect().catch(() => undefined) : undefined;
-    const error = await rollback(fresh ?? qmp, id, done, failure(e, id, done), unplugTimeoutMs).finally(() => fresh?.close());
+    const undone = await rollback(fresh ?? qmp, id, done, failure(e, id, done), unplugTimeoutMs).finally(() => fresh?.close());
     // A device the guest would not let go of is still the guest's disk: the runtime file says so.
-    if (error.leftAttached) error.entry = entry(place);
-    throw error;
+    return undone.leftAttached ? { error: undone.error, entry: entry(place) } : { error: undone.error };
   }
-  return entry(place);
+  return { entry: entry(place) };
 }
 
-/** A failed hot-add: what is left attached, and then the runtime entry that records it. */
-export class AddFailed extends HotplugError {
-  leftAttached = false;
-  entry: RuntimeDiskEntry | undefined;
+/**
+ * A hot-add's outcome: the disk's runtime entry when it is attached (added, found attached, or kept
+ * by a guest that would not let go during the rollback), and the error when the add failed.
+ */
+export type AddResult = { entry: RuntimeDiskEntry; error?: HotplugError } | { entry?: undefined; error: HotplugError };
+
+/** What a rollback leaves: the error to report, saying what is left, and whether the disk stays attached. */
+interface Undone {
+  error: HotplugError;
+  leftAttached: boolean;
 }
 
 /**
@@ -166,8 +171,11 @@ async function rollback(
   done: readonly ("node" | "device")[],
   first: HotplugError,
   unplugTimeoutMs: number,
-): Promise<AddFailed> {
-  const say = (tail: string) => new AddFailed(first.code, `${first.message}; ${tail}`);
+): Promise<Undone> {
+  const say = (tail: string, leftAttached = false): Undone => ({
+    error: new HotplugError(first.code, `${first.message}; ${tail}`),
+    leftAttached,
+  });
   if (qmp.closed) {
     return say(
       `the connection to QEMU is gone, so nothing could be undone: block node ${id}${done.length > 1 ? ` and device ${id}` : ""} may be left (if QEMU still runs, the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', removes what no device uses)`,
@@ -187,11 +195,10 @@ async function rollback(
         await events.next(unplugTimeoutMs);
       } catch (e) {
         if (!(await deviceGone(qmp, id))) {
-          const left = say(
+          return say(
             `rolling back, device ${id} could not be unplugged (${reason(e)}): device ${id} and block node ${id} stay attached, QEMU keeps the unplug pending; once the guest lets go, the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', deletes them`,
+            true,
           );
-          left.leftAttached = true;
-          return left;
         }
       }
     } finally {

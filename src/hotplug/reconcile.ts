@@ -62,7 +62,7 @@ export async function reconcile(
   if (!doc) return { actions };
   const kept = doc[3].filter(([disk]) => {
     const hv = disk.hvinfo;
-    if (!hv || !isHotpluggableDriver(hv.driver) || devices.has(hv.id) || adding.has(disk.uuid.toLowerCase())) return true;
+    if (!hv || !isHotpluggableDriver(hv.driver) || devices.has(hv.id) || adding.has(disk.uuid)) return true;
     actions.push(`dropped the runtime entry of disk ${disk.uuid} (${hv.id}), which QEMU no longer has`);
     return false;
   });

@@ -6,13 +6,11 @@ import { blockOf, peripheralDevices, presence, queryBlock } from "./live.js";
 import { RECONCILE_COMMAND } from "./reconcile.js";
 
 /**
- * The guest no longer has the disk, but its block node could not be deleted: a failure to report,
- * yet the runtime file follows QEMU and loses the disk's entry.
+ * A hot-remove whose device is gone from the guest: the runtime file loses the disk's entry. The
+ * error says what is left when the rest failed (the block node, or a double check that finds it).
  */
-export class DeviceGoneNodeLeft extends HotplugError {
-  constructor(message: string) {
-    super("BLOCKDEV_DEL_FAILED", message);
-  }
+export interface Removed {
+  error?: HotplugError;
 }
 
 /** QEMU's DEVICE_DELETED for the device, or, after the timeout, QEMU's word that it is gone all the same. */
@@ -42,7 +40,8 @@ async function waitUnplugged(
 /**
  * device_del, wait for the guest to let go (DEVICE_DELETED for our id), then blockdev-del and a
  * check that both are gone. If the guest does not let go in time the disk stays attached, and a
- * later call finishes the job: QEMU keeps the unplug request pending.
+ * later call finishes the job: QEMU keeps the unplug request pending. It throws while the device
+ * is still the guest's (nothing for the runtime file to follow), and returns once it is gone.
  */
 export async function hotRemove(
   qmp: QmpClient,
@@ -50,7 +49,7 @@ export async function hotRemove(
   id: string,
   unplugTimeoutMs: number,
   warn: (m: string) => void,
-): Promise<void> {
+): Promise<Removed> {
   // Only what removal needs: is the device there, and is it backed the legacy -drive way.
   const [devices, blocks] = await Promise.all([peripheralDevices(qmp), queryBlock(qmp)]);
   const blk = blockOf(blocks, id);
@@ -87,9 +86,12 @@ export async function hotRemove(
     await qmp.execute("blockdev-del", { "node-name": id });
   } catch (e) {
     if (!(e instanceof QmpCommandError && /Failed to find node/.test(e.desc))) {
-      throw new DeviceGoneNodeLeft(
-        `the device is gone from the guest, but block node ${id} is left (blockdev-del failed: ${reason(e)}); the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND} ${instance}' on this node, deletes it`,
-      );
+      return {
+        error: new HotplugError(
+          "BLOCKDEV_DEL_FAILED",
+          `the device is gone from the guest, but block node ${id} is left (blockdev-del failed: ${reason(e)}); the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND} ${instance}' on this node, deletes it`,
+        ),
+      };
     }
   }
   // A double check: DEVICE_DELETED and a successful blockdev-del already say both are gone, so a
@@ -104,4 +106,5 @@ export async function hotRemove(
       `${id} is still present after removal; '${RECONCILE_COMMAND} ${instance}' on this node finishes the job once it can`,
     );
   }
+  return {};
 }

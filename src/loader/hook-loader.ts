@@ -27,7 +27,7 @@ try {
   process.exit(1);
 }
 // JSON comes from --input or from a stdin that is neither /dev/null nor a terminal (see --help):
-// the same rule as readJsonInput in src/cli/hook.ts, written again because this runs first.
+// the same rule as readJsonInput in src/cli/args.ts, written again because this runs first.
 let json = process.argv.some((a) => a === "--input" || a.startsWith("--input="));
 if (!json) {
   try {

@@ -6,6 +6,7 @@ import { storageSettings } from "../blockdev/settings.js";
 import { specFromEntry, specFromEnv } from "../ganeti/disk-specs.js";
 import type { HookEnvironment } from "../ganeti/env.js";
 import { diskLink, type NodePaths } from "../ganeti/paths.js";
+import { withNormalEntries } from "../ganeti/uuid.js";
 import type { HvParams, RuntimeDiskEntry, RuntimeDocument } from "../generated/common.js";
 import type { StartRequest } from "../generated/start-input.js";
 import { DEFAULT_QEMU } from "../host/config.js";
@@ -26,9 +27,9 @@ export interface StartOptions {
 /** Normalises both JSON shapes (runtime document or request object) to disks + hvparams + version. */
 function fromJson(input: StartInput | undefined): { disks?: RuntimeDiskEntry[]; hv?: HvParams; version?: string } {
   if (input === undefined) return {};
-  if (Array.isArray(input)) return { disks: input[3], hv: input[2] };
+  if (Array.isArray(input)) return { disks: withNormalEntries(input[3]), hv: input[2] };
   const out: { disks?: RuntimeDiskEntry[]; hv?: HvParams; version?: string } = {};
-  if (input.disks) out.disks = input.disks;
+  if (input.disks) out.disks = withNormalEntries(input.disks);
   if (input.hvparams) out.hv = input.hvparams;
   if (input.qemu?.version) out.version = input.qemu.version;
   return out;

@@ -1,5 +1,9 @@
-import { fstatSync, readFileSync, writeSync } from "node:fs";
-import { InputError, PluginError } from "../errors.js";
+/**
+ * The command line of every program: its flags, their values, and the optional JSON input, each
+ * checked, with a one-line error naming what is wrong. Nothing here prints or exits (program.ts).
+ */
+import { fstatSync, readFileSync } from "node:fs";
+import { InputError } from "../errors.js";
 import { DEFAULT_PATHS, type NodePaths } from "../ganeti/paths.js";
 import type { GeneratedValidator } from "../generated/validators.js";
 import { check, jsonPath } from "../host/validate.js";
@@ -105,87 +109,7 @@ export function readJsonInput<T>(args: Args, validate: GeneratedValidator): T | 
   return check<T>(validate, doc, "INVALID_JSON", (p) => `${source} at ${jsonPath(p)}`);
 }
 
-function usage(name: string, summary: string, flags: readonly Flag[]): string {
+export function usage(name: string, summary: string, flags: readonly Flag[]): string {
   const lines = flags.map((f) => `${`  --${f.name}${f.value ? ` ${f.value}` : ""}`.padEnd(25)} ${f.help}`);
   return `${summary.replaceAll("$0", name)}\n\nOptions:\n${lines.join("\n")}\n`;
-}
-
-/**
- * Writes all of `text` to a file descriptor. process.stdout would load Node's stream stack (and
- * net, for the pipe Ganeti gives us): several ms of start-up for a few hundred bytes.
- */
-export function writeFd(fd: 1 | 2, text: string): void {
-  // Strings go out in one call without a Buffer (whose first use costs start-up); only a partial
-  // write (a non-blocking pipe that is full) falls back to one, for the rest.
-  let written = 0;
-  try {
-    written = writeSync(fd, text);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-  }
-  if (written === Buffer.byteLength(text, "utf8")) return;
-  const buf = Buffer.from(text, "utf8");
-  for (let off = written; off < buf.length; ) {
-    try {
-      off += writeSync(fd, buf, off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-    }
-  }
-}
-
-/** Control characters from hostile input are shown escaped: they must not reach a terminal or a log raw. */
-const printable = (msg: string) =>
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  msg.replace(/\s*\n\s*/g, " ").replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-
-/** One line on stderr per message; never a multi-line trace unless --debug. */
-export const say = (name: string, kind: string, msg: string) => writeFd(2, `${name}: ${kind}: ${printable(msg)}\n`);
-
-/**
- * Runs a hook body with Ganeti's exit convention: 0 done, 1 failed, 2 invalid input.
- * Errors become one line on stderr; a body may also print its own result and return 1.
- */
-export function runHook(
-  name: string,
-  summary: string,
-  flags: readonly Flag[],
-  body: (args: Args) => Promise<number> | number,
-): Promise<void> {
-  let debug = false;
-  return runMain(
-    name,
-    async () => {
-      const args = parseArgs(process.argv.slice(2), flags);
-      debug = args.has("debug");
-      if (!args.has("help")) return body(args);
-      writeFd(1, usage(name, summary, flags));
-      return 0;
-    },
-    () => debug,
-  );
-}
-
-/** Runs a program's body: its exit status, or one stderr line and the error's status; then exits. */
-export async function runMain(
-  name: string,
-  body: () => Promise<number> | number,
-  debug: () => boolean = () => false,
-): Promise<void> {
-  try {
-    process.exitCode = await body();
-  } catch (e) {
-    if (e instanceof PluginError) {
-      say(name, `error [${e.code}]`, e.message);
-      process.exitCode = e.exitCode;
-    } else {
-      say(name, "internal error", e instanceof Error ? e.message : String(e));
-      if (debug() && e instanceof Error && e.stack) writeFd(2, `${e.stack}\n`);
-      process.exitCode = 1;
-    }
-  }
-  // Output went out with writeSync and everything the body started was awaited: exiting now skips
-  // Node's last event-loop turns and its teardown (~0.2 ms of every run), and no stray handle can
-  // keep a hook, and Ganeti waiting on it, alive.
-  process.exit();
 }

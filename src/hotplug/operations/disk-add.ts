@@ -1,0 +1,93 @@
+import { isHotpluggable } from "../../blockdev/devices.js";
+import type { QemuCaps } from "../../blockdev/model.js";
+import { InputError } from "../../errors.js";
+import { instanceDiskPaths } from "../../ganeti/env.js";
+import { keepsDiscardDefault, withDiscardMended, withDisk } from "../../ganeti/runtime.js";
+import { ganetiHotplugsByDefault } from "../../host/ganeti-release.js";
+import { type AddPlan, hotAdd, planAdd } from "../add.js";
+import { startedSettings } from "../context.js";
+import { settleDiskLink } from "../disk-link.js";
+import { blockOf, hostCaps, liveCaps, queryBlock } from "../live.js";
+import type { Change, HotplugOperation } from "../operation.js";
+import { disksToAdd, entryOf } from "../request.js";
+import { currentRuntime } from "../runtime-file.js";
+
+interface DiskToAdd extends Change {
+  plan: AddPlan;
+  /** The running QEMU's capabilities, read once per run, by the first disk's session. */
+  caps: { live?: Promise<QemuCaps> };
+  /** Ganeti 3.1 hot-plugs the disk itself, unless told not to (--no-hotplug). */
+  ganetiAttaches: boolean;
+}
+
+/**
+ * disk-add: blockdev-add + device_add of the disks Ganeti added, configured like the instance's
+ * other disks (the hvparams it was started with), with the rollback of add.ts.
+ */
+export const DISK_ADD: HotplugOperation<DiskToAdd> = {
+  verb: "hotplug",
+
+  // Everything decidable without the VM is decided here: bad input never reaches QEMU. What only
+  // the running QEMU can say (its version, io_uring in its build) is checked again in apply.
+  select(ctx) {
+    const disks = disksToAdd(ctx.env, ctx.input, ctx.paths);
+    const settings = startedSettings(ctx);
+    if ("none" in disks) return disks;
+    if (!isHotpluggable(settings.diskType)) {
+      throw new InputError(
+        "NOT_HOTPLUGGABLE",
+        `disk_type=${settings.diskType} cannot be hot-plugged (QEMU's IDE buses are not hot-pluggable); nothing was sent`,
+      );
+    }
+    const caps = {};
+    const ganetiAttaches = ganetiHotplugsByDefault(process.env);
+    return disks.map((d) => ({
+      label: `disk/${d.index}` as const,
+      plan: planAdd(d, settings, hostCaps(), ctx.warn),
+      caps,
+      ganetiAttaches,
+    }));
+  },
+
+  reconcileFirst: (changes) => new Set(changes.map((c) => c.plan.disk.uuid)),
+
+  // Ganeti 3.1 attached the disk itself, or was told not to (--no-hotplug): the hook attaches
+  // nothing, and only records what Ganeti attached without recording it (its SCSI hot-add).
+  async prepare(ctx, change, peek) {
+    const { plan } = change;
+    if (change.ganetiAttaches) {
+      const attached = await peek(async (qmp) => blockOf(await queryBlock(qmp), plan.id)?.inserted?.["node-name"] === plan.id);
+      const current = currentRuntime(ctx);
+      const recorded = entryOf(current, plan.disk.uuid) !== undefined;
+      // On a runtime file 3.0 wrote, 3.1's own hot-add fails (disk_discard=default): the hook does it.
+      if (!attached && keepsDiscardDefault(current)) {
+        ctx.warn("Ganeti 3.1 cannot hot-plug on this runtime file from Ganeti 3.0 (disk_discard=default); the hook does it");
+      } else if (!attached) {
+        return {
+          skip: `Ganeti did not hot-plug disk/${plan.disk.index} (--no-hotplug, or its own hot-add failed): it is attached at the instance's next start`,
+        };
+      }
+      if (recorded) return { skip: undefined }; // Ganeti's own hot-add, done and recorded: nothing to add or say
+    }
+    const { disk } = plan;
+    if (disk.path !== undefined && disk.path !== disk.link) {
+      settleDiskLink(disk.link, disk.path, ctx.warn, instanceDiskPaths(ctx.env));
+    }
+    return change;
+  },
+
+  async apply(ctx, { plan, caps, ganetiAttaches }, { qmp, reconnect, doc }) {
+    caps.live ??= liveCaps(qmp, plan.settings.aio === "io_uring");
+    planAdd(plan.disk, plan.settings, await caps.live, () => {}); // its warnings were given in select
+    // The slots the runtime file records, read under the lock: a disk's own is given back to it.
+    const recorded = (doc()?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
+    const { entry, error } = await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs, reconnect);
+    if (!entry) return { error };
+    // Under 3.1, disk_discard mended too, so that Ganeti's next hot-add works (see keepsDiscardDefault).
+    return {
+      error,
+      disk: entry,
+      runtime: (d) => (ganetiAttaches ? withDiscardMended(withDisk(d, entry)) : withDisk(d, entry)),
+    };
+  },
+};
