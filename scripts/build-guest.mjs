@@ -141,7 +141,11 @@ if (!existsSync(stamp))
     const boot = join(work, "root/boot");
     const bz = readFileSync(join(boot, readdirSync(boot)[0] ?? "vmlinuz-missing"));
     const at = bz.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
-    const vmlinux = execFileSync("xz", ["-dc", "--single-stream"], { input: bz.subarray(at), maxBuffer: 1 << 30 });
+    // From a file, not a pipe: xz stops after the first stream, and a pipe still holding the bzImage's
+    // tail would fail the write (EPIPE) whenever xz finished first.
+    const payload = join(work, "vmlinux.xz");
+    writeFileSync(payload, bz.subarray(at));
+    const vmlinux = execFileSync("xz", ["-dc", "--single-stream", payload], { maxBuffer: 1 << 30 });
     if (vmlinux.readUInt32BE(0) !== 0x7f454c46) throw new Error("no ELF kernel inside the bzImage");
     writeFileSync(join(out, "vmlinux"), vmlinux);
 
