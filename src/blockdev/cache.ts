@@ -1,4 +1,4 @@
-import type { DevType, DiskCache } from "../generated/common.js";
+import type { DevType, DiskAio, DiskCache } from "../generated/common.js";
 
 export interface CacheSetting {
   /** The cache mode in force after the shared-storage rule. */
@@ -27,6 +27,16 @@ const CACHE_MODES: Record<Exclude<DiskCache, "default">, Omit<CacheSetting, "mod
  * target reads stale data (Ganeti's rule; rbd is exempt because librbd keeps its cache coherent).
  */
 const SHARED_STORAGE: ReadonlySet<DevType> = new Set(["diskless", "blockdev", "ext", "sharedfile", "gluster"]);
+
+/** Whether a word is one of QEMU's cache modes (the legacy `cache=` values). */
+export const isCacheMode = (mode: string): mode is Exclude<DiskCache, "default"> => Object.hasOwn(CACHE_MODES, mode);
+
+/** QEMU's aio modes; the record makes a mode added to the schema fail to compile until it is listed. */
+const AIO_MODES: Record<DiskAio, true> = { threads: true, native: true, io_uring: true };
+export const isAioMode = (mode: string): mode is DiskAio => Object.hasOwn(AIO_MODES, mode);
+
+/** QEMU refuses aio=native on a node without O_DIRECT (cache=none or directsync). */
+export const aioFitsCache = (aio: DiskAio, cache: CacheSetting): boolean => aio !== "native" || cache.direct;
 
 /** A legacy `cache=` mode as it is, without the shared-storage rule (Ganeti has applied it already). */
 export function cacheMode(mode: Exclude<DiskCache, "default">): CacheSetting {

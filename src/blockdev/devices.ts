@@ -1,5 +1,5 @@
-import type { CdromDiskType, DiskType, HvInfo } from "../generated/common.js";
-import type { Device, JsonValue, Props } from "./model.js";
+import type { BootOrder, CdromDiskType, DiskType, HvInfo } from "../generated/common.js";
+import type { Device, JsonValue, Props, StorageSettings } from "./model.js";
 import { pciAddr } from "./slots.js";
 
 /** The id of the one SCSI controller; its bus is `scsi.0` (Ganeti's names, kept for runtime files). */
@@ -59,6 +59,32 @@ export function cdromDevice(t: Exclude<CdromDiskType, "">): { driver: string; bu
   if (t === "ide") return { driver: "ide-cd", bus: "ide" };
   if (t === "paravirtual") return { driver: "virtio-blk-pci", bus: "pci" };
   return { driver: "scsi-cd", bus: "scsi" };
+}
+
+/**
+ * The device of CD-ROM drive `drive` (0 or 1). Ganeti puts the first CD-ROM on IDE when the
+ * instance boots from it, whatever cdrom_disk_type says (hv_kvm _CdromOption; recorded:
+ * test/fixtures/ganeti-3.0.2/extra/kvm-cmdline.instance-start-native-nocache-cdromboot.txt):
+ * firmware boots a CD-ROM from IDE, not from virtio-blk.
+ */
+export function cdromDeviceFor(s: StorageSettings, drive: number, boot: BootOrder | undefined) {
+  return cdromDevice(drive === 0 && boot === "cdrom" ? "ide" : s.cdromDiskType);
+}
+
+/** Devices whose presence on a command line makes QEMU drop its default CD-ROM (vl.c default_list). */
+const SUPPRESS_DEFAULT_CDROM: ReadonlySet<string> = new Set(["ide-cd", "ide-hd", "scsi-cd", "scsi-hd"]);
+export const suppressesDefaultCdrom = (driver: string): boolean => SUPPRESS_DEFAULT_CDROM.has(driver);
+
+/**
+ * QEMU's default CD-ROM, made explicit: an empty ide-cd at IDE index 2. A command line without
+ * -nodefaults has it unless a drive sits at that index or a device in SUPPRESS_DEFAULT_CDROM is
+ * given. Storage stated with such devices makes QEMU drop it, so where the legacy command line had
+ * it (`legacyHadIt`), it is created, and the guest keeps the drives it had.
+ */
+export function keptDefaultCdrom(legacyHadIt: boolean, devices: readonly Device[], machine: string): Device | undefined {
+  if (!legacyHadIt || !devices.some((d) => suppressesDefaultCdrom(d.driver))) return undefined;
+  const slot = ideSlot(2, machine);
+  return slot && device("ide-cd", { bus: slot.bus, unit: slot.unit });
 }
 
 /** Where a device sits, in Ganeti's hvinfo shape (IDE disks get a PCI slot recorded, as Ganeti does). */

@@ -1,6 +1,6 @@
 import { InputError } from "../errors.js";
 import type { DevType, HvInfo } from "../generated/common.js";
-import { type CacheSetting, cacheSetting } from "./cache.js";
+import { aioFitsCache, type CacheSetting, cacheSetting } from "./cache.js";
 import { device, diskDevice, hvinfoFor, type IdeSlot, type Placement, pciRoot, placementProps } from "./devices.js";
 import { checkNodeName, deviceIdOf } from "./ids.js";
 import type { BlockNode, Device, DiskSpec, Props, QemuCaps, StorageSettings } from "./model.js";
@@ -14,7 +14,7 @@ const where = (disk: DiskSpec) => `disk ${disk.index} (${disk.uuid})`;
 
 /** Rejects aio modes this disk's cache or this host cannot honour, before QEMU does it less clearly. */
 function checkAio(disk: DiskSpec, s: StorageSettings, cache: CacheSetting, caps: QemuCaps): void {
-  if (s.aio === "native" && !cache.direct) {
+  if (!aioFitsCache(s.aio, cache)) {
     throw new InputError(
       "AIO_NEEDS_DIRECT",
       `disk_aio=native needs disk_cache=none or directsync (O_DIRECT), but ${where(disk)} has disk_cache=${cache.mode}`,

@@ -4,7 +4,7 @@ import { MEDIA_CACHE } from "./cache.js";
 import {
   type BusKind,
   boardName,
-  cdromDevice,
+  cdromDeviceFor,
   device,
   diskDevice,
   type IdeSlot,
@@ -46,6 +46,14 @@ function recordedPlacement(hv: HvInfo | undefined, bus: BusKind, driver: string)
   return undefined;
 }
 
+/** One CD-ROM drive with a medium: its name, image and device kind. */
+interface Cdrom {
+  drive: number;
+  name: string;
+  image: string;
+  dev: { driver: string; bus: BusKind };
+}
+
 /**
  * The whole storage configuration of one instance: disks, CD-ROMs, floppy, their controller and
  * boot order. Pure: every fact about the host comes in through the arguments.
@@ -58,12 +66,47 @@ export function instanceStorage(
 ): InstanceStorage {
   const warnings: string[] = [];
   const warn = (m: string) => warnings.push(m);
-  const pci = new PciSlots(s.pciReservations);
+  const boot = bootOrder(s);
   const dev = diskDevice(s.diskType);
-  const cd = cdromDevice(s.cdromDiskType);
-  const cdImages = s.cdromImages.filter((img) => img !== "");
-  const needsScsi = (disks.length > 0 && dev.bus === "scsi") || (cdImages.length > 0 && cd.bus === "scsi");
+  const cdroms: Cdrom[] = s.cdromImages.flatMap((image, i) =>
+    image === "" ? [] : [{ drive: i, name: `cdrom${i + 1}`, image, dev: cdromDeviceFor(s, i, boot) }],
+  );
+  const ids = diskIds(disks);
+  checkCapacity(disks.length, cdroms, s);
+  const needsScsi = (disks.length > 0 && dev.bus === "scsi") || cdroms.some((c) => c.dev.bus === "scsi");
   const scsi = needsScsi ? new ScsiIds(s.scsiController) : undefined;
+  const ide = idePlacement(disks, ids, s, cdroms, dev.bus === "ide");
+
+  const nodes: BlockNode[] = [];
+  const devices: Device[] = [];
+  const runtimeDisks: RuntimeDiskEntry[] = [];
+  if (scsi) devices.push(device(scsiControllerDriver(s), { id: SCSI_CONTROLLER_ID }));
+  const places = diskPlacements(disks, s, new PciSlots(s.pciReservations), scsi, warn);
+  disks.forEach((d, i) => {
+    const id = ids[i] as string;
+    nodes.push(diskBlockNode(d, id, s, caps, warn));
+    const planned = diskGuestDevice(d, id, s, places[i] as Placement, boot === "disk" && i === 0 ? 1 : undefined, ide.get(id));
+    devices.push(planned.device);
+    runtimeDisks.push([{ ...d.ganeti, hvinfo: planned.hvinfo }, d.link, d.uri]);
+  });
+  for (const cd of cdroms) {
+    nodes.push(cdromNode(cd.name, cd.image, media.pathKind?.(cd.image)));
+    devices.push(cdromGuestDevice(cd, s, scsi, ide, boot));
+  }
+  const extraArgs: string[] = [];
+  if (s.floppyImage !== "") {
+    const floppy = floppyStorage(s, boot);
+    nodes.push(floppy.node);
+    devices.push(...floppy.devices);
+    extraArgs.push(...floppy.extraArgs);
+  }
+  // Network boot belongs to the NICs, which Ganeti creates; the firmware is told to try them first.
+  if (boot === "network") extraArgs.push("-boot", "order=n");
+  return { nodes, devices, extraArgs, runtimeDisks, warnings };
+}
+
+/** The boot order, unless a kernel is booted directly; refused when it names a drive without a medium. */
+function bootOrder(s: StorageSettings): StorageSettings["bootOrder"] | undefined {
   const boot = s.kernelPath === "" ? s.bootOrder : undefined;
   if (boot === "cdrom" && s.cdromImages[0] === "") {
     throw new InputError("BOOT_WITHOUT_MEDIUM", "boot_order=cdrom needs cdrom_image_path");
@@ -71,78 +114,82 @@ export function instanceStorage(
   if (boot === "floppy" && s.floppyImage === "") {
     throw new InputError("BOOT_WITHOUT_MEDIUM", "boot_order=floppy needs floppy_image_path");
   }
+  return boot;
+}
 
-  // Ids first: two uuids sharing their first three groups would share a device and a node.
+/** The disks' ids, checked first: two uuids sharing their first three groups would share a device and a node. */
+function diskIds(disks: readonly DiskSpec[]): string[] {
   const ids = disks.map(diskId);
   ids.forEach((id, i) => {
     const j = ids.indexOf(id);
     if (j !== i) throw new InputError("DUPLICATE_DISK", `disks ${j} and ${i} both map to device id ${id}`);
   });
-  checkCapacity(disks.length, cdImages.length, s);
-  const ide = idePlacement(disks, ids, s, cd.bus === "ide" ? s.cdromImages : ["", ""], dev.bus === "ide");
+  return ids;
+}
 
-  // Recorded placements are claimed before new ones are handed out, so they never move.
-  const places: (Placement | undefined)[] = disks.map((d, i) => {
-    const recorded = recordedPlacement(d.hvinfo, dev.bus, dev.driver);
+/** Each disk's slot: recorded placements are claimed before new ones are handed out, so they never move. */
+function diskPlacements(
+  disks: readonly DiskSpec[],
+  s: StorageSettings,
+  pci: PciSlots,
+  scsi: ScsiIds | undefined,
+  warn: (m: string) => void,
+): Placement[] {
+  const dev = diskDevice(s.diskType);
+  const recorded = disks.map((d, i) => {
+    const place = recordedPlacement(d.hvinfo, dev.bus, dev.driver);
     const what = `disk ${i}`;
-    if (d.hvinfo && !recorded)
+    if (d.hvinfo && !place)
       warn(`${what}: recorded hvinfo (${d.hvinfo.driver}) does not fit disk_type=${s.diskType}; placing it anew`);
-    if (recorded?.bus === "pci") pci.claim(recorded.slot, what);
-    if (recorded?.bus === "scsi") scsi?.claim(recorded.scsiId, what);
-    return recorded;
+    if (place?.bus === "pci") pci.claim(place.slot, what);
+    if (place?.bus === "scsi") scsi?.claim(place.scsiId, what);
+    return place;
   });
-  const nodes: BlockNode[] = [];
-  const devices: Device[] = [];
-  const runtimeDisks: RuntimeDiskEntry[] = [];
-  if (scsi) devices.push(device(scsiControllerDriver(s), { id: SCSI_CONTROLLER_ID }));
-  disks.forEach((d, i) => {
-    const id = ids[i] as string;
-    const place: Placement =
-      places[i] ??
+  return recorded.map(
+    (place, i): Placement =>
+      place ??
       (dev.bus === "scsi"
         ? { bus: "scsi", scsiId: (scsi as ScsiIds).next(`disk ${i}`) }
-        : { bus: "pci", slot: pci.next(`disk ${i}`) });
-    nodes.push(diskBlockNode(d, id, s, caps, warn));
-    const planned = diskGuestDevice(d, id, s, place, boot === "disk" && i === 0 ? 1 : undefined, ide.get(id));
-    devices.push(planned.device);
-    runtimeDisks.push([{ ...d.ganeti, hvinfo: planned.hvinfo }, d.link, d.uri]);
-  });
+        : { bus: "pci", slot: pci.next(`disk ${i}`) }),
+  );
+}
 
-  // CD-ROMs: read-only raw over a file or an HTTP(S) URL. SCSI ones take ids from the top so that
-  // disks added later never collide with them; PCI ones let QEMU pick a reserved slot, as Ganeti does.
-  s.cdromImages.forEach((image, i) => {
-    if (image === "") return;
-    const name = `cdrom${i + 1}`;
-    nodes.push(cdromNode(name, image, media.pathKind?.(image)));
-    const ideAt = ide.get(name);
-    const place: Placement =
-      cd.bus === "scsi"
-        ? { bus: "scsi", scsiId: (scsi as ScsiIds).last(name) }
-        : ideAt
-          ? { bus: "ide", ide: ideAt }
-          : { bus: "auto" };
-    devices.push(
-      device(cd.driver, {
-        id: name,
-        ...placementProps(place, pciRoot(s.machine)),
-        drive: name,
-        bootindex: boot === "cdrom" && i === 0 ? 1 : undefined,
-      }),
-    );
+/**
+ * A CD-ROM's device: read-only medium over a file or an HTTP(S) URL. SCSI ones take ids from the
+ * top so that disks added later never collide with them; PCI ones let QEMU pick a reserved slot,
+ * as Ganeti does.
+ */
+function cdromGuestDevice(
+  cd: Cdrom,
+  s: StorageSettings,
+  scsi: ScsiIds | undefined,
+  ide: ReadonlyMap<string, IdeSlot>,
+  boot: StorageSettings["bootOrder"] | undefined,
+): Device {
+  const ideAt = ide.get(cd.name);
+  const place: Placement =
+    cd.dev.bus === "scsi"
+      ? { bus: "scsi", scsiId: (scsi as ScsiIds).last(cd.name) }
+      : ideAt
+        ? { bus: "ide", ide: ideAt }
+        : { bus: "auto" };
+  return device(cd.dev.driver, {
+    id: cd.name,
+    ...placementProps(place, pciRoot(s.machine)),
+    drive: cd.name,
+    bootindex: boot === "cdrom" && cd.drive === 0 ? 1 : undefined,
   });
+}
 
-  // Floppy: the board's controller on pc; q35 has none, so one is added.
+/** The floppy: the board's controller on pc; q35 has none, so one is added. */
+function floppyStorage(s: StorageSettings, boot: StorageSettings["bootOrder"] | undefined) {
+  const fdBoot = boot === "floppy";
+  const devices: Device[] = [];
   const extraArgs: string[] = [];
-  if (s.floppyImage !== "") {
-    const fdBoot = boot === "floppy";
-    nodes.push(mediaNode("floppy1", fileProtocol(s.floppyImage), false));
-    if (isQ35(s.machine)) devices.push(device("isa-fdc", { id: "fdc0", bootindexA: fdBoot ? 1 : undefined }));
-    else if (fdBoot) extraArgs.push("-global", "isa-fdc.bootindexA=1");
-    devices.push(device("floppy", { id: "floppy1", unit: 0, drive: "floppy1" }));
-  }
-  // Network boot belongs to the NICs, which Ganeti creates; the firmware is told to try them first.
-  if (boot === "network") extraArgs.push("-boot", "order=n");
-  return { nodes, devices, extraArgs, runtimeDisks, warnings };
+  if (isQ35(s.machine)) devices.push(device("isa-fdc", { id: "fdc0", bootindexA: fdBoot ? 1 : undefined }));
+  else if (fdBoot) extraArgs.push("-global", "isa-fdc.bootindexA=1");
+  devices.push(device("floppy", { id: "floppy1", unit: 0, drive: "floppy1" }));
+  return { node: mediaNode("floppy1", fileProtocol(s.floppyImage), false), devices, extraArgs };
 }
 
 /**
@@ -155,10 +202,10 @@ function idePlacement(
   disks: readonly DiskSpec[],
   ids: readonly string[],
   s: StorageSettings,
-  cdroms: readonly [string, string] | readonly string[],
+  cdroms: readonly Cdrom[],
   ideDisks: boolean,
 ): Map<string, IdeSlot> {
-  const names = [...cdroms.flatMap((img, i) => (img ? [`cdrom${i + 1}`] : [])), ...(ideDisks ? ids : [])];
+  const names = [...cdroms.flatMap((cd) => (cd.dev.bus === "ide" ? [cd.name] : [])), ...(ideDisks ? ids : [])];
   const out = new Map<string, IdeSlot>();
   if (names.length === 0) return out;
   const cap = ideCapacity(s.machine);
@@ -192,10 +239,9 @@ function idePlacement(
  * Refuses before QEMU what the board cannot hold, with the count and the limit: IDE devices (4 on
  * i440fx, 6 on q35), SCSI devices per controller, and PCI slots above kvm_pci_reservations.
  */
-function checkCapacity(diskCount: number, cdromCount: number, s: StorageSettings): void {
+function checkCapacity(diskCount: number, cdroms: readonly Cdrom[], s: StorageSettings): void {
   const dev = diskDevice(s.diskType);
-  const cd = cdromDevice(s.cdromDiskType);
-  const count = (bus: string) => (dev.bus === bus ? diskCount : 0) + (cd.bus === bus ? cdromCount : 0);
+  const count = (bus: string) => (dev.bus === bus ? diskCount : 0) + cdroms.filter((cd) => cd.dev.bus === bus).length;
   const ide = count("ide");
   if (ide > ideCapacity(s.machine)) {
     throw new InputError(

@@ -1,6 +1,14 @@
 import { blockdevArg, deviceArg } from "../blockdev/argv.js";
-import { type CacheSetting, cacheMode } from "../blockdev/cache.js";
-import { device, hasWriteCache, ideSlot, isQ35, legacyScsiSlot } from "../blockdev/devices.js";
+import { aioFitsCache, type CacheSetting, cacheMode, isAioMode, isCacheMode } from "../blockdev/cache.js";
+import {
+  device,
+  hasWriteCache,
+  ideSlot,
+  isQ35,
+  keptDefaultCdrom,
+  legacyScsiSlot,
+  suppressesDefaultCdrom,
+} from "../blockdev/devices.js";
 import { checkNodeName } from "../blockdev/ids.js";
 import type { BlockNode, Device, Props } from "../blockdev/model.js";
 import { nodeOptions, rawNode } from "../blockdev/nodes.js";
@@ -54,12 +62,8 @@ interface Drive {
 
 /** The `-drive` keys Ganeti 3.0 writes; any other is refused rather than dropped. */
 const DRIVE_KEYS = new Set(["file", "format", "if", "media", "cache", "aio", "discard", "id", "auto-read-only"]);
-const CACHE_MODES = new Set(["writeback", "none", "writethrough", "directsync", "unsafe"]);
-const AIO_MODES = new Set(["threads", "native", "io_uring"]);
 /** QEMU's shorthand disk options: they would attach disks the launcher never saw. */
 const SHORTHANDS = new Set(["hda", "hdb", "hdc", "hdd", "cdrom", "fda", "fdb", "sd", "mtdblock", "pflash", "drive"]);
-/** Devices whose presence makes QEMU drop its default CD-ROM and floppy (vl.c default_list). */
-const NO_DEFAULT_CDROM = new Set(["ide-cd", "ide-hd", "scsi-cd", "scsi-hd"]);
 
 const show = (o: ArgvOption) => `${o.word} ${o.value ?? ""}`.trim();
 
@@ -84,9 +88,9 @@ function parseDrive(option: ArgvOption, counters: Map<Iface, number>): Drive {
   const media = get("media") ?? "disk";
   if (media !== "disk" && media !== "cdrom") throw new ArgvError(`${where}: media=${media} is not disk or cdrom`);
   const cache = get("cache") ?? "writeback";
-  if (!CACHE_MODES.has(cache)) throw new ArgvError(`${where}: cache=${cache} is not a QEMU cache mode`);
+  if (!isCacheMode(cache)) throw new ArgvError(`${where}: cache=${cache} is not a QEMU cache mode`);
   const aio = get("aio") ?? "threads";
-  if (!AIO_MODES.has(aio)) throw new ArgvError(`${where}: aio=${aio} is not threads, native or io_uring`);
+  if (!isAioMode(aio)) throw new ArgvError(`${where}: aio=${aio} is not threads, native or io_uring`);
   const discard = get("discard") ?? "ignore";
   if (!["ignore", "off", "unmap", "on"].includes(discard))
     throw new ArgvError(`${where}: discard=${discard} is not ignore or unmap`);
@@ -97,8 +101,8 @@ function parseDrive(option: ArgvOption, counters: Map<Iface, number>): Drive {
     iface,
     cdrom: media === "cdrom",
     file,
-    cache: cache as Drive["cache"],
-    aio: aio as DiskAio,
+    cache,
+    aio,
     discard: discard === "unmap" || discard === "on" ? "unmap" : "ignore",
     index,
   };
@@ -118,7 +122,7 @@ function protocolOf(d: Drive, facts: LaunchFacts): Props {
 
 function nodeOf(d: Drive, name: string, facts: LaunchFacts): BlockNode {
   const cache: CacheSetting = cacheMode(d.cache);
-  if (d.aio === "native" && !cache.direct) {
+  if (!aioFitsCache(d.aio, cache)) {
     throw new ArgvError(`argument ${show(d.option)}: aio=native needs cache=none or directsync (QEMU refuses it otherwise)`);
   }
   return rawNode(checkNodeName(name), protocolOf(d, facts), nodeOptions(cache, d.cdrom, d.cdrom ? undefined : d.discard));
@@ -297,12 +301,10 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
   // where the legacy command line had it, it is created explicitly.
   const hadDefault =
     !opts.some((o) => o.name === "nodefaults") &&
-    !opts.some((o) => o.name === "device" && NO_DEFAULT_CDROM.has(parseDevice(o).driver)) &&
+    !opts.some((o) => o.name === "device" && suppressesDefaultCdrom(parseDevice(o).driver)) &&
     (counters.get("ide") ?? 0) <= 2;
-  if (hadDefault && emitted.some((d) => NO_DEFAULT_CDROM.has(d.driver))) {
-    const slot = ideSlot(2, machine);
-    if (slot) out.push("-device", deviceArg(device("ide-cd", { bus: slot.bus, unit: slot.unit }), false));
-  }
+  const kept = keptDefaultCdrom(hadDefault, emitted, machine);
+  if (kept) out.push("-device", deviceArg(kept, false));
   // The promise: no -drive reaches QEMU.
   if (splitOptions(out).some((o) => o.name === "drive")) throw new ArgvError("a -drive was left in the command line");
   return out;

@@ -8,8 +8,11 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
+import type { RuntimeDocument } from "../../src/generated/common.js";
+import { pathKind } from "../../src/host/path-kind.js";
 import { ROOT } from "../helpers/hook.js";
 import { LAUNCHER, REAL_QEMU } from "../helpers/launcher.js";
+import { launcherPlan, runtimePlan } from "../helpers/layout-agreement.js";
 import {
   addTestInstance,
   type GanetiNode,
@@ -19,6 +22,7 @@ import {
   layout,
   pidFile,
   qemuPid,
+  runtimeFile,
   setUp,
   writePluginConfig,
 } from "./harness.js";
@@ -107,6 +111,14 @@ for (const c of CASES) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
     t.ok(argv.includes("-drive"), "Ganeti's own command line, with -drive");
     const stock = await layout(HERE, INST);
+    // One layout model: instance-start's plan for the hvparams and disks Ganeti started with (its
+    // runtime file, recorded slots dropped) and the launcher's rewrite of Ganeti's command line.
+    const doc = JSON.parse(readFileSync(runtimeFile(HERE, INST), "utf8")) as RuntimeDocument;
+    t.same(
+      launcherPlan(argv.slice(1), pathKind),
+      runtimePlan(doc, INST),
+      "instance-start plans the same devices, slots and node options as the launcher's rewrite",
+    );
     t.equal(gnt("gnt-instance", "shutdown", "--timeout=0", INST).code, 0, "shut down");
     // Ganeti removes the disks' links at shutdown; the launcher's QEMU opens them.
     t.equal(gnt("gnt-instance", "activate-disks", INST).code, 0, "disks active again");

@@ -1,0 +1,118 @@
+// One layout, two roads: instance-start's plan from a runtime document's hvparams and disks, and
+// the launcher's rewrite of the Ganeti 3.0 command line in that same document. Each is reduced to
+// what the guest and the storage see: per device its driver, place, boot index and write cache;
+// per node its protocol, path, cache, aio, discard and read-only.
+import type { Props } from "../../src/blockdev/model.js";
+import { type HookEnvironment, readHookEnv } from "../../src/ganeti/env.js";
+import { parseOptString, splitOptions } from "../../src/ganeti/kvm-argv.js";
+import { DEFAULT_PATHS } from "../../src/ganeti/paths.js";
+import type { RuntimeDiskEntry, RuntimeDocument } from "../../src/generated/common.js";
+import { rewriteArgv } from "../../src/launcher/rewrite.js";
+import { startStorage } from "../../src/start/storage.js";
+
+export type Layout = { devices: Record<string, Props>; nodes: Record<string, Props> };
+
+const PLACE_KEYS = ["driver", "bus", "addr", "scsi-id", "unit", "bootindex", "write-cache", "drive"];
+
+/** A device's guest-visible facts, values as strings (key=value and JSON agree on "0xc" and 12?). */
+function deviceFacts(props: Props): Props {
+  const out: Props = {};
+  for (const k of PLACE_KEYS) if (props[k] !== undefined) out[k] = String(props[k]);
+  if (typeof out["addr"] === "string") out["addr"] = `0x${Number(out["addr"]).toString(16)}`;
+  return out;
+}
+
+function nodeFacts(props: Props): Props {
+  const file = props["file"] as Props;
+  const cache = (props["cache"] ?? {}) as Props;
+  return {
+    driver: String(props["driver"]),
+    protocol: String(file["driver"]),
+    location: String(file["filename"] ?? file["url"] ?? JSON.stringify(file["server"] ?? "")),
+    aio: String(file["aio"] ?? "threads"),
+    direct: String(cache["direct"] ?? false),
+    "no-flush": String(cache["no-flush"] ?? false),
+    "read-only": String(props["read-only"] ?? false),
+    discard: String(props["discard"] ?? "ignore"),
+  };
+}
+
+/**
+ * QEMU's default CD-ROM, which the launcher creates where Ganeti 3.0's command line had it
+ * implicitly (keptDefaultCdrom): not storage Ganeti asked for, so not part of either plan.
+ */
+export const isDefaultCdrom = (d: Props): boolean => d["driver"] === "ide-cd" && d["drive"] === undefined;
+
+type PathKind = (p: string) => "file" | "block" | undefined;
+
+/** The devices of storage, as against the rest of Ganeti's command line (balloon, NICs). */
+const STORAGE_DRIVERS = new Set([
+  "virtio-blk-pci",
+  "ide-hd",
+  "ide-cd",
+  "scsi-hd",
+  "scsi-cd",
+  "scsi-block",
+  "scsi-generic",
+  "floppy",
+  "isa-fdc",
+  "virtio-scsi-pci",
+  "lsi53c895a",
+  "megasas",
+  "mptsas1068",
+  "pvscsi",
+]);
+
+/** Where a start puts each device and node, by name. */
+function reduce(nodes: Props[], devices: Props[]): Layout {
+  const layout: Layout = { devices: {}, nodes: {} };
+  for (const n of nodes) layout.nodes[String(n["node-name"])] = nodeFacts(n);
+  devices.forEach((d, i) => {
+    layout.devices[String(d["id"] ?? `${d["driver"]}#${i}`)] = deviceFacts(d);
+  });
+  return layout;
+}
+
+/** instance-start's plan from Ganeti's hook environment (the hvparams and disks Ganeti exports). */
+export function startPlan(env: Record<string, string>): Layout {
+  const { output } = startStorage(readHookEnv(env), undefined, { paths: DEFAULT_PATHS, qemuVersion: "7.2.0" });
+  return argvPlan(output.argv);
+}
+
+/** instance-start's argv: -blockdev and -device as JSON. */
+function argvPlan(argv: readonly string[]): Layout {
+  const opts = splitOptions(argv);
+  return reduce(
+    opts.filter((o) => o.name === "blockdev").map((o) => JSON.parse(o.value ?? "{}") as Props),
+    opts.filter((o) => o.name === "device").map((o) => JSON.parse(o.value ?? "{}") as Props),
+  );
+}
+
+/**
+ * instance-start's plan (its paths' kinds from the host, as at a real start) from a runtime document's hvparams and disks (its JSON input), with each
+ * disk's recorded placement dropped: the plan is made from the hvparams alone.
+ */
+export function runtimePlan(doc: RuntimeDocument, name: string): Layout {
+  const env: HookEnvironment = { pre: { name, hv: {}, disks: [] } };
+  const unplaced = doc[3].map(([disk, link, uri]): RuntimeDiskEntry => {
+    const { hvinfo: _, ...rest } = disk;
+    return [rest, link, uri];
+  });
+  const { output } = startStorage(env, [doc[0], doc[1], doc[2], unplaced], {
+    paths: DEFAULT_PATHS,
+    qemuVersion: "7.2.0",
+  });
+  return argvPlan(output.argv);
+}
+
+/** The launcher's rewrite of Ganeti 3.0's command line (without argv[0]). */
+export function launcherPlan(argv: readonly string[], pathKind: PathKind): Layout {
+  const rewritten = rewriteArgv(argv, { pathKind });
+  const opts = splitOptions(rewritten);
+  const nodes = opts.filter((o) => o.name === "blockdev").map((o) => JSON.parse(o.value ?? "{}") as Props);
+  const devices = opts
+    .filter((o) => o.name === "device")
+    .map((o) => Object.fromEntries(parseOptString(o.value ?? "", "driver")) as Props)
+    .filter((d) => STORAGE_DRIVERS.has(String(d["driver"])) && !isDefaultCdrom(d));
+  return reduce(nodes, devices);
+}
