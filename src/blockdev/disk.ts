@@ -3,9 +3,8 @@ import type { DevType, HvInfo } from "../generated/common.js";
 import { aioFitsCache, type CacheSetting, cacheSetting } from "./cache.js";
 import { device, diskDevice, hvinfoFor, type IdeSlot, type Placement, pciRoot, placementProps } from "./devices.js";
 import { checkNodeName, deviceIdOf } from "./ids.js";
-import type { BlockNode, Device, DiskSpec, Props, QemuCaps, StorageSettings } from "./model.js";
-import { nodeOptions, rawNode } from "./nodes.js";
-import { fileProtocol, hostDeviceProtocol, uriProtocol } from "./protocols.js";
+import type { BlockNode, Device, DiskSpec, QemuCaps, StorageSettings } from "./model.js";
+import { type Location, storageNode } from "./nodes.js";
 
 /** Ganeti's file-based dev types; every other kernelspace disk is a block device. */
 const FILE_DEV_TYPES: ReadonlySet<DevType> = new Set(["file", "sharedfile", "gluster"]);
@@ -25,15 +24,13 @@ function checkAio(disk: DiskSpec, s: StorageSettings, cache: CacheSetting, caps:
   }
 }
 
-/** The protocol node for a disk: its URI (userspace access) or its path (kernelspace). */
-function diskProtocol(disk: DiskSpec, s: StorageSettings): Props {
+/** Where a disk's data is: its URI (userspace access) or its path (kernelspace). */
+function diskLocation(disk: DiskSpec): Location {
   if (disk.access === "userspace") {
     if (!disk.uri) throw new InputError("MISSING_URI", `${where(disk)}: access=userspace needs a storage URI`);
-    return uriProtocol(disk.uri, `${where(disk)} uri`);
+    return { uri: disk.uri };
   }
-  const kind = disk.pathKind ?? (FILE_DEV_TYPES.has(disk.devType) ? "file" : "block");
-  const path = disk.path ?? disk.link;
-  return kind === "file" ? fileProtocol(path, s.aio) : hostDeviceProtocol(path, s.aio);
+  return { path: disk.path ?? disk.link, kind: disk.pathKind ?? (FILE_DEV_TYPES.has(disk.devType) ? "file" : "block") };
 }
 
 /** The -blockdev tree of one disk. `warn` hears about cache modes the shared-storage rule replaced. */
@@ -48,13 +45,14 @@ export function diskBlockNode(
   if (cache.forcedFrom !== undefined && cache.forcedFrom !== "none") {
     warn(`${where(disk)}: disk_cache=${cache.forcedFrom} replaced by none for shared storage (dev_type ${disk.devType})`);
   }
-  const protocol = diskProtocol(disk, s);
+  const location = diskLocation(disk);
   if (disk.access === "kernelspace") checkAio(disk, s, cache, caps);
   const readOnly = disk.mode === "ro";
   if (readOnly && s.diskType === "ide") {
     throw new InputError("RO_IDE", `${where(disk)}: mode ro cannot use disk_type=ide (QEMU's ide-hd needs a writable node)`);
   }
-  return rawNode(id, protocol, nodeOptions(cache, readOnly, s.discard));
+  const aio = "uri" in location ? undefined : s.aio;
+  return storageNode({ name: id, location, cache, aio, readOnly, discard: s.discard }, `${where(disk)} uri`);
 }
 
 /**

@@ -18,8 +18,8 @@ import {
 } from "./devices.js";
 import { diskBlockNode, diskGuestDevice, diskId } from "./disk.js";
 import type { BlockNode, Device, DiskSpec, QemuCaps, StorageSettings } from "./model.js";
-import { nodeOptions, rawNode } from "./nodes.js";
-import { fileProtocol, hostDeviceProtocol, httpProtocol, isHttpUrl } from "./protocols.js";
+import { type Location, storageNode } from "./nodes.js";
+import { isHttpUrl } from "./protocols.js";
 import { PCI_SLOTS, PciSlots, parsePciAddr, SCSI_TARGETS, ScsiIds } from "./slots.js";
 
 export interface MediaInfo {
@@ -189,7 +189,7 @@ function floppyStorage(s: StorageSettings, boot: StorageSettings["bootOrder"] | 
   if (isQ35(s.machine)) devices.push(device("isa-fdc", { id: "fdc0", bootindexA: fdBoot ? 1 : undefined }));
   else if (fdBoot) extraArgs.push("-global", "isa-fdc.bootindexA=1");
   devices.push(device("floppy", { id: "floppy1", unit: 0, drive: "floppy1" }));
-  return { node: mediaNode("floppy1", fileProtocol(s.floppyImage), false), devices, extraArgs };
+  return { node: mediaNode("floppy1", { path: s.floppyImage, kind: "file" }, false), devices, extraArgs };
 }
 
 /**
@@ -269,14 +269,18 @@ function scsiControllerDriver(s: StorageSettings): string {
   return s.scsiController === "lsi" ? "lsi53c895a" : s.scsiController;
 }
 
-const mediaNode = (name: string, protocol: BlockNode["props"], readOnly: boolean): BlockNode =>
-  rawNode(name, protocol, nodeOptions(MEDIA_CACHE, readOnly));
+/** A CD-ROM's or a floppy's image: an HTTP(S) URL, or a local path (a file unless known to be a block device). */
+export const mediaLocation = (image: string, kind: "file" | "block" | undefined): Location =>
+  isHttpUrl(image) ? { url: image } : { path: image, kind: kind ?? "file" };
+
+/** A medium's node: the host's page cache, as under Ganeti's own -drive (no cache= given); no discard. */
+const mediaNode = (name: string, location: Location, readOnly: boolean): BlockNode =>
+  storageNode({ name, location, cache: MEDIA_CACHE, readOnly }, name);
 
 /**
  * A CD-ROM medium: read-only raw over a local file or block device, or over an HTTP(S) URL through
  * QEMU's curl driver. Used at start and for a live medium change (cdrom-change).
  */
 export function cdromNode(name: string, image: string, kind: "file" | "block" | undefined): BlockNode {
-  const protocol = isHttpUrl(image) ? httpProtocol(image) : kind === "block" ? hostDeviceProtocol(image) : fileProtocol(image);
-  return mediaNode(name, protocol, true);
+  return mediaNode(name, mediaLocation(image, kind), true);
 }

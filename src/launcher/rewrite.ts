@@ -11,8 +11,8 @@ import {
 } from "../blockdev/devices.js";
 import { checkNodeName } from "../blockdev/ids.js";
 import type { BlockNode, Device, Props } from "../blockdev/model.js";
-import { nodeOptions, rawNode } from "../blockdev/nodes.js";
-import { fileProtocol, hostDeviceProtocol, httpProtocol, isHttpUrl, isStorageUri, uriProtocol } from "../blockdev/protocols.js";
+import { type Location, type NodeSpec, storageNode } from "../blockdev/nodes.js";
+import { isHttpUrl, isStorageUri } from "../blockdev/protocols.js";
 import { PluginError } from "../errors.js";
 import { type ArgvOption, parseOptString, splitOptions } from "../ganeti/kvm-argv.js";
 import type { DiskAio, DiskCache } from "../generated/common.js";
@@ -112,20 +112,28 @@ function parseDrive(option: ArgvOption, counters: Map<Iface, number>): Drive {
   return drive;
 }
 
-/** The protocol node of a drive's file: an HTTP(S) URL, a userspace storage URI, or a local path. */
-function protocolOf(d: Drive, facts: LaunchFacts): Props {
-  if (isHttpUrl(d.file)) return httpProtocol(d.file);
-  if (isStorageUri(d.file)) return uriProtocol(d.file, `argument ${show(d.option)}`);
-  const aio = d.aio === "threads" ? undefined : d.aio;
-  return facts.pathKind(d.file) === "block" ? hostDeviceProtocol(d.file, aio) : fileProtocol(d.file, aio);
+/** Where a drive's data is: an HTTP(S) URL, a userspace storage URI, or a local path of its kind. */
+function driveLocation(d: Drive, facts: LaunchFacts): Location {
+  if (isHttpUrl(d.file)) return { url: d.file };
+  if (isStorageUri(d.file)) return { uri: d.file };
+  return { path: d.file, kind: facts.pathKind(d.file) === "block" ? "block" : "file" };
 }
 
+/** The drive as the node model has it (src/blockdev/nodes.ts), built by the builder instance-start uses. */
 function nodeOf(d: Drive, name: string, facts: LaunchFacts): BlockNode {
   const cache: CacheSetting = cacheMode(d.cache);
   if (!aioFitsCache(d.aio, cache)) {
     throw new ArgvError(`argument ${show(d.option)}: aio=native needs cache=none or directsync (QEMU refuses it otherwise)`);
   }
-  return rawNode(checkNodeName(name), protocolOf(d, facts), nodeOptions(cache, d.cdrom, d.cdrom ? undefined : d.discard));
+  const spec: NodeSpec = {
+    name: checkNodeName(name),
+    location: driveLocation(d, facts),
+    cache,
+    aio: d.aio === "threads" ? undefined : d.aio,
+    readOnly: d.cdrom,
+    discard: d.cdrom ? undefined : d.discard,
+  };
+  return storageNode(spec, `argument ${show(d.option)}`);
 }
 
 /** The device the legacy `if=` drive would have created, at the same place. */
@@ -193,21 +201,65 @@ function machineOf(opts: readonly ArgvOption[]): string {
   return kv.find(([k]) => k === "type")?.[1] ?? "pc";
 }
 
+/** Ganeti 3.0's command line as the launcher reads it: its drives, and Ganeti's devices on them. */
+interface LegacyLine {
+  opts: ArgvOption[];
+  machine: string;
+  drives: Map<ArgvOption, Drive>;
+  /** Ganeti's own -device options on a -drive (if=none), with that drive. */
+  devices: Map<ArgvOption, { device: Device; drive: Drive }>;
+  /** Node names of -blockdev options already there (Ganeti 3.1's, with a -drive added). */
+  blockdevNodes: Set<string>;
+  /** How many drives each interface has, as QEMU counts drive indexes. */
+  counters: Map<Iface, number>;
+  /** The name each drive's node gets. */
+  names: Map<Drive, string>;
+}
+
+/** -boot c|d|a as a bootindex: the drive (or floppy controller) that gets it. */
+interface BootPlan {
+  option: ArgvOption | undefined;
+  letter: "c" | "d" | "a" | undefined;
+  drive: Drive | undefined;
+}
+
 /** Rewrites Ganeti's argv (without argv[0]) so that no `-drive` is left. */
 export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string[] {
   const opts = splitOptions(argv);
+  refuseForeignForms(opts);
+  // Ganeti 3.1 writes -blockdev + -device itself: with no -drive, nothing is rewritten and QEMU
+  // gets the storage arguments stock 3.1 gives it, so that migration to and from a stock 3.1 node
+  // keeps working. Which Ganeti wrote the argv is read from the argv, not from a setting.
+  if (!opts.some((o) => o.name === "drive")) return argv.map((w, i) => (argv[i - 1] === "-blockdev" ? fixDiscard(w) : w));
+  const line = readLegacyLine(opts);
+  const boot = bootPlan(line);
+  const { out, emitted } = emitLine(line, boot, facts);
+  if (boot.letter === "a") out.push("-global", "isa-fdc.bootindexA=1");
+  // QEMU's default CD-ROM, where the legacy command line had it and explicit devices now suppress it.
+  const hadDefault =
+    !opts.some((o) => o.name === "nodefaults") &&
+    !opts.some((o) => o.name === "device" && suppressesDefaultCdrom(parseDevice(o).driver)) &&
+    (line.counters.get("ide") ?? 0) <= 2;
+  const kept = keptDefaultCdrom(hadDefault, emitted, line.machine);
+  if (kept) out.push("-device", deviceArg(kept, false));
+  // The promise: no -drive reaches QEMU.
+  if (splitOptions(out).some((o) => o.name === "drive")) throw new ArgvError("a -drive was left in the command line");
+  return out;
+}
+
+/** Disk forms Ganeti never writes (bare images, -hda, -cdrom, ...) would attach disks the launcher never saw. */
+function refuseForeignForms(opts: readonly ArgvOption[]): void {
   for (const o of opts) {
     if (o.name === "") throw new ArgvError(`argument ${JSON.stringify(o.word)}: a bare disk image is not supported`);
     if (SHORTHANDS.has(o.name) && o.name !== "drive") {
       throw new ArgvError(`argument ${show(o)}: -${o.name} is not supported (Ganeti writes -drive); nothing was started`);
     }
   }
-  // Ganeti 3.1 writes -blockdev + -device itself: with no -drive, nothing is rewritten and QEMU
-  // gets the storage arguments stock 3.1 gives it, so that migration to and from a stock 3.1 node
-  // keeps working. Which Ganeti wrote the argv is read from the argv, not from a setting.
-  if (!opts.some((o) => o.name === "drive")) return argv.map((w, i) => (argv[i - 1] === "-blockdev" ? fixDiscard(w) : w));
+}
+
+/** The drives, Ganeti's devices on them, and each drive's node name. */
+function readLegacyLine(opts: ArgvOption[]): LegacyLine {
   const blockdevNodes = new Set(opts.flatMap((o) => (o.name === "blockdev" ? [blockdevNodeName(o)] : [])));
-  const machine = machineOf(opts);
   const counters = new Map<Iface, number>();
   const drives = new Map<ArgvOption, Drive>();
   for (const o of opts) if (o.name === "drive") drives.set(o, parseDrive(o, counters));
@@ -217,72 +269,91 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
     if (backing.has(d.id)) throw new ArgvError(`argument ${show(d.option)}: a second drive with id ${d.id}`);
     backing.set(d.id, d);
   }
-  const devices = new Map<ArgvOption, Device>();
+  const devices = new Map<ArgvOption, { device: Device; drive: Drive }>();
   for (const o of opts) {
     if (o.name !== "device") continue;
     const dev = parseDevice(o);
-    const drive = dev.props["drive"];
-    if (typeof drive === "string") {
-      if (blockdevNodes.has(drive) && !backing.has(drive)) continue; // on a -blockdev node already: as written
-      if (!backing.has(drive)) throw new ArgvError(`argument ${show(o)}: drive=${drive} names no -drive of this command line`);
-      devices.set(o, dev);
-    }
+    const id = dev.props["drive"];
+    if (typeof id !== "string") continue;
+    if (blockdevNodes.has(id) && !backing.has(id)) continue; // on a -blockdev node already: as written
+    const drive = backing.get(id);
+    if (!drive) throw new ArgvError(`argument ${show(o)}: drive=${id} names no -drive of this command line`);
+    devices.set(o, { device: dev, drive });
   }
+  return { opts, machine: machineOf(opts), drives, devices, blockdevNodes, counters, names: driveNames([...drives.values()]) };
+}
 
-  // -boot c|d|a becomes bootindex; any other -boot (network, menus) stays as written.
-  // A -boot whose target is on a -blockdev node already (an argv of Ganeti 3.1 with a -drive
-  // added) stays as written.
-  const bootOpt = opts.findLast((o) => o.name === "boot");
-  const all = [...drives.values()];
-  const bootTarget = (letter: string | undefined): Drive | undefined =>
-    letter === "c"
-      ? all.find((d) => !d.cdrom && d.iface !== "floppy")
-      : letter === "d"
-        ? all.find((d) => d.cdrom)
-        : all.find((d) => d.iface === "floppy");
-  const letter = ["c", "d", "a"].includes(bootOpt?.value ?? "") ? bootOpt?.value : undefined;
-  const boot = letter && (bootTarget(letter) || blockdevNodes.size === 0) ? letter : undefined;
-  const bootDrive = boot && boot !== "a" ? bootTarget(boot) : undefined;
-  if (boot && boot !== "a" && !bootDrive)
-    throw new ArgvError(`argument ${show(bootOpt as ArgvOption)}: names no drive to boot from`);
-
-  // Names for drives without an id: cdrom1, cdrom2, floppy1, as the core names them; disk<n> otherwise.
+/** Names for drives without an id: cdrom1, cdrom2, floppy1, as instance-start names them; disk<n> otherwise. */
+function driveNames(drives: readonly Drive[]): Map<Drive, string> {
   const names = new Map<Drive, string>();
   const seq = { cdrom: 0, floppy: 0, disk: 0 };
-  for (const d of all) {
+  for (const d of drives) {
     if (d.id !== undefined) names.set(d, d.id);
     else if (d.iface === "floppy") names.set(d, `floppy${++seq.floppy}`);
     else if (d.cdrom) names.set(d, `cdrom${++seq.cdrom}`);
     else names.set(d, `disk${seq.disk++}`);
   }
+  return names;
+}
 
+/**
+ * -boot c|d|a becomes bootindex on the first disk, the first CD-ROM, or the floppy controller; any
+ * other -boot (network, menus) stays as written, and so does one whose target is on a -blockdev
+ * node already (an argv of Ganeti 3.1 with a -drive added).
+ */
+function bootPlan(line: LegacyLine): BootPlan {
+  const option = line.opts.findLast((o) => o.name === "boot");
+  const all = [...line.drives.values()];
+  const target = (letter: string | undefined): Drive | undefined =>
+    letter === "c"
+      ? all.find((d) => !d.cdrom && d.iface !== "floppy")
+      : letter === "d"
+        ? all.find((d) => d.cdrom)
+        : all.find((d) => d.iface === "floppy");
+  const asked = option?.value === "c" || option?.value === "d" || option?.value === "a" ? option.value : undefined;
+  const letter = asked && (target(asked) || line.blockdevNodes.size === 0) ? asked : undefined;
+  const drive = letter && letter !== "a" ? target(letter) : undefined;
+  if (letter && letter !== "a" && !drive)
+    throw new ArgvError(`argument ${show(option as ArgvOption)}: names no drive to boot from`);
+  if (letter === "a" && !target("a")) {
+    throw new ArgvError(`argument ${show(option as ArgvOption)}: there is no floppy to boot from`);
+  }
+  return { option, letter, drive };
+}
+
+/**
+ * The command line with each -drive replaced by its node (and, for an `if=` drive, the device the
+ * legacy drive made), Ganeti's devices given their write cache and boot index, and everything else
+ * as Ganeti wrote it, in Ganeti's order. Devices of if=virtio drives follow the last -device, where
+ * QEMU realised the legacy ones.
+ */
+function emitLine(line: LegacyLine, boot: BootPlan, facts: LaunchFacts): { out: string[]; emitted: Device[] } {
   const out: string[] = [];
   const deferred: string[] = [];
   const emitted: Device[] = [];
-  const lastDevice = opts.findLast((o) => o.name === "device");
+  const lastDevice = line.opts.findLast((o) => o.name === "device");
   const emitDevice = (dev: Device) => {
     emitted.push(dev);
     return deviceArg(dev, false);
   };
   const bootindex = (dev: Device, d: Drive): Device =>
-    d === bootDrive ? { driver: dev.driver, props: { ...dev.props, bootindex: 1 } } : dev;
-  for (const o of opts) {
-    const drive = drives.get(o);
+    d === boot.drive ? { driver: dev.driver, props: { ...dev.props, bootindex: 1 } } : dev;
+  for (const o of line.opts) {
+    const drive = line.drives.get(o);
+    const onDrive = line.devices.get(o);
     if (drive) {
-      const name = names.get(drive) as string;
+      const name = line.names.get(drive) as string;
       out.push("-blockdev", blockdevArg(nodeOf(drive, name, facts)));
       // q35 has no floppy controller of its own; the legacy floppy drive made the board add one.
-      if (drive.iface === "floppy" && isQ35(machine)) out.push("-device", emitDevice(device("isa-fdc", { id: "fdc0" })));
+      if (drive.iface === "floppy" && isQ35(line.machine)) out.push("-device", emitDevice(device("isa-fdc", { id: "fdc0" })));
       if (drive.iface !== "none") {
-        const dev = emitDevice(bootindex(withWriteCache(legacyDevice(drive, name, machine), drive), drive));
+        const dev = emitDevice(bootindex(withWriteCache(legacyDevice(drive, name, line.machine), drive), drive));
         (drive.iface === "virtio" ? deferred : out).push("-device", dev);
       }
-    } else if (devices.has(o)) {
-      const dev = devices.get(o) as Device;
-      const d = backing.get(dev.props["drive"] as string) as Drive;
-      out.push(o.word, emitDevice(bootindex(withWriteCache(dev, d), d)));
-    } else if (o === bootOpt && boot) {
-      // replaced by bootindex below
+    } else if (onDrive) {
+      out.push(o.word, emitDevice(bootindex(withWriteCache(onDrive.device, onDrive.drive), onDrive.drive)));
+    } else if (o === boot.option && boot.letter) {
+      // replaced by a bootindex
     } else {
       out.push(o.word);
       if (o.value !== undefined) out.push(o.name === "blockdev" ? fixDiscard(o.value) : o.value);
@@ -290,22 +361,5 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
     if (o === lastDevice) out.push(...deferred.splice(0));
   }
   out.push(...deferred);
-
-  if (boot === "a") {
-    const floppy = all.find((d) => d.iface === "floppy");
-    if (!floppy) throw new ArgvError(`argument ${show(bootOpt as ArgvOption)}: there is no floppy to boot from`);
-    out.push("-global", "isa-fdc.bootindexA=1");
-  }
-  // QEMU's default CD-ROM: an empty drive at IDE index 2, unless -nodefaults, a drive at that
-  // index, or a device of the kinds in NO_DEFAULT_CDROM. Explicit IDE/SCSI devices suppress it, so
-  // where the legacy command line had it, it is created explicitly.
-  const hadDefault =
-    !opts.some((o) => o.name === "nodefaults") &&
-    !opts.some((o) => o.name === "device" && suppressesDefaultCdrom(parseDevice(o).driver)) &&
-    (counters.get("ide") ?? 0) <= 2;
-  const kept = keptDefaultCdrom(hadDefault, emitted, machine);
-  if (kept) out.push("-device", deviceArg(kept, false));
-  // The promise: no -drive reaches QEMU.
-  if (splitOptions(out).some((o) => o.name === "drive")) throw new ArgvError("a -drive was left in the command line");
-  return out;
+  return { out, emitted };
 }

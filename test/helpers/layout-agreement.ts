@@ -1,7 +1,7 @@
 // One layout, two roads: instance-start's plan from a runtime document's hvparams and disks, and
-// the launcher's rewrite of the Ganeti 3.0 command line in that same document. Each is reduced to
-// what the guest and the storage see: per device its driver, place, boot index and write cache;
-// per node its protocol, path, cache, aio, discard and read-only.
+// the launcher's rewrite of the Ganeti 3.0 command line Ganeti wrote for it. Each is reduced to
+// what the guest and the storage see, by place: each device's driver, boot index and write cache,
+// and the node behind it (protocol, path, cache, aio, discard, read-only).
 import type { Props } from "../../src/blockdev/model.js";
 import { type HookEnvironment, readHookEnv } from "../../src/ganeti/env.js";
 import { parseOptString, splitOptions } from "../../src/ganeti/kvm-argv.js";
@@ -10,18 +10,33 @@ import type { RuntimeDiskEntry, RuntimeDocument } from "../../src/generated/comm
 import { rewriteArgv } from "../../src/launcher/rewrite.js";
 import { startStorage } from "../../src/start/storage.js";
 
-export type Layout = { devices: Record<string, Props>; nodes: Record<string, Props> };
+export type Layout = Record<string, Props>;
+type PathKind = (p: string) => "file" | "block" | undefined;
 
-const PLACE_KEYS = ["driver", "bus", "addr", "scsi-id", "unit", "bootindex", "write-cache", "drive"];
+/** The devices of storage, as against the rest of Ganeti's command line (balloon, NICs). */
+const STORAGE_DRIVERS = new Set([
+  "virtio-blk-pci",
+  "ide-hd",
+  "ide-cd",
+  "scsi-hd",
+  "scsi-cd",
+  "floppy",
+  "isa-fdc",
+  "virtio-scsi-pci",
+  "lsi",
+  "lsi53c895a",
+  "megasas",
+  "mptsas1068",
+  "pvscsi",
+]);
 
-/** A device's guest-visible facts, values as strings (key=value and JSON agree on "0xc" and 12?). */
-function deviceFacts(props: Props): Props {
-  const out: Props = {};
-  for (const k of PLACE_KEYS) if (props[k] !== undefined) out[k] = String(props[k]);
-  if (typeof out["addr"] === "string") out["addr"] = `0x${Number(out["addr"]).toString(16)}`;
-  return out;
-}
+/**
+ * QEMU's default CD-ROM, which the launcher creates where Ganeti 3.0's command line had it
+ * implicitly (keptDefaultCdrom): not storage Ganeti asked for, so not part of either plan.
+ */
+export const isDefaultCdrom = (d: Props): boolean => d["driver"] === "ide-cd" && d["drive"] === undefined;
 
+/** A node's options, as strings (JSON's false and an absent option are the same here). */
 function nodeFacts(props: Props): Props {
   const file = props["file"] as Props;
   const cache = (props["cache"] ?? {}) as Props;
@@ -37,38 +52,37 @@ function nodeFacts(props: Props): Props {
   };
 }
 
+const PLACE_KEYS = ["driver", "bus", "addr", "scsi-id", "unit", "bootindex", "write-cache"];
+/** QEMU's aliases of device drivers (Ganeti writes `lsi`). */
+const ALIASES: Record<string, string> = { lsi: "lsi53c895a" };
+
+/** A device's guest-visible facts, values as strings (key=value and JSON differ only in that). */
+function deviceFacts(props: Props): Props {
+  const out: Props = {};
+  for (const k of PLACE_KEYS) if (props[k] !== undefined) out[k] = String(props[k]);
+  out["driver"] = ALIASES[String(out["driver"])] ?? String(out["driver"]);
+  if (typeof out["addr"] === "string") out["addr"] = `0x${Number(out["addr"]).toString(16)}`;
+  return out;
+}
+
 /**
- * QEMU's default CD-ROM, which the launcher creates where Ganeti 3.0's command line had it
- * implicitly (keptDefaultCdrom): not storage Ganeti asked for, so not part of either plan.
+ * Where the guest finds a device: its bus and address, or its id where QEMU picks the place. Names
+ * are not compared: Ganeti 3.0 leaves IDE disks anonymous (`-drive if=ide`), so the launcher cannot
+ * give them the uuid-based names instance-start does. The layout suite checks Ganeti's ids apart.
  */
-export const isDefaultCdrom = (d: Props): boolean => d["driver"] === "ide-cd" && d["drive"] === undefined;
+function placeOf(props: Props, i: number): string {
+  const bus = props["bus"];
+  const at = props["addr"] ?? props["scsi-id"] ?? props["unit"];
+  return bus !== undefined && at !== undefined ? `${bus}/${String(at)}` : String(props["id"] ?? `${props["driver"]}#${i}`);
+}
 
-type PathKind = (p: string) => "file" | "block" | undefined;
-
-/** The devices of storage, as against the rest of Ganeti's command line (balloon, NICs). */
-const STORAGE_DRIVERS = new Set([
-  "virtio-blk-pci",
-  "ide-hd",
-  "ide-cd",
-  "scsi-hd",
-  "scsi-cd",
-  "scsi-block",
-  "scsi-generic",
-  "floppy",
-  "isa-fdc",
-  "virtio-scsi-pci",
-  "lsi53c895a",
-  "megasas",
-  "mptsas1068",
-  "pvscsi",
-]);
-
-/** Where a start puts each device and node, by name. */
+/** Where a start puts each device, with the node behind it, by place. */
 function reduce(nodes: Props[], devices: Props[]): Layout {
-  const layout: Layout = { devices: {}, nodes: {} };
-  for (const n of nodes) layout.nodes[String(n["node-name"])] = nodeFacts(n);
+  const byName = new Map(nodes.map((n) => [String(n["node-name"]), nodeFacts(n)]));
+  const layout: Layout = {};
   devices.forEach((d, i) => {
-    layout.devices[String(d["id"] ?? `${d["driver"]}#${i}`)] = deviceFacts(d);
+    const node = d["drive"] === undefined ? undefined : byName.get(String(d["drive"]));
+    layout[placeOf(d, i)] = node ? { ...deviceFacts(d), node } : deviceFacts(d);
   });
   return layout;
 }
@@ -89,8 +103,9 @@ function argvPlan(argv: readonly string[]): Layout {
 }
 
 /**
- * instance-start's plan (its paths' kinds from the host, as at a real start) from a runtime document's hvparams and disks (its JSON input), with each
- * disk's recorded placement dropped: the plan is made from the hvparams alone.
+ * instance-start's plan from a runtime document's hvparams and disks (its JSON input; paths' kinds
+ * from the host, as at a real start), each disk's recorded placement dropped: the plan is made from
+ * the hvparams alone.
  */
 export function runtimePlan(doc: RuntimeDocument, name: string): Layout {
   const env: HookEnvironment = { pre: { name, hv: {}, disks: [] } };
