@@ -55,9 +55,76 @@ function restoreConfig(text: string | undefined): void {
   else writeAtomically(path, text);
 }
 
+/** The QEMU path Ganeti runs, its diverted name, and the launcher to put in front of it. */
+interface Diversion {
+  path: string;
+  divertTo: string;
+  launcher: string;
+  /** Whether the path is our link to the launcher now. */
+  ours: () => boolean;
+}
+
+/** Diverts the QEMU binary and links the launcher in its place; each step undone if a later one fails. */
+function install({ path, divertTo, launcher, ours }: Diversion): string[] {
+  const done: string[] = [];
+  // A bad config file stops the install before anything changes (exit 2, naming the field).
+  const before = readConfigFile(configPath(process.env));
+  // Each step's undo, run in reverse if a later step fails: a half install would leave Ganeti's
+  // QEMU path pointing nowhere, or at a launcher that does not know the real binary.
+  const undo: (() => void)[] = [];
+  try {
+    if (!ours()) {
+      if (!existsSync(path))
+        throw new PluginError(
+          "NOTHING_TO_DIVERT",
+          `${path} does not exist: there is no QEMU binary there to put the launcher in front of`,
+        );
+      dpkgDivert(["--local", "--rename", "--divert", divertTo, "--add", path]);
+      undo.push(() => dpkgDivert(["--local", "--rename", "--remove", path]));
+      done.push(`diverted ${path} to ${divertTo}`);
+      const tmp = `${path}.gqb-tmp`;
+      rmSync(tmp, { force: true });
+      symlinkSync(launcher, tmp);
+      renameSync(tmp, path);
+      undo.push(() => rmSync(path));
+      done.push(`${path} is now a link to ${launcher}`);
+    } else {
+      done.push(`${path} is the launcher already`);
+    }
+    undo.push(() => restoreConfig(before.text));
+    done.push(`${setQemu(before.config, divertTo)} names ${divertTo} as the real QEMU`);
+  } catch (e) {
+    for (const step of undo.reverse()) step();
+    if (e instanceof PluginError) throw e;
+    throw new PluginError("INSTALL_FAILED", `${(e as Error).message}; nothing was changed (steps done before were undone)`);
+  }
+  return done;
+}
+
+/** Puts the QEMU binary back at its name; what install did and is still there is undone. */
+function uninstall({ path, divertTo, launcher, ours }: Diversion): string[] {
+  const done: string[] = [];
+  if (ours()) {
+    rmSync(path);
+    done.push(`removed the link ${path} -> ${launcher}`);
+  }
+  if (dpkgDivert(["--list", path]).includes(divertTo)) {
+    dpkgDivert(["--local", "--rename", "--remove", path]);
+    done.push(`removed the diversion: ${divertTo} is ${path} again`);
+  }
+  const { config } = readConfigFile(configPath(process.env));
+  if (config.qemu === divertTo) done.push(`${setQemu(config, undefined)} no longer names ${divertTo}`);
+  // The launcher's link with the stock file name (qemu-exec.ts); running VMs hold the binary itself.
+  const links = qemuLinkDir(cacheDir(process.env), divertTo);
+  if (existsSync(links)) {
+    rmSync(links, { recursive: true, force: true });
+    done.push(`removed ${links}`);
+  }
+  return done;
+}
+
 void runMain(NAME, () => {
-  const argv = process.argv.slice(2);
-  const [action, ...rest] = argv;
+  const [action, ...rest] = process.argv.slice(2);
   const args = parseArgs(rest, [...COMMON_FLAGS.filter((f) => f.name !== "input"), { name: "path", value: "PATH", help: "" }]);
   if (args.has("help") || action === "--help") {
     writeFd(1, `${SUMMARY}\n`);
@@ -67,61 +134,11 @@ void runMain(NAME, () => {
     throw new InputError("BAD_ARGUMENT", "the first argument must be install or uninstall (see --help)");
   const path = str(args, "path") ?? DEFAULT_QEMU;
   if (!path.startsWith("/")) throw new InputError("BAD_ARGUMENT", `--path ${path}: must be an absolute path`);
-  const divertTo = `${path}${DIVERTED_SUFFIX}`;
   // The bundle runs from dist/; the launcher is the plugin's hooks/qemu-launcher.
   const launcher = realpathSync(`${__dirname}/../hooks/qemu-launcher`);
   const ours = () => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && readlinkSync(path) === launcher;
-  const done: string[] = [];
-  if (action === "install") {
-    // A bad config file stops the install before anything changes (exit 2, naming the field).
-    const before = readConfigFile(configPath(process.env));
-    // Each step's undo, run in reverse if a later step fails: a half install would leave Ganeti's
-    // QEMU path pointing nowhere, or at a launcher that does not know the real binary.
-    const undo: (() => void)[] = [];
-    try {
-      if (!ours()) {
-        if (!existsSync(path))
-          throw new PluginError(
-            "NOTHING_TO_DIVERT",
-            `${path} does not exist: there is no QEMU binary there to put the launcher in front of`,
-          );
-        dpkgDivert(["--local", "--rename", "--divert", divertTo, "--add", path]);
-        undo.push(() => dpkgDivert(["--local", "--rename", "--remove", path]));
-        done.push(`diverted ${path} to ${divertTo}`);
-        const tmp = `${path}.gqb-tmp`;
-        rmSync(tmp, { force: true });
-        symlinkSync(launcher, tmp);
-        renameSync(tmp, path);
-        undo.push(() => rmSync(path));
-        done.push(`${path} is now a link to ${launcher}`);
-      } else {
-        done.push(`${path} is the launcher already`);
-      }
-      undo.push(() => restoreConfig(before.text));
-      done.push(`${setQemu(before.config, divertTo)} names ${divertTo} as the real QEMU`);
-    } catch (e) {
-      for (const step of undo.reverse()) step();
-      if (e instanceof PluginError) throw e;
-      throw new PluginError("INSTALL_FAILED", `${(e as Error).message}; nothing was changed (steps done before were undone)`);
-    }
-  } else {
-    if (ours()) {
-      rmSync(path);
-      done.push(`removed the link ${path} -> ${launcher}`);
-    }
-    if (dpkgDivert(["--list", path]).includes(divertTo)) {
-      dpkgDivert(["--local", "--rename", "--remove", path]);
-      done.push(`removed the diversion: ${divertTo} is ${path} again`);
-    }
-    const { config } = readConfigFile(configPath(process.env));
-    if (config.qemu === divertTo) done.push(`${setQemu(config, undefined)} no longer names ${divertTo}`);
-    // The launcher's link with the stock file name (qemu-exec.ts); running VMs hold the binary itself.
-    const links = qemuLinkDir(cacheDir(process.env), divertTo);
-    if (existsSync(links)) {
-      rmSync(links, { recursive: true, force: true });
-      done.push(`removed ${links}`);
-    }
-  }
+  const diversion = { path, divertTo: `${path}${DIVERTED_SUFFIX}`, launcher, ours };
+  const done = action === "install" ? install(diversion) : uninstall(diversion);
   writeFd(1, `${done.join("\n")}\n`);
   return 0;
 });

@@ -8,6 +8,7 @@ import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
 import { blockOf, type LiveState, liveState, peripheralDevices, peripheralPath, presence, queryBlock } from "./live.js";
 import { RECONCILE_COMMAND } from "./reconcile.js";
+import { onOpenConnection } from "./session.js";
 
 export interface AddPlan {
   disk: DiskSpec;
@@ -87,54 +88,66 @@ export async function hotAdd(
     disk.link,
     disk.uri,
   ];
-
-  if (live.devices.has(id)) {
-    const blk = blockOf(live.blocks, id);
-    if (blk?.inserted?.["node-name"] === id) {
-      warn(`disk ${id} is already attached; recording it`);
-      return { entry: entry(await livePlacement(qmp, plan)) };
-    }
-    if (blk && blk.device !== "") {
-      // Ganeti 3.0's own hotplug got there first, with drive_add: the disk is there, just the old way.
-      warn(
-        `disk ${id} is already attached with a legacy -drive backend ('${blk.device}'); a restart or live migration re-creates it with -blockdev`,
-      );
-      return { entry: entry(await livePlacement(qmp, plan)) };
-    }
-    throw new HotplugError(
-      "DEVICE_ID_TAKEN",
-      `a device with id ${id} exists but is not backed by node ${id}; nothing was changed`,
-    );
-  }
-  if (live.nodes.has(id)) {
-    // A node with our name and no device: left by a crash between blockdev-add and device_add.
-    try {
-      await qmp.execute("blockdev-del", { "node-name": id });
-      warn(`removed block node ${id} left behind by an earlier attempt`);
-    } catch (e) {
-      throw new HotplugError("STALE_NODE", `block node ${id} already exists and is in use (${reason(e)}); nothing was changed`);
-    }
-  }
+  if (live.devices.has(id)) return { entry: entry(await alreadyAttached(qmp, plan, live, warn)) };
+  if (live.nodes.has(id)) await clearStaleNode(qmp, id, warn);
   const place = choosePlacement(plan, live, recorded);
-  const planned = diskGuestDevice(disk, id, settings, place);
-  const done: ("node" | "device")[] = [];
+  const done: Step[] = [];
   try {
-    await qmp.execute("blockdev-add", plan.node.props);
-    done.push("node");
-    await qmp.execute("device_add", { driver: planned.device.driver, ...planned.device.props });
-    done.push("device");
-    const blocks = await queryBlock(qmp);
-    if (blockOf(blocks, id)?.inserted?.["node-name"] !== id) {
-      throw new HotplugError("VERIFY_FAILED", `device ${id} was added but QEMU does not show node ${id} behind it`);
-    }
+    await attach(qmp, plan, place, done);
   } catch (e) {
     // A dropped connection is no reason to leave half a disk: QEMU still runs, and takes another.
-    const fresh = qmp.closed && reconnect ? await reconnect().catch(() => undefined) : undefined;
-    const undone = await rollback(fresh ?? qmp, id, done, failure(e, id, done), unplugTimeoutMs).finally(() => fresh?.close());
+    const undone = await onOpenConnection(qmp, reconnect, (q) => rollback(q, id, done, failure(e, id, done), unplugTimeoutMs));
     // A device the guest would not let go of is still the guest's disk: the runtime file says so.
     return undone.leftAttached ? { error: undone.error, entry: entry(place) } : { error: undone.error };
   }
   return { entry: entry(place) };
+}
+
+/** A step of the attach that the rollback undoes. */
+type Step = "node" | "device";
+
+/** blockdev-add, device_add, then QEMU's word that the device has the node; each step recorded in `done`. */
+async function attach(qmp: QmpClient, plan: AddPlan, place: Placement, done: Step[]): Promise<void> {
+  const { id } = plan;
+  const planned = diskGuestDevice(plan.disk, id, plan.settings, place);
+  await qmp.execute("blockdev-add", plan.node.props);
+  done.push("node");
+  await qmp.execute("device_add", { driver: planned.device.driver, ...planned.device.props });
+  done.push("device");
+  if (blockOf(await queryBlock(qmp), id)?.inserted?.["node-name"] !== id) {
+    throw new HotplugError("VERIFY_FAILED", `device ${id} was added but QEMU does not show node ${id} behind it`);
+  }
+}
+
+/**
+ * The disk's device is there already (a retry, or Ganeti's own hot-add went first): its placement,
+ * to record. A device of that id on another node is refused, with nothing changed.
+ */
+async function alreadyAttached(qmp: QmpClient, plan: AddPlan, live: LiveState, warn: (m: string) => void): Promise<Placement> {
+  const { id } = plan;
+  const blk = blockOf(live.blocks, id);
+  if (blk?.inserted?.["node-name"] === id) {
+    warn(`disk ${id} is already attached; recording it`);
+    return livePlacement(qmp, plan);
+  }
+  if (blk && blk.device !== "") {
+    // Ganeti 3.0's own hotplug got there first, with drive_add: the disk is there, just the old way.
+    warn(
+      `disk ${id} is already attached with a legacy -drive backend ('${blk.device}'); a restart or live migration re-creates it with -blockdev`,
+    );
+    return livePlacement(qmp, plan);
+  }
+  throw new HotplugError("DEVICE_ID_TAKEN", `a device with id ${id} exists but is not backed by node ${id}; nothing was changed`);
+}
+
+/** A node with the disk's name and no device: left by a crash between blockdev-add and device_add. */
+async function clearStaleNode(qmp: QmpClient, id: string, warn: (m: string) => void): Promise<void> {
+  try {
+    await qmp.execute("blockdev-del", { "node-name": id });
+    warn(`removed block node ${id} left behind by an earlier attempt`);
+  } catch (e) {
+    throw new HotplugError("STALE_NODE", `block node ${id} already exists and is in use (${reason(e)}); nothing was changed`);
+  }
 }
 
 /**
@@ -168,7 +181,7 @@ function failure(e: unknown, id: string, done: readonly string[]): HotplugError 
 async function rollback(
   qmp: QmpClient,
   id: string,
-  done: readonly ("node" | "device")[],
+  done: readonly Step[],
   first: HotplugError,
   unplugTimeoutMs: number,
 ): Promise<Undone> {
@@ -188,21 +201,12 @@ async function rollback(
   if (live?.devices.has(id)) steps.add("device");
   if (steps.size === 0) return say("nothing was changed");
   if (steps.has("device")) {
-    const events = qmp.listen({ names: ["DEVICE_DELETED"], data: { device: id } });
-    try {
-      try {
-        await qmp.execute("device_del", { id });
-        await events.next(unplugTimeoutMs);
-      } catch (e) {
-        if (!(await deviceGone(qmp, id))) {
-          return say(
-            `rolling back, device ${id} could not be unplugged (${reason(e)}): device ${id} and block node ${id} stay attached, QEMU keeps the unplug pending; once the guest lets go, the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', deletes them`,
-            true,
-          );
-        }
-      }
-    } finally {
-      events.close();
+    const stuck = await unplugDevice(qmp, id, unplugTimeoutMs);
+    if (stuck !== undefined) {
+      return say(
+        `rolling back, device ${id} could not be unplugged (${stuck}): device ${id} and block node ${id} stay attached, QEMU keeps the unplug pending; once the guest lets go, the instance's next disk-add or disk-remove, or '${RECONCILE_COMMAND}', deletes them`,
+        true,
+      );
     }
   }
   try {
@@ -217,6 +221,23 @@ async function rollback(
       ? `device ${id} and block node ${id} were removed again, the VM is as it was`
       : `block node ${id} was removed again, the VM is as it was`,
   );
+}
+
+/**
+ * device_del and QEMU's DEVICE_DELETED for it, within `unplugTimeoutMs`: undefined once the device
+ * is gone, else why it is still there.
+ */
+async function unplugDevice(qmp: QmpClient, id: string, unplugTimeoutMs: number): Promise<string | undefined> {
+  const events = qmp.listen({ names: ["DEVICE_DELETED"], data: { device: id } });
+  try {
+    await qmp.execute("device_del", { id });
+    await events.next(unplugTimeoutMs);
+    return undefined;
+  } catch (e) {
+    return (await deviceGone(qmp, id)) ? undefined : reason(e);
+  } finally {
+    events.close();
+  }
 }
 
 /** Whether a device is gone from QEMU, asked again rather than trusted to an event (it may have come before we listened). */

@@ -3,6 +3,7 @@ import { HotplugError } from "../errors.js";
 import type { QmpClient } from "../qmp/client.js";
 import { QmpCommandError, reason } from "../qmp/errors.js";
 import { type BlockEntry, blockOf, peripheralPath, queryBlock } from "./live.js";
+import { onOpenConnection } from "./session.js";
 
 export type MediumResult = "changed" | "ejected" | "no tray" | "no drive";
 
@@ -92,43 +93,13 @@ export async function changeMedium(
     );
   }
   if (drive.type === "virtio-blk-pci") return "no tray";
-  const target = { id: drive.target };
   const old = drive.find(await queryBlock(qmp))?.inserted?.["node-name"];
-  if (next) {
-    try {
-      await qmp.execute("blockdev-add", next.props);
-    } catch (e) {
-      throw new HotplugError(
-        "MEDIUM_OPEN_FAILED",
-        `the new medium cannot be opened (${reason(e)}); the old medium stays inserted`,
-      );
-    }
-  }
+  if (next) await openMedium(qmp, next);
   try {
-    await qmp.execute("blockdev-open-tray", { ...target, force: true });
-    if (old) await qmp.execute("blockdev-remove-medium", target);
-    if (next) await qmp.execute("blockdev-insert-medium", { ...target, "node-name": next.nodeName });
-    await qmp.execute("blockdev-close-tray", target);
+    await swapMedium(qmp, drive, old, next);
   } catch (e) {
-    // Put the old medium back, close the tray, forget the new node; then say what QEMU has. A
-    // dropped connection is no reason to leave the tray open: QEMU still runs, and takes another.
-    const fresh = qmp.closed && reconnect ? await reconnect().catch(() => undefined) : undefined;
-    const q = fresh ?? qmp;
-    try {
-      const inNow = drive.find(await queryBlock(q).catch(() => []))?.inserted?.["node-name"];
-      if (inNow !== old && old) {
-        if (inNow) await q.execute("blockdev-remove-medium", target).catch(() => undefined);
-        await q.execute("blockdev-insert-medium", { ...target, "node-name": old }).catch(() => undefined);
-      }
-      await q.execute("blockdev-close-tray", target).catch(() => undefined);
-      if (next) await q.execute("blockdev-del", { "node-name": next.nodeName }).catch(() => undefined);
-      throw new HotplugError(
-        "MEDIUM_CHANGE_FAILED",
-        `changing the medium of ${id} failed (${reason(e)}); ${await nowInserted(q, drive)}`,
-      );
-    } finally {
-      fresh?.close();
-    }
+    // A dropped connection is no reason to leave the tray open: QEMU still runs, and takes another.
+    throw await onOpenConnection(qmp, reconnect, (q) => putBack(q, id, drive, old, next, e));
   }
   if (old) {
     await qmp.execute("blockdev-del", { "node-name": old }).catch((e: unknown) => {
@@ -136,4 +107,48 @@ export async function changeMedium(
     });
   }
   return next ? "changed" : "ejected";
+}
+
+/** The new medium's node, first: a medium QEMU cannot open changes nothing. */
+async function openMedium(qmp: QmpClient, next: BlockNode): Promise<void> {
+  try {
+    await qmp.execute("blockdev-add", next.props);
+  } catch (e) {
+    throw new HotplugError("MEDIUM_OPEN_FAILED", `the new medium cannot be opened (${reason(e)}); the old medium stays inserted`);
+  }
+}
+
+/** The tray steps: open (forced), the old medium out, the new one in, close. */
+async function swapMedium(qmp: QmpClient, drive: CdromDrive, old: string | undefined, next: BlockNode | undefined) {
+  const target = { id: drive.target };
+  await qmp.execute("blockdev-open-tray", { ...target, force: true });
+  if (old) await qmp.execute("blockdev-remove-medium", target);
+  if (next) await qmp.execute("blockdev-insert-medium", { ...target, "node-name": next.nodeName });
+  await qmp.execute("blockdev-close-tray", target);
+}
+
+/**
+ * After a failed tray step: the old medium back in, the tray closed, the new node forgotten, each
+ * best effort; then the error to report, saying what QEMU has now.
+ */
+async function putBack(
+  q: QmpClient,
+  id: string,
+  drive: CdromDrive,
+  old: string | undefined,
+  next: BlockNode | undefined,
+  e: unknown,
+): Promise<HotplugError> {
+  const target = { id: drive.target };
+  const inNow = drive.find(await queryBlock(q).catch(() => []))?.inserted?.["node-name"];
+  if (inNow !== old && old) {
+    if (inNow) await q.execute("blockdev-remove-medium", target).catch(() => undefined);
+    await q.execute("blockdev-insert-medium", { ...target, "node-name": old }).catch(() => undefined);
+  }
+  await q.execute("blockdev-close-tray", target).catch(() => undefined);
+  if (next) await q.execute("blockdev-del", { "node-name": next.nodeName }).catch(() => undefined);
+  return new HotplugError(
+    "MEDIUM_CHANGE_FAILED",
+    `changing the medium of ${id} failed (${reason(e)}); ${await nowInserted(q, drive)}`,
+  );
 }

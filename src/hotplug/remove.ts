@@ -50,38 +50,8 @@ export async function hotRemove(
   unplugTimeoutMs: number,
   warn: (m: string) => void,
 ): Promise<Removed> {
-  // Only what removal needs: is the device there, and is it backed the legacy -drive way.
-  const [devices, blocks] = await Promise.all([peripheralDevices(qmp), queryBlock(qmp)]);
-  const blk = blockOf(blocks, id);
-  if (blk && blk.device !== "") {
-    throw new HotplugError(
-      "LEGACY_DRIVE",
-      `disk ${id} was attached with -drive by an older Ganeti (drive '${blk.device}'); restart or live-migrate the instance first so that it is re-created with -blockdev; nothing was changed`,
-    );
-  }
-  if (devices.has(id)) {
-    // Registered before device_del: SCSI unplugs synchronously and the event can precede the reply.
-    const events = qmp.listen({ names: ["DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"], data: { device: id } });
-    try {
-      let gone = false;
-      try {
-        await qmp.execute("device_del", { id });
-      } catch (e) {
-        if (e instanceof QmpCommandError && /already in the process of unplug/.test(e.desc)) {
-          warn(`an unplug of ${id} was already pending; waiting for the guest again`);
-        } else if (e instanceof QmpCommandError && e.qmpClass === "DeviceNotFound") {
-          // Gone between our look and device_del (Ganeti's own unplug finished): its DEVICE_DELETED
-          // came before we listened. QEMU's word is checked, not assumed.
-          gone = !(await peripheralDevices(qmp)).has(id);
-        } else {
-          throw new HotplugError("DEVICE_DEL_FAILED", `device_del ${id} failed: ${reason(e)}; the disk stays attached`);
-        }
-      }
-      if (!gone) await waitUnplugged(qmp, events, instance, id, unplugTimeoutMs);
-    } finally {
-      events.close();
-    }
-  }
+  const present = await removable(qmp, id);
+  if (present) await unplug(qmp, instance, id, unplugTimeoutMs, warn);
   try {
     await qmp.execute("blockdev-del", { "node-name": id });
   } catch (e) {
@@ -94,8 +64,55 @@ export async function hotRemove(
       };
     }
   }
-  // A double check: DEVICE_DELETED and a successful blockdev-del already say both are gone, so a
-  // check that cannot be asked (QMP failing now) does not undo what QEMU confirmed.
+  await checkGone(qmp, instance, id, warn);
+  return {};
+}
+
+/**
+ * Whether the guest has the device; a disk attached the legacy -drive way is refused, with nothing
+ * changed. Only what removal needs is asked.
+ */
+async function removable(qmp: QmpClient, id: string): Promise<boolean> {
+  const [devices, blocks] = await Promise.all([peripheralDevices(qmp), queryBlock(qmp)]);
+  const blk = blockOf(blocks, id);
+  if (blk && blk.device !== "") {
+    throw new HotplugError(
+      "LEGACY_DRIVE",
+      `disk ${id} was attached with -drive by an older Ganeti (drive '${blk.device}'); restart or live-migrate the instance first so that it is re-created with -blockdev; nothing was changed`,
+    );
+  }
+  return devices.has(id);
+}
+
+/** device_del, then the guest's release (or QEMU's word that the device is gone). */
+async function unplug(qmp: QmpClient, instance: string, id: string, unplugTimeoutMs: number, warn: (m: string) => void) {
+  // Registered before device_del: SCSI unplugs synchronously and the event can precede the reply.
+  const events = qmp.listen({ names: ["DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"], data: { device: id } });
+  try {
+    try {
+      await qmp.execute("device_del", { id });
+    } catch (e) {
+      if (e instanceof QmpCommandError && /already in the process of unplug/.test(e.desc)) {
+        warn(`an unplug of ${id} was already pending; waiting for the guest again`);
+      } else if (e instanceof QmpCommandError && e.qmpClass === "DeviceNotFound") {
+        // Gone between our look and device_del (Ganeti's own unplug finished): its DEVICE_DELETED
+        // came before we listened. QEMU's word is checked, not assumed.
+        if (!(await peripheralDevices(qmp)).has(id)) return;
+      } else {
+        throw new HotplugError("DEVICE_DEL_FAILED", `device_del ${id} failed: ${reason(e)}; the disk stays attached`);
+      }
+    }
+    await waitUnplugged(qmp, events, instance, id, unplugTimeoutMs);
+  } finally {
+    events.close();
+  }
+}
+
+/**
+ * A double check: DEVICE_DELETED and a successful blockdev-del already say both are gone, so a
+ * check that cannot be asked (QMP failing now) does not undo what QEMU confirmed.
+ */
+async function checkGone(qmp: QmpClient, instance: string, id: string, warn: (m: string) => void): Promise<void> {
   const after = await presence(qmp).catch((e: unknown) => {
     warn(`could not double-check that ${id} is gone (${reason(e)}); QEMU had confirmed both steps`);
     return undefined;
@@ -106,5 +123,4 @@ export async function hotRemove(
       `${id} is still present after removal; '${RECONCILE_COMMAND} ${instance}' on this node finishes the job once it can`,
     );
   }
-  return {};
 }

@@ -64,3 +64,22 @@ export async function withInstance<T>(
     release();
   }
 }
+
+/**
+ * Runs `fn` on an open connection to QEMU: `qmp`, or a new one from `reconnect` when `qmp` has
+ * dropped (closed again afterwards). For undoing steps: a dropped connection is no reason to leave
+ * them done, since QEMU still runs and takes another client. Without either, `fn` gets the closed
+ * `qmp` and says what it could not do.
+ */
+export async function onOpenConnection<T>(
+  qmp: QmpClient,
+  reconnect: (() => Promise<QmpClient>) | undefined,
+  fn: (qmp: QmpClient) => Promise<T>,
+): Promise<T> {
+  const fresh = qmp.closed && reconnect ? await reconnect().catch(() => undefined) : undefined;
+  try {
+    return await fn(fresh ?? qmp);
+  } finally {
+    fresh?.close();
+  }
+}
