@@ -9,6 +9,7 @@ import t, { type Test } from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { type Instance, startInstance } from "./helpers/instance.js";
+import { resetCompletingUnplug } from "./helpers/qemu.js";
 import { FAULTS, type Fault, proxyFor, type Step, stepName } from "./helpers/qmp-proxy.js";
 
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
@@ -152,8 +153,7 @@ t.test("a rollback the guest does not let finish: what is left is said, recorded
   t.same(await state(inst), { node: true, device: true, recorded: true }, "which the runtime file records, as QEMU has it");
   const again = await runHook("disk-add", env, { args: inst.pathArgs });
   t.equal(again.code, 0, `the next run converges: ${again.stderr}`);
-  await inst.vm.qmp.execute("system_reset"); // the pending unplug completes, as a late guest would
-  await new Promise((r) => setTimeout(r, 300));
+  await resetCompletingUnplug(inst.vm.qmp, ID); // the pending unplug completes, as a late guest would
   const rm = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
   t.equal(rm.code, 0, rm.stderr);
   t.same(await state(inst), { node: false, device: false, recorded: false }, "and once the guest let go, nothing is left");

@@ -10,6 +10,7 @@ import { diskDeviceId } from "../src/blockdev/ids.js";
 import { QmpClient } from "../src/qmp/client.js";
 import { loadEnv, runHook } from "./helpers/hook.js";
 import { startInstance } from "./helpers/instance.js";
+import { untilServed } from "./helpers/qemu.js";
 import { proxyFor } from "./helpers/qmp-proxy.js";
 
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
@@ -87,7 +88,7 @@ t.test("the QMP socket held by another client: a bounded wait, then a clear fail
   t.ok(Date.now() - started < 4000, `gave up in bounded time (${Date.now() - started} ms)`);
   t.same(await inst.snapshot(), inst.baseline, "nothing changed");
   holder.close();
-  await sleep(50);
+  await untilServed(inst.vm.hookSocket);
   const again = await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs });
   t.equal(again.code, 0, "works once the other client left");
 });

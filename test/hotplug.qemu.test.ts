@@ -7,7 +7,7 @@ import { diskDeviceId } from "../src/blockdev/ids.js";
 import { loadEnv, runHook } from "./helpers/hook.js";
 import { blockOf, namedNodes, qemuIo, qomGet } from "./helpers/inspect.js";
 import { INSTANCE, type Instance, startInstance } from "./helpers/instance.js";
-import { openFiles } from "./helpers/qemu.js";
+import { openFiles, resetCompletingUnplug } from "./helpers/qemu.js";
 
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
 const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
@@ -96,8 +96,7 @@ t.test("virtio-blk with no guest: the unplug times out, the disk stays usable, a
   t.equal(rm2.code, 1, "a second call while the guest still holds it fails the same way");
   t.match(rm2.stderr, /already pending/, "knowing the unplug is pending");
 
-  await inst.vm.qmp.execute("system_reset"); // a reset completes pending unplugs, as a guest ack would
-  await new Promise((r) => setTimeout(r, 300));
+  await resetCompletingUnplug(inst.vm.qmp, NEW_ID);
   const rm3 = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
   t.equal(rm3.code, 0, `the next call finishes the job: ${rm3.stderr}`);
   t.equal(inst.runtime()[3].length, 2, "runtime entry removed");

@@ -8,7 +8,7 @@ import { QmpClient } from "../src/qmp/client.js";
 import { QmpClosedError, QmpCommandError, QmpConnectError, QmpProtocolError, QmpTimeoutError } from "../src/qmp/errors.js";
 import { FrameDecoder } from "../src/qmp/framing.js";
 import { schemaFacts } from "../src/qmp/schema.js";
-import { QEMU, startVm } from "./helpers/qemu.js";
+import { QEMU, startVm, untilServed } from "./helpers/qemu.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const GREETING = `${JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 22 }, package: "fake" }, capabilities: [] } })}\r\n`;
@@ -176,7 +176,7 @@ t.test("real QEMU: a 100 KB+ schema reply, and one client per socket", async (t)
   );
   t.ok(Date.now() - started < 2000, "and gives up in bounded time");
   first.close();
-  await sleep(50);
+  await untilServed(vm.hookSocket);
   const second = await QmpClient.connect(vm.hookSocket);
   // (QEMU 7.2 also reports singlestep, which QEMU 10 dropped)
   t.match(await second.execute("query-status"), { status: "prelaunch", running: false }, "served once the first left");

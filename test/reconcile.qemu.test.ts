@@ -8,7 +8,7 @@ import { diskDeviceId } from "../src/blockdev/ids.js";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { INSTANCE, startInstance } from "./helpers/instance.js";
 import { run } from "./helpers/launcher.js";
-import { openFiles } from "./helpers/qemu.js";
+import { deleteDevice, openFiles, resetCompletingUnplug } from "./helpers/qemu.js";
 
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
 const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
@@ -61,8 +61,7 @@ t.test(
     const rm = await runHook("disk-remove", REMOVE_ENV, { args: [...inst.pathArgs, "--unplug-timeout", "0.5"] });
     t.equal(rm.json.error.code, "UNPLUG_TIMEOUT");
     t.match(rm.json.error.message, `'ganeti-qemu-blockdev-reconcile ${INSTANCE}' on this node`, "the message names the command");
-    await inst.vm.qmp.execute("system_reset"); // completes the pending unplug, as a late guest ack would
-    await new Promise((r) => setTimeout(r, 300));
+    await resetCompletingUnplug(inst.vm.qmp, NEW_ID); // as a late guest ack would
     t.ok((await inst.snapshot()).nodes.includes(NEW_ID), "the device went, its node stayed");
     t.equal(inst.runtime()[3].length, 3, "and the runtime still lists the disk");
 
@@ -96,8 +95,7 @@ t.test("any modify reconciles; the runtime file follows QEMU, and IDE entries, w
   // Disk 0's device removed behind Ganeti's back, and an IDE disk in the runtime file.
   const doc = inst.runtime();
   const disk0 = doc[3][0]?.[0].hvinfo?.id as string;
-  await inst.vm.qmp.execute("device_del", { id: disk0 });
-  await new Promise((r) => setTimeout(r, 300));
+  await deleteDevice(inst.vm.qmp, disk0);
   doc[3].push([
     {
       uuid: "1de00000-0000-4000-8000-000000000000",

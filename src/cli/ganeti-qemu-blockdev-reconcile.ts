@@ -1,9 +1,6 @@
 import { InputError } from "../errors.js";
-import { runtimeFile } from "../ganeti/paths.js";
-import { readRuntime } from "../ganeti/runtime.js";
-import { RECONCILE_COMMAND, reconcile } from "../hotplug/reconcile.js";
-import { updateRuntime } from "../hotplug/runtime-file.js";
-import { runsHere, TIMEOUT_DEFAULTS, withInstance } from "../hotplug/session.js";
+import { RECONCILE_COMMAND, reconcileInstance } from "../hotplug/reconcile.js";
+import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS, parseArgs } from "./args.js";
 import { timeouts } from "./hotplug.js";
 import { runMain, say, writeFd } from "./program.js";
@@ -58,20 +55,7 @@ void runMain(RECONCILE_COMMAND, async () => {
     return 1;
   }
   const timeout = timeouts(args);
-  const runtimePath = runtimeFile(paths, name);
-  const source = { runtime: undefined, runtimePath: readRuntime(runtimePath) ? runtimePath : undefined };
-  const session = { paths, qmpTimeoutMs: timeout("qmp"), lockTimeoutMs: timeout("lock") };
-  const { actions } = await withInstance(
-    name,
-    session,
-    async (qmp) => {
-      const base = source.runtimePath ? readRuntime(source.runtimePath) : undefined;
-      return { ...(await reconcile(qmp, base)), base };
-    },
-    ({ doc, base }) => {
-      if (doc) updateRuntime(source, () => doc, base);
-    },
-  );
+  const actions = await reconcileInstance(name, { paths, qmpTimeoutMs: timeout("qmp"), lockTimeoutMs: timeout("lock") });
   writeFd(1, actions.length ? `${actions.join("\n")}\n` : `${name}: nothing to reconcile\n`);
   return 0;
 });

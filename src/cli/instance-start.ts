@@ -1,8 +1,7 @@
 import { InputError } from "../errors.js";
 import { readHookEnv } from "../ganeti/env.js";
 import { validateStartInput } from "../generated/validators.js";
-import { checkCurlModule, checkRangeSupport } from "../host/media-checks.js";
-import { type StartInput, startStorage } from "../start/storage.js";
+import { checkMediaUrls, type StartInput, startStorage } from "../start/storage.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, str } from "./args.js";
 import { runHook, say, writeFd } from "./program.js";
 
@@ -51,10 +50,7 @@ void runHook("instance-start", SUMMARY, FLAGS, async (args) => {
   const version = str(args, "qemu-version");
   if (version !== undefined) opts.qemuVersion = version;
   const { output: out, mediaUrls } = startStorage(env, input, opts);
-  if (mediaUrls.length && !args.has("no-url-check")) {
-    checkCurlModule(str(args, "qemu-module-dir"));
-    for (const url of mediaUrls) await checkRangeSupport(url);
-  }
+  if (!args.has("no-url-check")) await checkMediaUrls(mediaUrls, str(args, "qemu-module-dir"));
   for (const w of out.warnings) say("instance-start", "warning", w);
   writeFd(1, format === "shell" ? `${out.argv.map(shellQuote).join(" ")}\n` : `${JSON.stringify(out)}\n`);
   return 0;

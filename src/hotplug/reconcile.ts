@@ -1,9 +1,13 @@
 import { isHotpluggableDriver } from "../blockdev/devices.js";
 import { fileNodeName, isDiskDeviceId } from "../blockdev/ids.js";
+import { runtimeFile } from "../ganeti/paths.js";
+import { readRuntime } from "../ganeti/runtime.js";
 import type { RuntimeDocument } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
 import { peripheralDevices, queryBlock } from "./live.js";
+import { currentRuntime, updateRuntime } from "./runtime-file.js";
+import { type SessionOptions, withInstance } from "./session.js";
 
 /** The operator command that reconciles one instance from its name alone (bin/). */
 export const RECONCILE_COMMAND = "ganeti-qemu-blockdev-reconcile";
@@ -67,4 +71,22 @@ export async function reconcile(
     return false;
   });
   return kept.length === doc[3].length ? { actions } : { doc: [doc[0], doc[1], doc[2], kept], actions };
+}
+
+/** Reconciles one instance from its name alone (the operator command): its actions, one line each. */
+export async function reconcileInstance(name: string, session: SessionOptions): Promise<string[]> {
+  const runtimePath = runtimeFile(session.paths, name);
+  const source = { runtime: undefined, runtimePath: readRuntime(runtimePath) ? runtimePath : undefined };
+  const { actions } = await withInstance(
+    name,
+    session,
+    async (qmp) => {
+      const base = currentRuntime(source);
+      return { ...(await reconcile(qmp, base)), base };
+    },
+    ({ doc, base }) => {
+      if (doc) updateRuntime(source, () => doc, base);
+    },
+  );
+  return actions;
 }

@@ -10,6 +10,7 @@ import { withNormalEntries } from "../ganeti/uuid.js";
 import type { HvParams, RuntimeDiskEntry, RuntimeDocument } from "../generated/common.js";
 import type { StartRequest } from "../generated/start-input.js";
 import { DEFAULT_QEMU } from "../host/config.js";
+import { checkCurlModule, checkRangeSupport } from "../host/media-checks.js";
 import { pathKind } from "../host/path-kind.js";
 import { qemuCaps } from "../host/qemu-caps.js";
 
@@ -61,4 +62,14 @@ export function startStorage(
     output: { argv: storageArgv(storage, caps), disks: storage.runtimeDisks, warnings: [...warnings, ...storage.warnings] },
     mediaUrls: settings.cdromImages.filter(isHttpUrl),
   };
+}
+
+/**
+ * HTTP(S) CD-ROMs, checked before QEMU would fail on them less clearly: QEMU's curl module is
+ * installed (in `moduleDir`, else the distribution's places), and each server answers a Range request.
+ */
+export async function checkMediaUrls(urls: readonly string[], moduleDir: string | undefined): Promise<void> {
+  if (urls.length === 0) return;
+  checkCurlModule(moduleDir);
+  for (const url of urls) await checkRangeSupport(url);
 }

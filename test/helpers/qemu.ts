@@ -133,3 +133,44 @@ export function openFiles(pid: number): { target: string; flags: number }[] {
 export const O_DIRECT = 0o40000;
 export const hasLinuxAio = (pid: number) => /\[aio\]|\/\[aio\]/.test(readFileSync(`/proc/${pid}/maps`, "utf8"));
 export const hasIoUring = (pid: number) => openFiles(pid).some((f) => f.target === "anon_inode:[io_uring]");
+
+/**
+ * A system reset, which completes a pending unplug as the guest's acknowledgement would, and QEMU's
+ * DEVICE_DELETED for `id` (listened for before the reset): the state to wait for, not a time.
+ */
+export async function resetCompletingUnplug(qmp: QmpClient, id: string, timeoutMs = 10_000): Promise<void> {
+  const deleted = qmp.listen({ names: ["DEVICE_DELETED"], data: { device: id } });
+  try {
+    await qmp.execute("system_reset");
+    await deleted.next(timeoutMs);
+  } finally {
+    deleted.close();
+  }
+}
+
+/** device_del of a device the guest lets go of at once (SCSI, or no guest), and QEMU's DEVICE_DELETED for it. */
+export async function deleteDevice(qmp: QmpClient, id: string, timeoutMs = 10_000): Promise<void> {
+  const deleted = qmp.listen({ names: ["DEVICE_DELETED"], data: { device: id } });
+  try {
+    await qmp.execute("device_del", { id });
+    await deleted.next(timeoutMs);
+  } finally {
+    deleted.close();
+  }
+}
+
+/**
+ * Waits until QEMU serves a new QMP client on `socket` again (it serves one at a time, and notices
+ * a client's leaving on its own time): connects, greets and closes, until the deadline.
+ */
+export async function untilServed(socket: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      (await QmpClient.connect(socket, { timeoutMs: 500 })).close();
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
+}
