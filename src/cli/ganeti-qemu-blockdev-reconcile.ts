@@ -1,4 +1,5 @@
 import { InputError } from "../errors.js";
+import { appendLog } from "../host/plugin-log.js";
 import { RECONCILE_COMMAND, reconcileInstance } from "../hotplug/reconcile.js";
 import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS, parseArgs } from "./args.js";
@@ -56,6 +57,7 @@ void runMain(RECONCILE_COMMAND, async () => {
   }
   const timeout = timeouts(args);
   const actions = await reconcileInstance(name, { paths, qmpTimeoutMs: timeout("qmp"), lockTimeoutMs: timeout("lock") });
+  for (const a of actions) appendLog(process.env, RECONCILE_COMMAND, `${name} reconcile: ${a}`);
   writeFd(1, actions.length ? `${actions.join("\n")}\n` : `${name}: nothing to reconcile\n`);
   return 0;
 });

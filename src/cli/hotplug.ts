@@ -2,6 +2,7 @@ import { readHookEnv } from "../ganeti/env.js";
 import type { HotplugInput } from "../generated/hotplug-input.js";
 import { validateHotplugInput } from "../generated/validators.js";
 import { configPath, readConfig } from "../host/config.js";
+import { appendLog } from "../host/plugin-log.js";
 import type { HotplugRequest } from "../hotplug/context.js";
 import { runOperation } from "../hotplug/driver.js";
 import type { Change, HotplugOperation } from "../hotplug/operation.js";
@@ -58,6 +59,7 @@ export function runHotplugHook<C extends Change, P extends object>(
     runOperation(op, hotplugRequest(args), {
       say: (kind, message) => say(hook, kind, message),
       result: (out) => writeFd(1, `${JSON.stringify(out)}\n`),
+      log: (line) => appendLog(process.env, hook, line),
     }),
   );
 }

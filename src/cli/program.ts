@@ -4,6 +4,7 @@
  */
 import { writeSync } from "node:fs";
 import { PluginError } from "../errors.js";
+import { appendLog } from "../host/plugin-log.js";
 import { type Args, type Flag, parseArgs, usage } from "./args.js";
 
 /**
@@ -73,9 +74,11 @@ export async function runMain(
   } catch (e) {
     if (e instanceof PluginError) {
       say(name, `error [${e.code}]`, e.message);
+      appendLog(process.env, name, `${e.exitCode === 2 ? "refused" : "failed"} [${e.code}] ${printable(e.message)}`);
       process.exitCode = e.exitCode;
     } else {
       say(name, "internal error", e instanceof Error ? e.message : String(e));
+      appendLog(process.env, name, `internal error: ${printable(e instanceof Error ? e.message : String(e))}`);
       if (debug() && e instanceof Error && e.stack) writeFd(2, `${e.stack}\n`);
       process.exitCode = 1;
     }

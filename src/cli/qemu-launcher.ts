@@ -65,9 +65,17 @@ void runMain(NAME, () => {
   const exec = qemuExec(calledAs, qemu, cacheDir(env));
   let out = argv;
   if (isInstanceStart(argv)) {
+    const started = performance.now();
+    const instance = splitOptions(argv).find((o) => o.name === "name")?.value ?? "";
     out = rewriteArgv(argv, { pathKind });
     const warning = tcgWarning(exec.name, argv, existsSync(env[KVM_DEVICE_VARIABLE] || "/dev/kvm"));
-    if (warning) warn(env, splitOptions(argv).find((o) => o.name === "name")?.value ?? "", warning);
+    if (warning) warn(env, instance, warning);
+    const drives = argv.filter((w) => w === "-drive").length;
+    appendLog(
+      env,
+      NAME,
+      `${instance} start: ${drives ? `${drives} -drive rewritten to -blockdev` : "no -drive, passed on as written"} (${Math.round(performance.now() - started)} ms)`,
+    );
   } else {
     rememberPassThrough(calledAs, exec.path, { path: cfgPath, text }, env);
   }

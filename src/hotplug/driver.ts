@@ -10,10 +10,14 @@ import { reconcile } from "./reconcile.js";
 import { currentRuntime, updateRuntime } from "./runtime-file.js";
 import { runsHere, withInstance } from "./session.js";
 
-/** Where the driver's words go: stderr lines and the result lines on stdout (src/cli/program.ts). */
+/**
+ * Where the driver's words go (src/cli/program.ts): stderr lines, the result lines on stdout, and
+ * one line per action in the plugin's log, which outlives Ganeti's discarding of a hook's output.
+ */
 export interface Reporter {
   say(kind: string, message: string): void;
   result(out: HotplugOutput): void;
+  log(line: string): void;
 }
 
 /**
@@ -53,6 +57,7 @@ async function runChange<C extends Change, P extends object>(
   change: C,
   out: Reporter,
 ): Promise<0 | 1> {
+  const started = performance.now();
   let applied: Applied;
   try {
     const peek: Peek = (fn) => withInstance(ctx.name, ctx.session, fn);
@@ -90,6 +95,10 @@ async function runChange<C extends Change, P extends object>(
   for (const w of result.warnings) out.say("warning", w);
   if (result.error) out.say(`error [${result.error.code}]`, `${change.label}: ${result.error.message}`);
   out.result(result);
+  const ms = Math.round(performance.now() - started);
+  out.log(
+    `${ctx.name} ${change.label} ${result.change[1]}${result.error ? ` [${result.error.code}] ${result.error.message}` : ""} (${ms} ms)`,
+  );
   return applied.error ? 1 : 0;
 }
 
@@ -130,7 +139,10 @@ async function reconcileFirst(ctx: HotplugContext, adding: ReadonlySet<string>, 
         if (doc) updateRuntime(ctx, () => doc, base);
       },
     );
-    for (const a of actions) out.say("reconcile", a);
+    for (const a of actions) {
+      out.say("reconcile", a);
+      out.log(`${ctx.name} reconcile: ${a}`);
+    }
   } catch (e) {
     if (!(e instanceof PluginError) || e instanceof InputError) throw e;
     out.say("warning", `reconciling ${ctx.name} first was not possible (${e.message}); going on`);

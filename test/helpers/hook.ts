@@ -46,7 +46,13 @@ export function runHook(
     const child = spawn(join(opts.root ?? ROOT, "hooks", name), opts.args ?? [], {
       cwd: "/",
       // The recorded environments are Ganeti 3.0.2's: the hooks act as under 3.0 unless told otherwise.
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", GANETI_QEMU_BLOCKDEV_GANETI_SHARE: "/usr/share/ganeti/3.0", ...env },
+      // The plugin's log goes nowhere unless a test names a file to read it from.
+      env: {
+        PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+        GANETI_QEMU_BLOCKDEV_GANETI_SHARE: "/usr/share/ganeti/3.0",
+        GANETI_QEMU_BLOCKDEV_LOG: "/dev/null",
+        ...env,
+      },
       stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     let stdout = "";

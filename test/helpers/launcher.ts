@@ -26,7 +26,7 @@ export function run(cmd: string, args: readonly string[], env: Record<string, st
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: "/",
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...env },
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", GANETI_QEMU_BLOCKDEV_LOG: "/dev/null", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const out: Buffer[] = [];
