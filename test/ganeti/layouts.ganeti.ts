@@ -116,7 +116,7 @@ for (const c of CASES) {
     const doc = JSON.parse(readFileSync(runtimeFile(HERE, INST), "utf8")) as RuntimeDocument;
     t.same(
       launcherPlan(argv.slice(1), pathKind),
-      runtimePlan(doc, INST),
+      await runtimePlan(doc, INST),
       "instance-start plans the same devices, slots and node options as the launcher's rewrite",
     );
     t.equal(gnt("gnt-instance", "shutdown", "--timeout=0", INST).code, 0, "shut down");

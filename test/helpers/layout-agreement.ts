@@ -3,12 +3,10 @@
 // what the guest and the storage see, by place: each device's driver, boot index and write cache,
 // and the node behind it (protocol, path, cache, aio, discard, read-only).
 import type { Props } from "../../src/blockdev/model.js";
-import { type HookEnvironment, readHookEnv } from "../../src/ganeti/env.js";
 import { parseOptString, splitOptions } from "../../src/ganeti/kvm-argv.js";
-import { DEFAULT_PATHS } from "../../src/ganeti/paths.js";
 import type { RuntimeDiskEntry, RuntimeDocument } from "../../src/generated/common.js";
 import { rewriteArgv } from "../../src/launcher/rewrite.js";
-import { startStorage } from "../../src/start/storage.js";
+import { runHook } from "./hook.js";
 
 export type Layout = Record<string, Props>;
 type PathKind = (p: string) => "file" | "block" | undefined;
@@ -87,37 +85,35 @@ function reduce(nodes: Props[], devices: Props[]): Layout {
   return layout;
 }
 
-/** instance-start's plan from Ganeti's hook environment (the hvparams and disks Ganeti exports). */
-export function startPlan(env: Record<string, string>): Layout {
-  const { output } = startStorage(readHookEnv(env), undefined, { paths: DEFAULT_PATHS, qemuVersion: "7.2.0" });
-  return argvPlan(output.argv);
-}
-
-/** instance-start's argv: -blockdev and -device as JSON. */
-function argvPlan(argv: readonly string[]): Layout {
-  const opts = splitOptions(argv);
+/**
+ * instance-start's plan, as the hook itself prints it (its paths' kinds from this host, as at a
+ * real start): from Ganeti's hook environment, or from a runtime document given as its JSON input.
+ */
+async function hookPlan(env: Record<string, string>, json?: RuntimeDocument): Promise<Layout> {
+  const args = ["--qemu-version", "7.2.0", "--no-url-check"];
+  const res = await runHook("instance-start", env, json ? { args, stdin: JSON.stringify(json) } : { args });
+  if (res.code !== 0) throw new Error(`instance-start failed: ${res.stderr}`);
+  const opts = splitOptions(res.json.argv as string[]);
   return reduce(
     opts.filter((o) => o.name === "blockdev").map((o) => JSON.parse(o.value ?? "{}") as Props),
     opts.filter((o) => o.name === "device").map((o) => JSON.parse(o.value ?? "{}") as Props),
   );
 }
 
+/** instance-start's plan from Ganeti's hook environment (the hvparams and disks Ganeti exports). */
+export const startPlan = (env: Record<string, string>): Promise<Layout> => hookPlan(env);
+
 /**
- * instance-start's plan from a runtime document's hvparams and disks (its JSON input; paths' kinds
- * from the host, as at a real start), each disk's recorded placement dropped: the plan is made from
- * the hvparams alone.
+ * instance-start's plan from a runtime document's hvparams and disks, each disk's recorded
+ * placement dropped: the plan is made from the hvparams alone.
  */
-export function runtimePlan(doc: RuntimeDocument, name: string): Layout {
-  const env: HookEnvironment = { pre: { name, hv: {}, disks: [] } };
+export function runtimePlan(doc: RuntimeDocument, name: string): Promise<Layout> {
   const unplaced = doc[3].map(([disk, link, uri]): RuntimeDiskEntry => {
     const { hvinfo: _, ...rest } = disk;
     return [rest, link, uri];
   });
-  const { output } = startStorage(env, [doc[0], doc[1], doc[2], unplaced], {
-    paths: DEFAULT_PATHS,
-    qemuVersion: "7.2.0",
-  });
-  return argvPlan(output.argv);
+  const env = { GANETI_HOOKS_PHASE: "pre", GANETI_INSTANCE_NAME: name, GANETI_INSTANCE_DISK_COUNT: "0" };
+  return hookPlan(env, [doc[0], doc[1], doc[2], unplaced]);
 }
 
 /** The launcher's rewrite of Ganeti 3.0's command line (without argv[0]). */
