@@ -6,7 +6,7 @@
 // KVM where its name ends in "kvm": a launcher that ran QEMU under another name would differ.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import t, { type Test } from "tap";
 import { ROOT } from "./helpers/hook.js";
 import {
@@ -25,7 +25,7 @@ import {
 } from "./helpers/launcher.js";
 import { tempDir } from "./helpers/tmp.js";
 
-const DIVERT = join(ROOT, "bin/ganeti-qemu-blockdev-divert");
+const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
 
 /**
  * A start that ends right after QEMU chose its accelerator (the kernel file does not exist), with
@@ -59,16 +59,17 @@ function caseDir(t: Test): { dir: string; env: Record<string, string> } {
   return { dir, env };
 }
 
-/** dpkg-divert's record of `path`, removed in teardown whatever the test did. */
+/** dpkg-divert's record of `path`, removed in teardown whatever the test did (hooks linked beside it). */
 function divertLater(t: Test, path: string, env: Record<string, string>) {
+  const hooksDir = join(dirname(path), "hooks");
   t.teardown(async () => {
-    await run(DIVERT, ["uninstall", "--path", path], env);
+    await run(COMMAND, ["disable", "--path", path, "--hooks-dir", hooksDir], env);
     if (execFileSync("dpkg-divert", ["--list", path], { encoding: "utf8" }).includes(path))
       execFileSync("dpkg-divert", ["--local", "--rename", "--remove", path]);
   });
   return async () => {
-    const r = await run(DIVERT, ["install", "--path", path], env);
-    t.equal(r.code, 0, `divert install --path ${path}: ${r.stderr}`);
+    const r = await run(COMMAND, ["enable", "--path", path, "--hooks-dir", hooksDir], env);
+    t.equal(r.code, 0, `enable --path ${path}: ${r.stderr}`);
   };
 }
 
@@ -104,7 +105,7 @@ t.test("diversion of a binary named kvm (as /usr/bin/kvm): QEMU tries KVM as sto
   await viaPlugin(kvm, env);
   const links = join(env["GANETI_QEMU_BLOCKDEV_CACHE_DIR"] as string, "qemu");
   t.ok(readdirSync(links).length > 0, "QEMU ran through a link named kvm in the cache");
-  t.equal((await run(DIVERT, ["uninstall", "--path", kvm], env)).code, 0);
+  t.equal((await run(COMMAND, ["disable", "--path", kvm, "--hooks-dir", join(dir, "hooks")], env)).code, 0);
   t.same(readdirSync(links), [], "uninstall removes it");
 });
 

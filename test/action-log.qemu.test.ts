@@ -44,12 +44,8 @@ t.test("each hot-plug action, refusal and reconcile step is one line of the log"
     "node-name": "disk-0123abcd-0000-4000",
     file: { driver: "file", filename: inst.addImage(3) },
   });
-  const reconcile = await run(join(ROOT, "bin/ganeti-qemu-blockdev-reconcile"), [...inst.pathArgs, INSTANCE], env);
+  const reconcile = await run(join(ROOT, "bin/ganeti-qemu-blockdev"), ["reconcile", ...inst.pathArgs, INSTANCE], env);
   t.equal(reconcile.code, 0, String(reconcile.stderr));
-  t.match(
-    logged(),
-    LINE("ganeti-qemu-blockdev-reconcile", `${INSTANCE} reconcile: .*disk-0123abcd-0000-4000.*`),
-    "a reconcile step",
-  );
+  t.match(logged(), LINE("ganeti-qemu-blockdev", `${INSTANCE} reconcile: .*disk-0123abcd-0000-4000.*`), "a reconcile step");
   t.equal(logged().split("\n").filter(Boolean).length, 4, "one line each, nothing else");
 });

@@ -13,7 +13,8 @@ import { deleteDevice, openFiles, resetCompletingUnplug } from "./helpers/qemu.j
 const ADD_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
 const REMOVE_ENV = loadEnv("ganeti-3.0.2/instance-modify-disk-remove-hotplug-post.env");
 const NEW_ID = diskDeviceId(ADD_ENV["GANETI_POST_INSTANCE_DISK2_UUID"] as string);
-const RECONCILE = join(ROOT, "bin/ganeti-qemu-blockdev-reconcile");
+const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
+const RECONCILE = (args: string[]) => run(COMMAND, ["reconcile", ...args]);
 
 /** What Ganeti 3.0's HotDelDevice does: QMP device_del, then at once HMP drive_del, whose answer it ignores. */
 async function ganetiHotRemove(qmp: import("../src/qmp/client.js").QmpClient, id: string): Promise<string> {
@@ -60,13 +61,13 @@ t.test(
     t.equal((await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs })).code, 0);
     const rm = await runHook("disk-remove", REMOVE_ENV, { args: [...inst.pathArgs, "--unplug-timeout", "0.5"] });
     t.equal(rm.json.error.code, "UNPLUG_TIMEOUT");
-    t.match(rm.json.error.message, `'ganeti-qemu-blockdev-reconcile ${INSTANCE}' on this node`, "the message names the command");
+    t.match(rm.json.error.message, `'ganeti-qemu-blockdev reconcile ${INSTANCE}' on this node`, "the message names the command");
     await resetCompletingUnplug(inst.vm.qmp, NEW_ID); // as a late guest ack would
     t.ok((await inst.snapshot()).nodes.includes(NEW_ID), "the device went, its node stayed");
     t.equal(inst.runtime()[3].length, 3, "and the runtime still lists the disk");
 
     const args = [INSTANCE, ...inst.pathArgs];
-    const first = await run(RECONCILE, args);
+    const first = await RECONCILE(args);
     t.equal(first.code, 0, first.stderr.toString());
     t.same(
       first.stdout.toString().trim().split("\n"),
@@ -78,12 +79,12 @@ t.test(
     );
     t.same(await inst.snapshot(), inst.baseline, "QEMU is clean");
     t.equal(inst.runtime()[3].length, 2, "the runtime file matches QEMU again");
-    const again = await run(RECONCILE, args);
+    const again = await RECONCILE(args);
     t.equal(again.stdout.toString(), `${INSTANCE}: nothing to reconcile\n`, "a second run has nothing to do");
-    const elsewhere = await run(RECONCILE, [INSTANCE, "--qmp-dir", join(inst.base, "none")]);
+    const elsewhere = await RECONCILE([INSTANCE, "--qmp-dir", join(inst.base, "none")]);
     t.equal(elsewhere.code, 1, "not running here: exit 1");
     t.match(elsewhere.stderr.toString(), /does not run on this node/);
-    const bad = await run(RECONCILE, ["two", "names"]);
+    const bad = await RECONCILE(["two", "names"]);
     t.equal(bad.code, 2, "invalid arguments: exit 2");
   },
 );

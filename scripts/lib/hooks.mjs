@@ -9,7 +9,7 @@ export const HOOKS = /** @type {const} */ (["instance-start", "disk-add", "disk-
 export const LAUNCHER = "qemu-launcher";
 
 /** Operator commands: src/cli/<name>.ts, run as bin/<name>. */
-export const COMMANDS = /** @type {const} */ (["ganeti-qemu-blockdev-reconcile", "ganeti-qemu-blockdev-divert"]);
+export const COMMANDS = /** @type {const} */ (["ganeti-qemu-blockdev"]);
 
 /** Every program bundled to dist/<name>.cjs and loaded with V8's code cache. */
 export const PROGRAMS = /** @type {const} */ ([...HOOKS, LAUNCHER, ...COMMANDS]);

@@ -11,3 +11,16 @@ export const DEFAULT_CACHE_DIR = "/var/cache/ganeti-qemu-blockdev";
 export const CACHE_DIR_VARIABLE = "GANETI_QEMU_BLOCKDEV_CACHE_DIR";
 /** The launcher's record of the real QEMU, in the cache, that its sh front reads. */
 export const PASS_THROUGH_FILE = "launcher-qemu";
+/** Where Ganeti runs hooks from: <dir>/<operation>-<phase>.d/<executable>. */
+export const DEFAULT_HOOKS_DIR = "/etc/ganeti/hooks";
+/**
+ * The plugin's hooks as Ganeti runs them, each a link in Ganeti's hooks directory (`enable` makes
+ * them). Ganeti runs only executables named ^[a-zA-Z0-9_-]+$, in name order within a directory.
+ */
+export const HOOK_LINKS = [
+  { hook: "instance-start", link: "instance-start-pre.d/50-qemu-blockdev" },
+  { hook: "disk-add", link: "instance-modify-post.d/50-qemu-blockdev-add" },
+  { hook: "disk-remove", link: "instance-modify-post.d/51-qemu-blockdev-remove" },
+  { hook: "disk-grow", link: "disk-grow-post.d/50-qemu-blockdev-grow" },
+  { hook: "cdrom-change", link: "instance-modify-post.d/52-qemu-blockdev-cdrom" },
+] as const;

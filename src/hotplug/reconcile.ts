@@ -10,7 +10,7 @@ import { currentRuntime, updateRuntime } from "./runtime-file.js";
 import { type SessionOptions, withInstance } from "./session.js";
 
 /** The operator command that reconciles one instance from its name alone (bin/). */
-export const RECONCILE_COMMAND = "ganeti-qemu-blockdev-reconcile";
+export const RECONCILE_COMMAND = "ganeti-qemu-blockdev reconcile";
 
 /** Node names of Ganeti's disk ids (`disk-` + the uuid's first three groups) and their protocol children. */
 

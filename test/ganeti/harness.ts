@@ -53,18 +53,6 @@ export function gnt(node: GanetiNode, cmd: string, ...args: string[]): Done {
 /** The last line of a command's output, for assertion messages. */
 export const lastLine = (d: Done) => d.out.trim().split("\n").at(-1) ?? "";
 
-/**
- * The hook links the README's install section makes (`ln -s $P/hooks/<hook> /etc/ganeti/hooks/...`):
- * the suites install the plugin from those very lines, so a README that lost one fails them.
- */
-export function readmeHookLinks(): { hook: string; link: string }[] {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  return [...readme.matchAll(/^ln -s \$P\/hooks\/([a-z-]+) +\/etc\/ganeti\/hooks\/(\S+)$/gm)].map((m) => ({
-    hook: m[1] ?? "",
-    link: m[2] ?? "",
-  }));
-}
-
 export const ctrlSocket = (node: GanetiNode, inst: string, kind: "qmp" | "serial") =>
   join(node.run, "kvm-hypervisor/ctrl", `${inst}.${kind}`);
 export const pidFile = (node: GanetiNode, inst: string) => join(node.run, "kvm-hypervisor/pid", inst);

@@ -6,9 +6,10 @@
 // test/ganeti/two-nodes.sh brings the nodes up (namespaces: the host's hostname and /etc/hosts are
 // never changed) and down, killing what they started by pid, even when a check fails.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { guestKernel } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
@@ -24,7 +25,6 @@ import {
   type NamedNode,
   qemuIdentity,
   qemuPid,
-  readmeHookLinks,
   runtimeDisks,
   setUp,
   storage,
@@ -46,7 +46,7 @@ t.comment(`guest kernel: ${guestKernel()}`);
 const KVM = `/usr/local/bin/gqb-${process.pid}-kvm`;
 /** How the stock QEMU of the instance started before the plugin runs (argv[0], comm, its KVM attempt). */
 let stockIdentity: ReturnType<typeof qemuIdentity> | undefined;
-const DIVERT = join(ROOT, "bin/ganeti-qemu-blockdev-divert");
+const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
 const OLD = "gqb-old.ganeti.test"; // started by stock QEMU, before the plugin was installed
 const NEW = "gqb-new.ganeti.test"; // started after: on -blockdev from the start
 
@@ -79,7 +79,8 @@ setUp(
   () => {
     for (const c of consoles.values()) c.close();
     try {
-      execFileSync(DIVERT, ["uninstall", "--path", KVM], { stdio: "inherit" }); // if a check stopped before
+      // If a check stopped before: both nodes disabled.
+      for (const n of [N1, N2]) execFileSync(COMMAND, ["disable", "--path", KVM, "--hooks-dir", n.hooks], { stdio: "inherit" });
     } finally {
       execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
       rmSync(KVM, { force: true });
@@ -103,17 +104,16 @@ t.test("before the plugin: an instance started by stock QEMU, on -drive", async 
   t.ok(stockIdentity.triedKvm, "stock QEMU, named ...kvm, tried KVM first (its log says so)");
 });
 
-t.test("the install, as the README says, on both nodes: hooks linked, QEMU diverted to the launcher", async (t) => {
-  const links = readmeHookLinks();
-  t.ok(links.length >= 3, `the README links ${links.length} hooks`);
+t.test("the install, as the README says, on both nodes: enable links the hooks and diverts QEMU to the launcher", async (t) => {
+  // One diversion serves both nodes here: they share /usr and /etc/ganeti-qemu-blockdev
+  // (two-nodes.sh); each has its own hooks directory.
+  const first = execFileSync(COMMAND, ["enable", "--path", KVM, "--hooks-dir", N1.hooks], { encoding: "utf8" });
+  t.match(first, `names ${KVM}.distrib as the real QEMU`);
+  const second = execFileSync(COMMAND, ["enable", "--path", KVM, "--hooks-dir", N2.hooks], { encoding: "utf8" });
+  t.match(second, `${KVM} is the launcher already`);
   for (const n of [N1, N2])
-    for (const { hook, link } of links) {
-      mkdirSync(join(n.hooks, link, ".."), { recursive: true });
-      symlinkSync(join(ROOT, "hooks", hook), join(n.hooks, link));
-    }
-  // One run serves both nodes here: they share /usr and /etc/ganeti-qemu-blockdev (two-nodes.sh).
-  const out = execFileSync(DIVERT, ["install", "--path", KVM], { encoding: "utf8" });
-  t.match(out, `names ${KVM}.distrib as the real QEMU`);
+    for (const { hook, link } of HOOK_LINKS)
+      t.equal(readlinkSync(join(n.hooks, link)), join(ROOT, "hooks", hook), `${n.name}: ${link} linked`);
   t.ok(qemuPid(N1, OLD), "the instance started before keeps running");
 });
 
@@ -157,10 +157,12 @@ t.test("gnt-instance reboot --type=soft on the target keeps -blockdev", async (t
   t.equal(s.disks.length, 3, "all three disks, the hot-added one too");
 });
 
-t.test("uninstall: running instances untouched; -blockdev instances then migrate to stock QEMU", async (t) => {
+t.test("disable: running instances untouched; -blockdev instances then migrate to stock QEMU", async (t) => {
   const pids = [qemuPid(N1, NEW), qemuPid(N2, OLD)];
-  const out = execFileSync(DIVERT, ["uninstall", "--path", KVM], { encoding: "utf8" });
+  const out = execFileSync(COMMAND, ["disable", "--path", KVM, "--hooks-dir", N1.hooks], { encoding: "utf8" });
   t.match(out, `removed the diversion: ${KVM}.distrib is ${KVM} again`);
+  execFileSync(COMMAND, ["disable", "--path", KVM, "--hooks-dir", N2.hooks], { encoding: "utf8" });
+  for (const n of [N1, N2]) t.notOk(existsSync(join(n.hooks, HOOK_LINKS[0].link)), `${n.name}: the hook links are gone`);
   t.same([qemuPid(N1, NEW), qemuPid(N2, OLD)], pids, "both QEMUs still run");
   // Ganeti's runtime holds its own -drive command line: the target runs it with stock QEMU, and the
   // guest must not notice, since the launcher kept Ganeti's layout.

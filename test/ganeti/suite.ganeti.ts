@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { guestKernel } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
@@ -21,7 +22,6 @@ import {
   lastLine,
   pidFile,
   qemuIdentity,
-  readmeHookLinks,
   runtimeDisks as runtimeDisksOf,
   setUp,
   storage as storageOf,
@@ -34,7 +34,7 @@ const NODE = "gnt-node1.ganeti.test";
 const HERE: GanetiNode = { run: "/var/run/ganeti", hooks: "/etc/ganeti/hooks", log: "/var/log/ganeti", enter: [] };
 const PIDFILE = pidFile(HERE, INST);
 const QMP = ctrlSocket(HERE, INST, "qmp");
-const HOOK_LINKS = readmeHookLinks().map(({ hook, link }) => [hook, join(HERE.hooks, link)] as const);
+const NODE_LINKS = HOOK_LINKS.map(({ hook, link }) => [hook, join(HERE.hooks, link)] as const);
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
 const gnt = (cmd: string, ...args: string[]) => gntOn(HERE, cmd, ...args);
@@ -51,7 +51,7 @@ setUp(
   () => {
     execFileSync("bash", [CLUSTER, "up"], { stdio: "inherit" });
     // The README's install: hooks linked on the node, the config file, the launcher as kvm_path.
-    for (const [hook, link] of HOOK_LINKS) {
+    for (const [hook, link] of NODE_LINKS) {
       mkdirSync(join(link, ".."), { recursive: true });
       rmSync(link, { force: true });
       symlinkSync(join(ROOT, "hooks", hook), link);
@@ -64,7 +64,7 @@ setUp(
   },
   () => {
     cons.close();
-    for (const [, link] of HOOK_LINKS) rmSync(link, { force: true });
+    for (const [, link] of NODE_LINKS) rmSync(link, { force: true });
     restorePluginFiles();
     execFileSync("bash", [CLUSTER, "down"], { stdio: "inherit" });
   },

@@ -3,8 +3,9 @@
 // runtime file made into the one Ganeti 3.0 writes (a node upgraded with instances running).
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { ROOT } from "../helpers/hook.js";
-import { type GanetiNode, type NamedNode, readmeHookLinks, runtimeFile } from "./harness.js";
+import { type GanetiNode, type NamedNode, runtimeFile } from "./harness.js";
 
 /** Paths as the chroot's processes see them: the project (trixie.sh project), the test media. */
 export const INSIDE = { project: "/opt/gqb", media: "/srv/gqb-media" };
@@ -74,7 +75,7 @@ export function installPlugin(hookDirs: readonly string[]): void {
 
 /** The README's hook links in one node's hooks directory, to the project inside the chroot. */
 export function linkHooks(hooks: string): void {
-  for (const { hook, link } of readmeHookLinks()) {
+  for (const { hook, link } of HOOK_LINKS) {
     const at = join(hooks, link);
     mkdirSync(join(at, ".."), { recursive: true });
     rmSync(at, { force: true });

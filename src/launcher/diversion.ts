@@ -1,30 +1,21 @@
-import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { InputError, PluginError } from "../errors.js";
+import { PluginError } from "../errors.js";
 import type { PluginConfig } from "../generated/config.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { builtin } from "../host/builtin.js";
-import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
-import { cacheDir } from "../launcher/pass-through.js";
-import { qemuLinkDir } from "../launcher/qemu-exec.js";
-import { DIVERTED_SUFFIX } from "../launcher/qemu-name.js";
-import { COMMON_FLAGS, parseArgs, str } from "./args.js";
-import { runMain, writeFd } from "./program.js";
+import { configPath, readConfigFile } from "../host/config.js";
+import { cacheDir } from "./pass-through.js";
+import { qemuLinkDir } from "./qemu-exec.js";
+import { DIVERTED_SUFFIX } from "./qemu-name.js";
 
-const NAME = "ganeti-qemu-blockdev-divert";
-const SUMMARY = `Usage: ${NAME} install|uninstall [--path ${DEFAULT_QEMU}]
-
-Puts the kvm_path launcher in place of the QEMU binary Ganeti already calls, on this node: the
-binary is diverted (dpkg-divert --local --rename, to <path>.distrib, in the same directory, where
-QEMU still finds its modules), <path> becomes a symlink to hooks/qemu-launcher, and the config file
-names <path>.distrib as the real QEMU. Instances started before the plugin was installed then reach
-the launcher too, on a restart, a soft reboot or a live migration to this node: Ganeti runs the
-binary the instance was started with. Run it on every node.
-
-uninstall undoes it: the symlink goes, the diversion is removed (the real binary gets its name back)
-and the config file forgets it. Running VMs are not touched either way.
-
-Exit status: 0 done; 1 failed; 2 invalid input.`;
+/**
+ * The launcher in place of the QEMU binary Ganeti already calls: the binary diverted
+ * (dpkg-divert --rename, to <path>.distrib, in the same directory, where QEMU still finds its
+ * modules), <path> a link to the launcher, and the config naming <path>.distrib as the real QEMU.
+ * Instances started before then reach the launcher too, on a restart, a soft reboot or a live
+ * migration to this node: Ganeti runs the binary an instance was started with.
+ */
 
 function dpkgDivert(args: string[]): string {
   const { execFileSync } = builtin<typeof import("node:child_process")>("node:child_process");
@@ -56,7 +47,14 @@ function restoreConfig(text: string | undefined): void {
 }
 
 /** The QEMU path Ganeti runs, its diverted name, and the launcher to put in front of it. */
-interface Diversion {
+/** The diversion of `path` to the launcher of the plugin at `root`. */
+export function diversionOf(path: string, root: string): Diversion {
+  const launcher = `${root}/hooks/qemu-launcher`;
+  const ours = () => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && readlinkSync(path) === launcher;
+  return { path, divertTo: `${path}${DIVERTED_SUFFIX}`, launcher, ours };
+}
+
+export interface Diversion {
   path: string;
   divertTo: string;
   launcher: string;
@@ -65,7 +63,7 @@ interface Diversion {
 }
 
 /** Diverts the QEMU binary and links the launcher in its place; each step undone if a later one fails. */
-function install({ path, divertTo, launcher, ours }: Diversion): string[] {
+export function install({ path, divertTo, launcher, ours }: Diversion): string[] {
   const done: string[] = [];
   // A bad config file stops the install before anything changes (exit 2, naming the field).
   const before = readConfigFile(configPath(process.env));
@@ -102,7 +100,7 @@ function install({ path, divertTo, launcher, ours }: Diversion): string[] {
 }
 
 /** Puts the QEMU binary back at its name; what install did and is still there is undone. */
-function uninstall({ path, divertTo, launcher, ours }: Diversion): string[] {
+export function uninstall({ path, divertTo, launcher, ours }: Diversion): string[] {
   const done: string[] = [];
   if (ours()) {
     rmSync(path);
@@ -122,23 +120,3 @@ function uninstall({ path, divertTo, launcher, ours }: Diversion): string[] {
   }
   return done;
 }
-
-void runMain(NAME, () => {
-  const [action, ...rest] = process.argv.slice(2);
-  const args = parseArgs(rest, [...COMMON_FLAGS.filter((f) => f.name !== "input"), { name: "path", value: "PATH", help: "" }]);
-  if (args.has("help") || action === "--help") {
-    writeFd(1, `${SUMMARY}\n`);
-    return 0;
-  }
-  if (action !== "install" && action !== "uninstall")
-    throw new InputError("BAD_ARGUMENT", "the first argument must be install or uninstall (see --help)");
-  const path = str(args, "path") ?? DEFAULT_QEMU;
-  if (!path.startsWith("/")) throw new InputError("BAD_ARGUMENT", `--path ${path}: must be an absolute path`);
-  // The bundle runs from dist/; the launcher is the plugin's hooks/qemu-launcher.
-  const launcher = realpathSync(`${__dirname}/../hooks/qemu-launcher`);
-  const ours = () => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && readlinkSync(path) === launcher;
-  const diversion = { path, divertTo: `${path}${DIVERTED_SUFFIX}`, launcher, ours };
-  const done = action === "install" ? install(diversion) : uninstall(diversion);
-  writeFd(1, `${done.join("\n")}\n`);
-  return 0;
-});
