@@ -13,7 +13,9 @@ import { transformSync } from "esbuild";
 import { COMMANDS, HOOKS, LAUNCHER } from "./lib/hooks.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
-const node = process.argv[2] ?? process.execPath;
+const node = process.argv[2] || process.execPath;
+/** Where hooks/ and bin/ are written: this checkout, or a package's staging tree (scripts/package.mjs). */
+const out = process.argv[3] ?? root;
 const interpreter = /^\/[^\s]{1,100}$/.test(node) ? node : "/usr/bin/env node";
 const loader = transformSync(readFileSync(join(root, "src/loader/hook-loader.ts"), "utf8"), {
   loader: "ts",
@@ -34,15 +36,15 @@ const programs = [
   ...COMMANDS.map((c) => /** @type {[string, string]} */ (["bin", c])),
 ];
 for (const [dir, hook] of programs) {
-  mkdirSync(join(root, dir), { recursive: true });
-  const path = join(root, dir, hook);
+  mkdirSync(join(out, dir), { recursive: true });
+  const path = join(out, dir, hook);
   writeFileSync(path, hookFile(hook));
   chmodSync(path, 0o755);
 }
 // The launcher: its sh front, and the loader of its bundle that the front runs with this Node. The
 // front's paths and variable names are the TypeScript's own (src/host/plugin-files.ts, which
 // imports nothing), read at build time.
-const front = join(root, "hooks", LAUNCHER);
+const front = join(out, "hooks", LAUNCHER);
 const nodeWord = interpreter.startsWith("/usr/bin/env") ? "node" : interpreter;
 const facts = transformSync(readFileSync(join(root, "src/host/plugin-files.ts"), "utf8"), { loader: "ts", format: "esm" }).code;
 /** @type {Record<string, string>} */
@@ -54,6 +56,6 @@ const frontText = readFileSync(join(root, "src/launcher/qemu-launcher.sh"), "utf
 });
 writeFileSync(front, frontText);
 chmodSync(front, 0o755);
-const launcherNode = join(root, "hooks", `${LAUNCHER}-node.cjs`);
+const launcherNode = join(out, "hooks", `${LAUNCHER}-node.cjs`);
 writeFileSync(launcherNode, hookFile(LAUNCHER));
 chmodSync(launcherNode, 0o755);

@@ -6,7 +6,7 @@ import { DEFAULT_HOOKS_DIR } from "../host/plugin-files.js";
 import { appendLog } from "../host/plugin-log.js";
 import { reconcileInstance } from "../hotplug/reconcile.js";
 import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
-import { diversionOf, install, uninstall } from "../launcher/diversion.js";
+import { diversionOf, enabledDiversions, install, uninstall } from "../launcher/diversion.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, parseArgs, str, usage } from "./args.js";
 import { timeouts } from "./hotplug.js";
 import { runMain, writeFd } from "./program.js";
@@ -41,6 +41,7 @@ const SETUP_FLAGS: Flag[] = [
   { name: "path", value: "PATH", help: `the QEMU binary Ganeti runs (its kvm_path; default ${DEFAULT_QEMU})` },
   { name: "hooks-dir", value: "DIR", help: `Ganeti's hooks directory (default ${DEFAULT_HOOKS_DIR})` },
   { name: "hooks-only", help: "enable: link the hooks only (the launcher given to Ganeti as kvm_path instead)" },
+  { name: "all", help: "disable: every QEMU path the launcher stands in front of, whatever --path enabled" },
 ];
 const RECONCILE_FLAGS: Flag[] = [
   { name: "qmp-timeout", value: "SECONDS", help: `each QMP command (default: timeouts.qmp, else ${TIMEOUT_DEFAULTS.qmp})` },
@@ -61,7 +62,11 @@ function setup(action: "enable" | "disable", args: Args): string[] {
   const root = pluginRoot();
   const hooksDir = str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR;
   const diversion = diversionOf(path, root);
-  if (action === "disable") return [...unlinkHooks(root, hooksDir), ...uninstall(diversion)];
+  if (action === "disable") {
+    // --all: every QEMU path this plugin's launcher stands in front of (the package's removal).
+    const diversions = args.has("all") ? enabledDiversions(root) : [diversion];
+    return [...unlinkHooks(root, hooksDir), ...diversions.flatMap(uninstall)];
+  }
   const linked = linkHooks(root, hooksDir);
   if (args.has("hooks-only")) return linked;
   try {

@@ -46,24 +46,56 @@ function restoreConfig(text: string | undefined): void {
   else writeAtomically(path, text);
 }
 
-/** The QEMU path Ganeti runs, its diverted name, and the launcher to put in front of it. */
+/** The Debian package's name, and where it installs the plugin. */
+const PACKAGE = "ganeti-qemu-blockdev";
+const PACKAGE_ROOT = `/usr/lib/${PACKAGE}`;
+
 /** The diversion of `path` to the launcher of the plugin at `root`. */
 export function diversionOf(path: string, root: string): Diversion {
   const launcher = `${root}/hooks/qemu-launcher`;
   const ours = () => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && readlinkSync(path) === launcher;
-  return { path, divertTo: `${path}${DIVERTED_SUFFIX}`, launcher, ours };
+  // Installed by the package, the diversion is the package's (dpkg-divert --package), as Debian's
+  // policy has it; from a checkout, the operator's own (--local).
+  const owner = root === PACKAGE_ROOT ? ["--package", PACKAGE] : ["--local"];
+  return { path, divertTo: `${path}${DIVERTED_SUFFIX}`, launcher, ours, owner };
 }
 
+/** The QEMU path Ganeti runs, its diverted name, and the launcher to put in front of it. */
 export interface Diversion {
   path: string;
   divertTo: string;
   launcher: string;
   /** Whether the path is our link to the launcher now. */
   ours: () => boolean;
+  /** dpkg-divert's owner arguments for a diversion made now. */
+  owner: string[];
 }
 
+/** One line of `dpkg-divert --list`: what is diverted where, and who owns it. */
+const DIVERSION_LINE = /^(local )?diversion of (\S+) to (\S+)(?: by (\S+))?$/;
+
+/** The diversions to a `.distrib` name that are ours: made locally, or by the package. */
+function ourDiversions(): { path: string; divertTo: string; owner: string[] }[] {
+  return dpkgDivert(["--list"])
+    .split("\n")
+    .flatMap((line) => {
+      const m = DIVERSION_LINE.exec(line.trim());
+      if (!m || m[3] !== `${m[2]}${DIVERTED_SUFFIX}` || (m[4] !== undefined && m[4] !== PACKAGE)) return [];
+      return [{ path: m[2] as string, divertTo: m[3] as string, owner: m[1] ? ["--local"] : ["--package", PACKAGE] }];
+    });
+}
+
+/**
+ * Every QEMU path the launcher of the plugin at `root` stands in front of (a diversion of ours
+ * whose path is a link to that launcher): what `disable --all` undoes, as the package's removal.
+ */
+export const enabledDiversions = (root: string): Diversion[] =>
+  ourDiversions()
+    .map((d) => diversionOf(d.path, root))
+    .filter((d) => d.ours());
+
 /** Diverts the QEMU binary and links the launcher in its place; each step undone if a later one fails. */
-export function install({ path, divertTo, launcher, ours }: Diversion): string[] {
+export function install({ path, divertTo, launcher, ours, owner }: Diversion): string[] {
   const done: string[] = [];
   // A bad config file stops the install before anything changes (exit 2, naming the field).
   const before = readConfigFile(configPath(process.env));
@@ -77,8 +109,8 @@ export function install({ path, divertTo, launcher, ours }: Diversion): string[]
           "NOTHING_TO_DIVERT",
           `${path} does not exist: there is no QEMU binary there to put the launcher in front of`,
         );
-      dpkgDivert(["--local", "--rename", "--divert", divertTo, "--add", path]);
-      undo.push(() => dpkgDivert(["--local", "--rename", "--remove", path]));
+      dpkgDivert([...owner, "--rename", "--divert", divertTo, "--add", path]);
+      undo.push(() => dpkgDivert([...owner, "--rename", "--remove", path]));
       done.push(`diverted ${path} to ${divertTo}`);
       const tmp = `${path}.gqb-tmp`;
       rmSync(tmp, { force: true });
@@ -106,8 +138,10 @@ export function uninstall({ path, divertTo, launcher, ours }: Diversion): string
     rmSync(path);
     done.push(`removed the link ${path} -> ${launcher}`);
   }
-  if (dpkgDivert(["--list", path]).includes(divertTo)) {
-    dpkgDivert(["--local", "--rename", "--remove", path]);
+  // Removed as its owner made it (dpkg-divert refuses another owner's).
+  const made = ourDiversions().find((d) => d.path === path && d.divertTo === divertTo);
+  if (made) {
+    dpkgDivert([...made.owner, "--rename", "--remove", path]);
     done.push(`removed the diversion: ${divertTo} is ${path} again`);
   }
   const { config } = readConfigFile(configPath(process.env));

@@ -1,0 +1,124 @@
+// @ts-check
+// npm run package: dist/ganeti-qemu-blockdev_<version>_all.deb, from this checkout alone (run after
+// `npm run build`; dpkg-deb, no network). The same commit gives the same bytes: every file's time
+// is the commit's (SOURCE_DATE_EPOCH), dpkg-deb sorts the entries and owns them as root.
+//
+// What it installs runs on Debian's own Node (nodejs 18.20 on Debian 12, 20.19 on Debian 13): the
+// executables name /usr/bin/node, and the V8 code caches are made on the node, by postinst, for
+// the Node installed there. Installing changes nothing on the node: `ganeti-qemu-blockdev enable`
+// links the hooks and puts the launcher in front of QEMU (a diversion owned by the package).
+import { execFileSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { dirname, join, relative } from "node:path";
+import { gzipSync } from "node:zlib";
+import { LAUNCHER, PROGRAMS } from "./lib/hooks.mjs";
+
+const PACKAGE = "ganeti-qemu-blockdev";
+const root = join(dirname(new URL(import.meta.url).pathname), "..");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+/** PACKAGE_VERSION overrides the version: the upgrade test builds a newer copy of the same tree. */
+const version = process.env["PACKAGE_VERSION"] || pkg.version;
+const epoch = Number(
+  process.env["SOURCE_DATE_EPOCH"] || execFileSync("git", ["-C", root, "log", "-1", "--format=%ct"], { encoding: "utf8" }).trim(),
+);
+const stage = join(root, "dist/package", PACKAGE);
+const lib = join(stage, "usr/lib", PACKAGE);
+rmSync(join(root, "dist/package"), { recursive: true, force: true });
+
+/** @param {string} to @param {string | Buffer} text @param {number} [mode] */
+function put(to, text, mode = 0o644) {
+  mkdirSync(dirname(to), { recursive: true });
+  writeFileSync(to, text);
+  chmodSync(to, mode);
+}
+/** @param {string} from @param {string} to @param {number} [mode] */
+const copy = (from, to, mode = 0o644) => put(to, readFileSync(from), mode);
+/** gzip -9n: no name, no time in the header. @param {string | Buffer} data */
+const gz = (data) => gzipSync(data, { level: 9 });
+
+// The bundles (no caches: postinst makes them for the Node installed), the executables naming
+// Debian's /usr/bin/node, and what postinst needs to make the caches.
+for (const p of PROGRAMS) copy(join(root, "dist", `${p}.cjs`), join(lib, "dist", `${p}.cjs`));
+copy(join(root, "dist/validators-verbose.cjs"), join(lib, "dist/validators-verbose.cjs"));
+execFileSync(process.execPath, [join(root, "scripts/gen-hooks.mjs"), "/usr/bin/node", lib], { stdio: "inherit" });
+for (const d of ["hooks", "bin"]) copy(join(root, d, "package.json"), join(lib, d, "package.json"));
+copy(join(root, "scripts/code-cache.mjs"), join(lib, "scripts/code-cache.mjs"));
+copy(join(root, "scripts/lib/hooks.mjs"), join(lib, "scripts/lib/hooks.mjs"));
+copy(join(root, "examples/instance.env"), join(lib, "examples/instance.env"));
+mkdirSync(join(stage, "usr/sbin"), { recursive: true });
+symlinkSync(`../lib/${PACKAGE}/bin/${PACKAGE}`, join(stage, "usr/sbin", PACKAGE));
+
+// The conffile: every setting has its default; `enable` names the diverted QEMU in it.
+put(join(stage, "etc", PACKAGE, "config.json"), "{}\n");
+const doc = join(stage, "usr/share/doc", PACKAGE);
+copy(join(root, "packaging/debian/copyright"), join(doc, "copyright"));
+const date = new Date(epoch * 1000).toUTCString().replace("GMT", "+0000");
+const changelog = `${PACKAGE} (${version}) unstable; urgency=medium\n\n  * Built from commit ${execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()}; see the project's history.\n\n -- ganeti-qemu-blockdev maintainers <maintainers@ganeti-qemu-blockdev.invalid>  ${date.replace(/^(\w+), 0?/, "$1, ")}\n`;
+put(join(doc, "changelog.gz"), gz(changelog));
+for (const [page, section] of [
+  [`${PACKAGE}.8`, "8"],
+  [`${PACKAGE}.json.5`, "5"],
+])
+  put(join(stage, `usr/share/man/man${section}`, `${page}.gz`), gz(readFileSync(join(root, "packaging/man", page))));
+
+// Control files.
+const control = join(stage, "DEBIAN");
+for (const script of ["postinst", "prerm", "postrm"]) copy(join(root, "packaging/debian", script), join(control, script), 0o755);
+put(join(control, "conffiles"), `/etc/${PACKAGE}/config.json\n`);
+/** @param {string} dir @returns {string[]} */
+const files = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
+  );
+const payload = files(stage).filter((f) => !f.startsWith(control) && !f.includes(`/etc/`));
+put(
+  join(control, "md5sums"),
+  payload
+    .sort()
+    .map((f) => `${createHash("md5").update(readFileSync(f)).digest("hex")}  ${relative(stage, f)}\n`)
+    .join(""),
+);
+const kib = Math.ceil(files(stage).reduce((n, f) => n + statSync(f).size, 0) / 1024);
+put(
+  join(control, "control"),
+  `Package: ${PACKAGE}
+Version: ${version}
+Architecture: all
+Section: admin
+Priority: optional
+Maintainer: ganeti-qemu-blockdev maintainers <maintainers@ganeti-qemu-blockdev.invalid>
+Installed-Size: ${kib}
+Depends: nodejs (>= 18.19), qemu-system-x86
+Enhances: ganeti
+Description: QEMU -blockdev storage and QMP disk hot-plug for Ganeti's KVM instances
+ Runs Ganeti's KVM instances on QEMU's -blockdev storage backend instead of the
+ deprecated -drive: a launcher in front of the QEMU binary Ganeti runs rewrites
+ Ganeti 3.0's command lines, and Ganeti hooks hot-add, hot-remove and grow
+ disks and change CD-ROM media over QMP, with rollback. Ganeti 3.1's own
+ -blockdev command lines are passed on, with their defects mended.
+ .
+ Installing the package changes nothing; run "ganeti-qemu-blockdev enable" on
+ each node.
+`,
+);
+
+// Reproducible: every directory and file at the commit's time, as dpkg-deb then records them.
+/** @param {string} dir */
+function stamp(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) stamp(p);
+    if (!e.isSymbolicLink()) utimesSync(p, epoch, epoch);
+  }
+  chmodSync(dir, 0o755);
+  utimesSync(dir, epoch, epoch);
+}
+stamp(stage);
+const deb = join(root, "dist", `${PACKAGE}_${version}_all.deb`);
+execFileSync("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", stage, deb], {
+  stdio: ["ignore", "ignore", "inherit"],
+  env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) },
+});
+console.log(deb);
+void LAUNCHER;

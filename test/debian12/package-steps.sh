@@ -1,0 +1,69 @@
+#!/bin/bash
+# The package's life, run inside the bookworm chroot by package.sh: $1 the version, $2 the newer one.
+set -euo pipefail
+P=ganeti-qemu-blockdev
+LIB=/usr/lib/$P
+DIR=/tmp/gqb-package
+export DEBIAN_FRONTEND=noninteractive
+fail() {
+  echo "package.sh: FAIL: $*" >&2
+  exit 1
+}
+ok() { echo "package.sh: ok: $*" >&2; }
+# Outputs are read whole before grep -q looks at them: under pipefail, a writer that grep -q left
+# early would fail the pipeline (SIGPIPE).
+has() { grep -q "$1" <<<"$2"; }
+diverted() { grep -qx "diversion of /usr/bin/kvm to /usr/bin/kvm.distrib by $P" <<<"$(dpkg-divert --list /usr/bin/kvm)"; }
+cache_taken() { has "code cache env accepted" "$(GQB_CODE_CACHE=report $LIB/hooks/disk-add --help 2>&1 >/dev/null)"; }
+probe() { has "QEMU emulator version" "$(/usr/bin/kvm --version)"; }
+links() { find /etc/ganeti/hooks -type l 2>/dev/null | sort; }
+ours() { dpkg-query -W -f='${Status} ${Version}' $P 2>/dev/null || true; }
+stock=$(readlink /usr/bin/kvm)
+# A node's Ganeti has its hooks directory and log directory; the package does not create them.
+mkdir -p /etc/ganeti/hooks /var/log/ganeti
+
+apt-get install -y -q --no-install-recommends "$DIR/${P}_$1_all.deb" >/dev/null
+[ "$(ours)" = "install ok installed $1" ] || fail "not installed: $(ours)"
+[ -x /usr/sbin/$P ] || fail "no /usr/sbin/$P"
+head -1 $LIB/hooks/disk-add | grep -qx '#!/usr/bin/node' || fail "the hooks do not name Debian's /usr/bin/node"
+cache_taken || fail "no code cache made at install for $(node --version)"
+has "reconcile INSTANCE" "$(/usr/sbin/$P --help)" || fail "--help lists no reconcile"
+! diverted || fail "a diversion right after install"
+[ -z "$(links)" ] || fail "hook links right after install: $(links)"
+[ "$(readlink /usr/bin/kvm)" = "$stock" ] || fail "/usr/bin/kvm changed at install"
+[ "$(cat /etc/$P/config.json)" = "{}" ] || fail "the config is not the default"
+ok "installed with $(node --version): nothing on the node changed"
+
+/usr/sbin/$P enable >/dev/null
+diverted || fail "enable: no diversion owned by the package"
+[ "$(links | wc -l)" = 5 ] || fail "enable: $(links | wc -l) hook links"
+[ "$(readlink /usr/bin/kvm)" = "$LIB/hooks/qemu-launcher" ] || fail "enable: /usr/bin/kvm is not the launcher"
+probe || fail "a probe through the launcher"
+grep -q '"qemu": "/usr/bin/kvm.distrib"' /etc/$P/config.json || fail "the config does not name the real QEMU"
+grep -q "$P\[[0-9]*\]: enable: diverted /usr/bin/kvm" /var/log/ganeti/qemu-blockdev.log || fail "enable not logged"
+ok "enabled: hooks linked, /usr/bin/kvm diverted by the package, a probe reaches QEMU"
+
+apt-get install -y -q --no-install-recommends "$DIR/${P}_$2_all.deb" >/dev/null
+[ "$(ours)" = "install ok installed $2" ] || fail "not upgraded: $(ours)"
+diverted && [ "$(links | wc -l)" = 5 ] && [ "$(readlink /usr/bin/kvm)" = "$LIB/hooks/qemu-launcher" ] ||
+  fail "the upgrade disabled the plugin"
+grep -q '"qemu": "/usr/bin/kvm.distrib"' /etc/$P/config.json || fail "the upgrade lost the config"
+probe || fail "a probe after the upgrade"
+cache_taken || fail "no code cache after the upgrade"
+ok "upgraded to $2 while enabled: still enabled, caches made again"
+
+apt-get remove -y -q $P >/dev/null
+[ "$(ours)" = "deinstall ok config-files $2" ] || fail "not removed: $(ours)"
+! diverted || fail "remove: the diversion is left"
+[ -z "$(links)" ] || fail "remove: hook links left: $(links)"
+[ "$(readlink /usr/bin/kvm)" = "$stock" ] && [ ! -e /usr/bin/kvm.distrib ] || fail "remove: /usr/bin/kvm is not QEMU again"
+probe || fail "remove: QEMU does not run"
+[ ! -e $LIB ] && [ ! -e /usr/sbin/$P ] || fail "remove: files left in $LIB"
+[ -f /etc/$P/config.json ] || fail "remove: the config is gone (only purge removes it)"
+ok "removed: disabled, /usr/bin/kvm is QEMU again, the config kept"
+
+apt-get purge -y -q $P >/dev/null
+[ -z "$(ours)" ] || [ "$(ours)" = "unknown ok not-installed " ] || fail "not purged: $(ours)"
+[ ! -e /etc/$P ] && [ ! -e /var/cache/$P ] || fail "purge: config or cache left"
+[ ! -e /var/log/ganeti/qemu-blockdev.log ] || fail "purge: the log is left"
+ok "purged: nothing of the package left"

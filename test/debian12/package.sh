@@ -1,0 +1,58 @@
+#!/bin/bash
+# npm run test:package: the Debian package's whole life on Debian 12, in the bookworm chroot
+# (lib.sh), with Debian's own nodejs 18.20 and QEMU 7.2, as root. The package is built from this
+# checkout (npm run package) twice: as it is, and as a newer version of the same tree. In the
+# chroot, step by step, with files, diversion, hook links and leftovers checked at each:
+#   install          nothing on the node changes until enable; the code caches are made for Node 18
+#   enable           hooks linked, /usr/bin/kvm diverted by the package to the launcher; a probe
+#                    through it reaches QEMU
+#   upgrade          to the newer build while enabled: still enabled, caches made again
+#   remove           disabled: no diversion, no hook link, /usr/bin/kvm QEMU again; the config kept
+#   purge            the config, the cache and the log gone; nothing of the package left
+# The build must be reproducible: the same commit gives the same bytes, twice.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+say() { echo "package.sh: $*" >&2; }
+. "$HERE/lib.sh"
+bookworm_chroot
+
+cd "$SRC"
+V=$(node -p 'require("./package.json").version')
+NEXT="$V+upgrade1"
+DEB="dist/ganeti-qemu-blockdev_${V}_all.deb"
+npm run -s build >/dev/null
+node scripts/package.mjs >/dev/null
+first=$(sha256sum <"$DEB")
+node scripts/package.mjs >/dev/null
+[ "$(sha256sum <"$DEB")" = "$first" ] || { say "FAIL: two builds of the same commit differ"; exit 1; }
+say "reproducible: $(echo "$first" | cut -c1-16)… twice"
+# lintian: no error and no warning. What it says at the pedantic and experimental levels is kept
+# and explained in docs/packaging.md.
+command -v lintian >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q lintian >/dev/null
+tags=$(lintian "$DEB" 2>&1 | grep -v "running with root privileges" || true)
+[ -z "$tags" ] || { say "FAIL: lintian: $tags"; exit 1; }
+say "lintian: no error, no warning"
+PACKAGE_VERSION=$NEXT node scripts/package.mjs >/dev/null
+rm -rf "${ROOT:?}/tmp/gqb-package"
+mkdir -p "$ROOT/tmp/gqb-package"
+cp "$DEB" "dist/ganeti-qemu-blockdev_${NEXT}_all.deb" "$ROOT/tmp/gqb-package/"
+cp "$HERE/package-steps.sh" "$ROOT/tmp/gqb-package/"
+# Whatever a failed step left goes, so that the next run starts clean: the package (even one whose
+# removal script fails), a diversion of /usr/bin/kvm, the directories the steps made.
+cleanup() {
+  inside sh -c '
+    P=ganeti-qemu-blockdev
+    if ! dpkg --purge $P >/dev/null 2>&1; then
+      printf "#!/bin/sh\nexit 0\n" >/var/lib/dpkg/info/$P.prerm
+      dpkg --purge $P >/dev/null 2>&1 || true
+    fi
+    if dpkg-divert --list /usr/bin/kvm | grep -q distrib; then
+      rm -f /usr/bin/kvm
+      dpkg-divert --rename --remove /usr/bin/kvm >/dev/null 2>&1 || dpkg-divert --package $P --rename --remove /usr/bin/kvm
+    fi
+    rm -rf /tmp/gqb-package /etc/ganeti /var/log/ganeti /etc/$P /var/cache/$P'
+}
+trap cleanup EXIT
+inside bash /tmp/gqb-package/package-steps.sh "$V" "$NEXT"
+say "the package installed, enabled, upgraded, removed and purged on Debian 12 with $(inside node --version)"
