@@ -8,11 +8,21 @@
 // the Node installed there. Installing changes nothing on the node: `ganeti-qemu-blockdev enable`
 // links the hooks and puts the launcher in front of QEMU (a diversion owned by the package).
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
-import { LAUNCHER, PROGRAMS } from "./lib/hooks.mjs";
+import { PROGRAMS } from "./lib/hooks.mjs";
 
 const PACKAGE = "ganeti-qemu-blockdev";
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
@@ -121,4 +131,3 @@ execFileSync("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", stage, deb], 
   env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) },
 });
 console.log(deb);
-void LAUNCHER;
