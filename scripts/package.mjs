@@ -66,10 +66,12 @@ copy(join(root, "packaging/debian/copyright"), join(doc, "copyright"));
 const date = new Date(epoch * 1000).toUTCString().replace("GMT", "+0000");
 const changelog = `${PACKAGE} (${version}) unstable; urgency=medium\n\n  * Built from commit ${execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()}; see the project's history.\n\n -- ganeti-qemu-blockdev maintainers <maintainers@ganeti-qemu-blockdev.invalid>  ${date.replace(/^(\w+), 0?/, "$1, ")}\n`;
 put(join(doc, "changelog.gz"), gz(changelog));
-for (const [page, section] of [
+/** @type {[string, string][]} */
+const MAN_PAGES = [
   [`${PACKAGE}.8`, "8"],
   [`${PACKAGE}.json.5`, "5"],
-])
+];
+for (const [page, section] of MAN_PAGES)
   put(join(stage, `usr/share/man/man${section}`, `${page}.gz`), gz(readFileSync(join(root, "packaging/man", page))));
 
 // Control files.
