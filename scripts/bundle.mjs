@@ -33,6 +33,8 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: "warning",
+  // The plugin's version, for `ganeti-qemu-blockdev status` and the cluster-verify hook.
+  define: { GQB_PLUGIN_VERSION: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) },
   // validate.ts reads import.meta.url only when run from the sources, never in a bundle.
   logOverride: { "empty-import-meta": "silent" },
 });

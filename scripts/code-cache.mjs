@@ -77,6 +77,8 @@ try {
     ["hooks/disk-remove", paths, null],
     ["hooks/disk-grow", paths, null],
     ["hooks/cdrom-change", paths, null],
+    // Verifying a cluster: its usage (the real run needs Ganeti's ssconf).
+    ["hooks/cluster-verify", ["--help"], null],
     // The launcher's Node part, rewriting a Ganeti-like start (its sh front needs no cache).
     [
       "hooks/qemu-launcher-node.cjs",

@@ -83,13 +83,19 @@ t.test(
 
     const uninstall = await setup("disable", ["--path", path], env, hooks);
     t.equal(uninstall.code, 0, uninstall.stderr.toString());
-    t.same(linksIn(hooks), [], "no hook link left");
+    t.same(
+      linksIn(hooks),
+      [`cluster-verify-post.d/50-qemu-blockdev-verify -> ${join(ROOT, "hooks/cluster-verify")}`],
+      "no hook link left but cluster-verify's, which reports the node disabled",
+    );
     t.equal(readlinkSync(path), REAL_QEMU, `${path} is the real binary again`);
     t.notOk(existsSync(`${path}.distrib`), "no .distrib left");
     t.notMatch(diverted(path), path, "no diversion left");
     t.notOk("qemu" in JSON.parse(readFileSync(env.GANETI_QEMU_BLOCKDEV_CONFIG, "utf8")), "the config no longer names it");
     t.ok(existsSync(`/proc/${pid}`), "the VM started through the launcher still runs");
     t.equal((await setup("disable", ["--path", path], env, hooks)).code, 0, "disabling again changes nothing");
+    t.equal((await setup("disable", ["--all"], env, hooks)).code, 0, "disable --all, as the package's removal");
+    t.same(linksIn(hooks), [], "takes the cluster-verify hook too");
     t.ok(lstatSync(path).isSymbolicLink());
   },
 );

@@ -105,10 +105,17 @@ t.test("every hook installed through a symlink in a hook directory runs from the
   for (const hook of HOOKS) {
     const link = join(hookDir, `50-ganeti-qemu-blockdev-${hook}`);
     symlinkSync(join(ROOT, "hooks", hook), link);
-    const args = ["--disk-dir", dir, "--qmp-dir", dir, "--runtime-dir", dir, "--cache-dir", dir];
-    const res = spawnSync(link, hook === "instance-start" ? [...args, "--qemu-version", "7.2.22"] : args, {
+    const paths = ["--disk-dir", dir, "--qmp-dir", dir, "--runtime-dir", dir, "--cache-dir", dir];
+    // cluster-verify in verify's pre phase, which it has nothing to do in (its post phase needs Ganeti's ssconf).
+    const [args, env] =
+      hook === "instance-start"
+        ? [[...paths, "--qemu-version", "7.2.22"], start]
+        : hook === "cluster-verify"
+          ? [[], { GANETI_HOOKS_PHASE: "pre", GQB_CODE_CACHE: "report" }]
+          : [paths, modify];
+    const res = spawnSync(link, args, {
       cwd: "/",
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...(hook === "instance-start" ? start : modify) },
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...env },
       stdio: ["ignore", "pipe", "pipe"],
       encoding: "utf8",
     });
@@ -119,6 +126,7 @@ t.test("every hook installed through a symlink in a hook directory runs from the
       `${hook} found its bundle and cache`,
     );
     if (hook === "instance-start") t.ok(Array.isArray(JSON.parse(res.stdout).argv), "and printed its argv");
+    else if (hook === "cluster-verify") t.equal(res.stdout, "", "and did its work (nothing in the pre phase)");
     else t.match(res.stderr, /does not run on this node/, "and did its work (nothing to do on this node)");
   }
 });

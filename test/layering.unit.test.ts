@@ -57,9 +57,9 @@ const RULES: { name: string; check: (i: Import) => string | undefined }[] = [
         : undefined,
   },
   {
-    name: "src/ganeti (Ganeti's formats) and src/host (host I/O) use no hot-plug, start or hook code",
+    name: "src/ganeti (Ganeti's formats) and src/host (host I/O) use no hot-plug, start, node-setup or hook code",
     check: ({ from, target }) =>
-      ["ganeti", "host"].includes(folder(from)) && ["hotplug", "start", "cli"].includes(folder(target))
+      ["ganeti", "host"].includes(folder(from)) && ["hotplug", "start", "node", "cli"].includes(folder(target))
         ? `${target}, a layer above`
         : undefined,
   },

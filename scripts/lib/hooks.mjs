@@ -1,6 +1,13 @@
 // @ts-check
 /** The hooks the plugin ships: src/cli/<hook>.ts, bundled to dist/<hook>.cjs, run as hooks/<hook>. */
-export const HOOKS = /** @type {const} */ (["instance-start", "disk-add", "disk-remove", "disk-grow", "cdrom-change"]);
+export const HOOKS = /** @type {const} */ ([
+  "instance-start",
+  "disk-add",
+  "disk-remove",
+  "disk-grow",
+  "cdrom-change",
+  "cluster-verify",
+]);
 
 /**
  * Ganeti's kvm_path: hooks/qemu-launcher is a POSIX sh front (src/launcher/qemu-launcher.sh) that

@@ -1,4 +1,4 @@
-import { realpathSync } from "node:fs";
+import { existsSync, realpathSync, rmSync } from "node:fs";
 import { InputError, PluginError } from "../errors.js";
 import { DEFAULT_QEMU } from "../host/config.js";
 import { linkHooks, unlinkHooks } from "../host/hook-links.js";
@@ -6,7 +6,8 @@ import { DEFAULT_HOOKS_DIR } from "../host/plugin-files.js";
 import { appendLog } from "../host/plugin-log.js";
 import { reconcileInstance } from "../hotplug/reconcile.js";
 import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
-import { diversionOf, enabledDiversions, install, uninstall } from "../launcher/diversion.js";
+import { diversionOf, enabledDiversions, install, uninstall } from "../node/diversion.js";
+import { nodeStatus } from "../node/node-status.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, parseArgs, str, usage } from "./args.js";
 import { timeouts } from "./hotplug.js";
 import { runMain, writeFd } from "./program.js";
@@ -24,8 +25,11 @@ Commands:
                       names <path>.distrib as the real QEMU. Instances started before reach the
                       launcher at their next restart, soft reboot or migration to this node.
                       Running VMs are not touched. Run it again at any time: it does what is missing.
-  disable             undo both: the hook links go, the binary gets its name back, the config file
-                      forgets it. Running VMs are not touched.
+  disable             undo both: the hook links go (but cluster-verify's, which then reports this node
+                      as disabled in gnt-cluster verify), the binary gets its name back, the config
+                      file forgets it. Running VMs are not touched.
+  status              this node's plugin: version and build, hooks linked, the QEMU paths the
+                      launcher stands in front of, the config; --json for the cluster-verify hook.
   reconcile INSTANCE  finish, for one running instance, what the hot-plug hooks finish at every run:
                       block nodes no device uses are deleted (left by Ganeti's own hot-remove, or by
                       an unplug the guest completed after disk-remove stopped waiting), and runtime-
@@ -40,8 +44,12 @@ Exit status: 0 done (or nothing to do); 1 failed (reconcile: or the instance doe
 const SETUP_FLAGS: Flag[] = [
   { name: "path", value: "PATH", help: `the QEMU binary Ganeti runs (its kvm_path; default ${DEFAULT_QEMU})` },
   { name: "hooks-dir", value: "DIR", help: `Ganeti's hooks directory (default ${DEFAULT_HOOKS_DIR})` },
+  { name: "json", help: "status: as JSON (what the cluster-verify hook compares)" },
   { name: "hooks-only", help: "enable: link the hooks only (the launcher given to Ganeti as kvm_path instead)" },
-  { name: "all", help: "disable: every QEMU path the launcher stands in front of, whatever --path enabled" },
+  {
+    name: "all",
+    help: "disable: every QEMU path the launcher stands in front of, whatever --path enabled, and the cluster-verify hook too (the package's removal)",
+  },
 ];
 const RECONCILE_FLAGS: Flag[] = [
   { name: "qmp-timeout", value: "SECONDS", help: `each QMP command (default: timeouts.qmp, else ${TIMEOUT_DEFAULTS.qmp})` },
@@ -64,16 +72,17 @@ function setup(action: "enable" | "disable", args: Args): string[] {
   const diversion = diversionOf(path, root);
   if (action === "disable") {
     // --all: every QEMU path this plugin's launcher stands in front of (the package's removal).
-    const diversions = args.has("all") ? enabledDiversions(root) : [diversion];
-    return [...unlinkHooks(root, hooksDir), ...diversions.flatMap(uninstall)];
+    const all = args.has("all");
+    const diversions = all ? enabledDiversions(root) : [diversion];
+    return [...unlinkHooks(root, hooksDir, all), ...diversions.flatMap(uninstall)];
   }
   const linked = linkHooks(root, hooksDir);
-  if (args.has("hooks-only")) return linked;
+  if (args.has("hooks-only")) return linked.lines;
   try {
-    return [...linked, ...install(diversion)];
+    return [...linked.lines, ...install(diversion)];
   } catch (e) {
     // No half enable: hooks that expect the launcher without it would hot-plug into -drive VMs.
-    unlinkHooks(root, hooksDir);
+    for (const link of linked.made) rmSync(link, { force: true });
     throw e;
   }
 }
@@ -110,7 +119,7 @@ void runMain(NAME, async () => {
     return 0;
   }
   if (command === undefined)
-    throw new InputError("BAD_ARGUMENT", "COMMAND: one of enable, disable, reconcile is required; see --help");
+    throw new InputError("BAD_ARGUMENT", "COMMAND: one of enable, disable, status, reconcile is required; see --help");
   if (more.length > 0 || (command !== "reconcile" && operand !== undefined)) {
     throw new InputError(
       "BAD_ARGUMENT",
@@ -123,8 +132,26 @@ void runMain(NAME, async () => {
     for (const l of lines) appendLog(process.env, NAME, `${command}: ${l}`);
   } else if (command === "reconcile") {
     lines = await reconcile(operand, args);
+  } else if (command === "status") {
+    const status = nodeStatus(
+      pluginRoot(),
+      str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR,
+      __filename,
+      existsSync(process.env["GANETI_QEMU_BLOCKDEV_KVM_DEVICE"] || "/dev/kvm"),
+    );
+    lines = args.has("json")
+      ? [JSON.stringify(status)]
+      : [
+          `version ${status.version} (build ${status.build})`,
+          `hooks linked: ${status.hooks.join(", ") || "none"}`,
+          `launcher in front of: ${status.launcher.join(", ") || "nothing (kvm_path, or disabled)"}`,
+          ...status.problems.map((p) => `problem: ${p}`),
+        ];
   } else {
-    throw new InputError("BAD_ARGUMENT", `COMMAND: ${JSON.stringify(command)} is not enable, disable or reconcile; see --help`);
+    throw new InputError(
+      "BAD_ARGUMENT",
+      `COMMAND: ${JSON.stringify(command)} is not enable, disable, status or reconcile; see --help`,
+    );
   }
   writeFd(1, lines.length ? `${lines.join("\n")}\n` : `${command}: nothing to do\n`);
   return 0;

@@ -1,11 +1,15 @@
 import { lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { PluginError } from "../errors.js";
-import { HOOK_LINKS } from "./plugin-files.js";
+import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "./plugin-files.js";
 
 /** A hook's link in Ganeti's hooks directory, and the plugin file it names. */
 const linksOf = (root: string, hooksDir: string) =>
-  HOOK_LINKS.map(({ hook, link }) => ({ path: join(hooksDir, link), target: join(root, "hooks", hook) }));
+  HOOK_LINKS.map(({ hook, link }) => ({ hook, path: join(hooksDir, link), target: join(root, "hooks", hook) }));
+
+/** The hooks linked now, by name (the operations' hooks; `verify` is reported apart). */
+export const linkedHooks = (root: string, hooksDir: string): string[] =>
+  linksOf(root, hooksDir).flatMap((l) => (stateOf(l.path, l.target) === "ours" ? [l.hook] : []));
 
 /** What is at a link's path now: nothing, our link, or something else (which is never touched). */
 function stateOf(path: string, target: string): "none" | "ours" | "other" {
@@ -15,10 +19,11 @@ function stateOf(path: string, target: string): "none" | "ours" | "other" {
 }
 
 /**
- * Links the plugin's hooks (under `root`) into Ganeti's hooks directory; one line per link made.
- * A file of someone else's at a link's path refuses the whole step before anything is made.
+ * Links the plugin's hooks (under `root`) into Ganeti's hooks directory: the links made (for an
+ * undo), and one line per link. A file of someone else's at a link's path refuses the whole step
+ * before anything is made.
  */
-export function linkHooks(root: string, hooksDir: string): string[] {
+export function linkHooks(root: string, hooksDir: string): { made: string[]; lines: string[] } {
   const links = linksOf(root, hooksDir);
   const taken = links.filter((l) => stateOf(l.path, l.target) === "other");
   if (taken.length) {
@@ -27,21 +32,26 @@ export function linkHooks(root: string, hooksDir: string): string[] {
       `${taken.map((l) => l.path).join(", ")}: something else is there (not a link to ${root}/hooks); nothing was linked`,
     );
   }
-  const done: string[] = [];
+  const made: string[] = [];
+  const lines: string[] = [];
   for (const l of links) {
     if (stateOf(l.path, l.target) === "ours") continue;
     mkdirSync(dirname(l.path), { recursive: true, mode: 0o755 });
     symlinkSync(l.target, l.path);
-    done.push(`linked ${l.path} -> ${l.target}`);
+    made.push(l.path);
+    lines.push(`linked ${l.path} -> ${l.target}`);
   }
-  return done;
+  return { made, lines };
 }
 
-/** Removes the plugin's links from Ganeti's hooks directory (only ours); one line per link removed. */
-export function unlinkHooks(root: string, hooksDir: string): string[] {
+/**
+ * Removes the plugin's links from Ganeti's hooks directory (only ours); one line per link removed.
+ * The cluster-verify hook stays, to report the node as disabled, unless `all` (the package's removal).
+ */
+export function unlinkHooks(root: string, hooksDir: string, all = false): string[] {
   const done: string[] = [];
   for (const l of linksOf(root, hooksDir)) {
-    if (stateOf(l.path, l.target) !== "ours") continue;
+    if (stateOf(l.path, l.target) !== "ours" || (l.hook === KEPT_WHEN_DISABLED && !all)) continue;
     rmSync(l.path);
     done.push(`removed the hook link ${l.path}`);
   }

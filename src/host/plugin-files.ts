@@ -23,4 +23,7 @@ export const HOOK_LINKS = [
   { hook: "disk-remove", link: "instance-modify-post.d/51-qemu-blockdev-remove" },
   { hook: "disk-grow", link: "disk-grow-post.d/50-qemu-blockdev-grow" },
   { hook: "cdrom-change", link: "instance-modify-post.d/52-qemu-blockdev-cdrom" },
+  { hook: "cluster-verify", link: "cluster-verify-post.d/50-qemu-blockdev-verify" },
 ] as const;
+/** The hook `disable` leaves linked, so that `gnt-cluster verify` reports the node as disabled. */
+export const KEPT_WHEN_DISABLED = "cluster-verify";

@@ -36,16 +36,17 @@ ok "installed with $(node --version): nothing on the node changed"
 
 /usr/sbin/$P enable >/dev/null
 diverted || fail "enable: no diversion owned by the package"
-[ "$(links | wc -l)" = 5 ] || fail "enable: $(links | wc -l) hook links"
+[ "$(links | wc -l)" = 6 ] || fail "enable: $(links | wc -l) hook links"
 [ "$(readlink /usr/bin/kvm)" = "$LIB/hooks/qemu-launcher" ] || fail "enable: /usr/bin/kvm is not the launcher"
 probe || fail "a probe through the launcher"
 grep -q '"qemu": "/usr/bin/kvm.distrib"' /etc/$P/config.json || fail "the config does not name the real QEMU"
 grep -q "$P\[[0-9]*\]: enable: diverted /usr/bin/kvm" /var/log/ganeti/qemu-blockdev.log || fail "enable not logged"
+has "version " "$(/usr/sbin/$P status)" || fail "status"
 ok "enabled: hooks linked, /usr/bin/kvm diverted by the package, a probe reaches QEMU"
 
 apt-get install -y -q --no-install-recommends "$DIR/${P}_$2_all.deb" >/dev/null
 [ "$(ours)" = "install ok installed $2" ] || fail "not upgraded: $(ours)"
-diverted && [ "$(links | wc -l)" = 5 ] && [ "$(readlink /usr/bin/kvm)" = "$LIB/hooks/qemu-launcher" ] ||
+diverted && [ "$(links | wc -l)" = 6 ] && [ "$(readlink /usr/bin/kvm)" = "$LIB/hooks/qemu-launcher" ] ||
   fail "the upgrade disabled the plugin"
 grep -q '"qemu": "/usr/bin/kvm.distrib"' /etc/$P/config.json || fail "the upgrade lost the config"
 probe || fail "a probe after the upgrade"

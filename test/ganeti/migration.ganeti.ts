@@ -117,6 +117,24 @@ t.test("the install, as the README says, on both nodes: enable links the hooks a
   t.ok(qemuPid(N1, OLD), "the instance started before keeps running");
 });
 
+t.test(
+  "gnt-cluster verify on two nodes: passes with the plugin on both; a node with its hooks gone fails it, by name",
+  async (t) => {
+    // The master's hook asks node 2's plugin over SSH, as Ganeti's master asks its nodes.
+    const ours = /Script 50-qemu-blockdev-verify failed/;
+    const both = master("gnt-cluster", "verify");
+    t.notMatch(both.out, ours, `the plugin on both nodes: nothing to report: ${both.out}`);
+    rmSync(join(N2.hooks, HOOK_LINKS[1].link));
+    const one = master("gnt-cluster", "verify");
+    t.not(one.code, 0, "node 2's hooks incomplete: verify fails");
+    t.match(one.out, ours, "through the plugin's hook");
+    t.match(one.out, `${N2.name}: the plugin is disabled: hooks not linked in /etc/ganeti/hooks: ${HOOK_LINKS[1].hook}`);
+    execFileSync(COMMAND, ["enable", "--path", KVM, "--hooks-dir", N2.hooks], { encoding: "utf8" });
+    const again = master("gnt-cluster", "verify");
+    t.notMatch(again.out, ours, "enabled again: nothing to report");
+  },
+);
+
 t.test("an instance started after the install: -blockdev, migrated to node 2 and back", async (t) => {
   addInstance(NEW, "disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci");
   await boot(t, N1, NEW, "start");

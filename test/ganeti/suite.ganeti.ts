@@ -236,3 +236,27 @@ t.test("gnt-instance modify -H cdrom_image_path= on the running instance: the me
   const gone = await cons.seen(medium(""), from);
   t.equal(gone.match.groups?.["state"], "", "an empty value ejects it");
 });
+
+t.test(
+  "gnt-cluster verify: fails on a node with the plugin disabled, with the line that says so; passes once enabled",
+  async (t) => {
+    const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
+    const ours = /Script 50-qemu-blockdev-verify failed/;
+    const enabled = gnt("gnt-cluster", "verify");
+    t.notMatch(enabled.out, ours, `enabled: the plugin's hook has nothing to report: ${enabled.out}`);
+    // disable keeps the cluster-verify hook, which then reports the node.
+    execFileSync(COMMAND, ["disable", "--hooks-dir", HERE.hooks], { encoding: "utf8" });
+    const disabled = gnt("gnt-cluster", "verify");
+    t.not(disabled.code, 0, "disabled: verify fails");
+    t.match(disabled.out, ours, "through the plugin's hook");
+    t.match(
+      disabled.out,
+      `${NODE}: the plugin is disabled: hooks not linked in ${HERE.hooks}`,
+      "one line naming the node and why",
+    );
+    execFileSync(COMMAND, ["enable", "--hooks-only", "--hooks-dir", HERE.hooks], { encoding: "utf8" });
+    const again = gnt("gnt-cluster", "verify");
+    t.notMatch(again.out, ours, "enabled again: nothing to report");
+    t.equal(again.code, enabled.code, "and verify ends as it did before");
+  },
+);

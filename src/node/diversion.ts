@@ -5,9 +5,9 @@ import type { PluginConfig } from "../generated/config.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { builtin } from "../host/builtin.js";
 import { configPath, readConfigFile } from "../host/config.js";
-import { cacheDir } from "./pass-through.js";
-import { qemuLinkDir } from "./qemu-exec.js";
-import { DIVERTED_SUFFIX } from "./qemu-name.js";
+import { cacheDir } from "../launcher/pass-through.js";
+import { qemuLinkDir } from "../launcher/qemu-exec.js";
+import { DIVERTED_SUFFIX } from "../launcher/qemu-name.js";
 
 /**
  * The launcher in place of the QEMU binary Ganeti already calls: the binary diverted

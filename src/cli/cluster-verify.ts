@@ -1,0 +1,49 @@
+import { existsSync, realpathSync } from "node:fs";
+import { hostname } from "node:os";
+import { InputError } from "../errors.js";
+import { DEFAULT_HOOKS_DIR } from "../host/plugin-files.js";
+import { clusterProblems, DEFAULT_SSCONF_DIR, readCluster, remoteStatus } from "../node/cluster-verify.js";
+import { nodeStatus } from "../node/node-status.js";
+import { COMMON_FLAGS, str } from "./args.js";
+import { runHook, writeFd } from "./program.js";
+
+const NAME = "cluster-verify";
+const SUMMARY = `Usage: $0 [options]
+
+Ganeti's cluster-verify-post hook: makes \`gnt-cluster verify\` fail, with one line per problem and
+node, when this node's plugin is disabled (its hooks not linked), its config is invalid, or the QEMU
+behind the launcher is missing or would not try KVM on a host with /dev/kvm; and, on the master,
+when another node lacks the plugin, runs another version or build, or has its launcher in front of
+other QEMU paths than the master (asked over SSH, as Ganeti's master asks its nodes).
+\`ganeti-qemu-blockdev disable\` leaves this hook linked, so that a disabled node shows in verify.
+
+Exit status: 0 nothing to report (or not the post phase); 1 problems, one line each on stdout.`;
+
+const FLAGS = [
+  ...COMMON_FLAGS.filter((f) => f.name !== "input"),
+  { name: "hooks-dir", value: "DIR", help: `Ganeti's hooks directory (default ${DEFAULT_HOOKS_DIR})` },
+  { name: "ssconf-dir", value: "DIR", help: `Ganeti's ssconf files and known_hosts (default ${DEFAULT_SSCONF_DIR})` },
+];
+
+void runHook(NAME, SUMMARY, FLAGS, (args) => {
+  const phase = process.env["GANETI_HOOKS_PHASE"];
+  if (phase !== undefined && phase !== "post" && phase !== "pre") {
+    throw new InputError("INVALID_ENV", `GANETI_HOOKS_PHASE: must be pre or post (got ${JSON.stringify(phase)})`);
+  }
+  if (phase === "pre") return 0;
+  // The bundle runs from the plugin's dist/; its command, at the same path on every node.
+  const root = realpathSync(`${__dirname}/..`);
+  const ssconf = str(args, "ssconf-dir") ?? DEFAULT_SSCONF_DIR;
+  const self = nodeStatus(
+    root,
+    str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR,
+    `${root}/dist/ganeti-qemu-blockdev.cjs`,
+    existsSync(process.env["GANETI_QEMU_BLOCKDEV_KVM_DEVICE"] || "/dev/kvm"),
+  );
+  const cluster = readCluster(ssconf, hostname());
+  const lines = clusterProblems(self, cluster, (node) =>
+    remoteStatus(node, `${root}/bin/ganeti-qemu-blockdev`, ssconf, cluster.name),
+  );
+  if (lines.length) writeFd(1, `${lines.join("\n")}\n`);
+  return lines.length ? 1 : 0;
+});

@@ -1,0 +1,61 @@
+import { existsSync, readFileSync } from "node:fs";
+import { PluginError } from "../errors.js";
+import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
+import { linkedHooks } from "../host/hook-links.js";
+import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "../host/plugin-files.js";
+import { PLUGIN_VERSION } from "../host/plugin-version.js";
+import { nameTriesKvm } from "../launcher/qemu-name.js";
+import { enabledDiversions } from "./diversion.js";
+
+/** What `ganeti-qemu-blockdev status --json` says of a node, and the cluster-verify hook compares. */
+export interface NodeStatus {
+  version: string;
+  /** The operator command's bundle build: the same sources give the same build on every node. */
+  build: string;
+  /** The operations' hooks linked in Ganeti's hooks directory (the cluster-verify hook apart). */
+  hooks: string[];
+  /** The QEMU paths the launcher stands in front of (diverted to it). */
+  launcher: string[];
+  /** What is wrong with the node on its own, one line each. */
+  problems: string[];
+}
+
+/** The hooks a node needs linked to be enabled: every one but the cluster-verify hook. */
+export const OPERATION_HOOKS: string[] = HOOK_LINKS.map((l) => l.hook as string).filter((h) => h !== KEPT_WHEN_DISABLED);
+
+/** The build named on a bundle's last line (scripts/bundle.mjs); "source" when run from the sources. */
+function buildOf(bundle: string): string {
+  try {
+    const text = readFileSync(bundle, "utf8");
+    return text.slice(text.lastIndexOf("\n// build ") + 10).trim() || "source";
+  } catch {
+    return "source";
+  }
+}
+
+/**
+ * This node's plugin, as the cluster-verify hook reports it: its version, which hooks are linked,
+ * where the launcher stands, and what is wrong on its own (an invalid config, a QEMU behind the
+ * launcher that is missing or would not try KVM where the host has it).
+ */
+export function nodeStatus(root: string, hooksDir: string, bundle: string, hostHasKvm: boolean): NodeStatus {
+  const problems: string[] = [];
+  const hooks = linkedHooks(root, hooksDir).filter((h) => h !== KEPT_WHEN_DISABLED);
+  const missing = OPERATION_HOOKS.filter((h) => !hooks.includes(h));
+  if (missing.length) problems.push(`the plugin is disabled: hooks not linked in ${hooksDir}: ${missing.join(", ")}`);
+  const launcher = enabledDiversions(root).map((d) => d.path);
+  try {
+    const { config } = readConfigFile(configPath(process.env));
+    const qemu = config.qemu ?? DEFAULT_QEMU;
+    if (!existsSync(qemu)) problems.push(`the QEMU behind the launcher, ${qemu}, is missing`);
+    // The launcher runs QEMU under the diverted path's name; through kvm_path, under the config's.
+    const names = launcher.length ? launcher : [qemu];
+    for (const name of names.filter((n) => hostHasKvm && !nameTriesKvm(n))) {
+      problems.push(`QEMU runs as ${name}, a name that does not try KVM, on a host with /dev/kvm`);
+    }
+  } catch (e) {
+    if (!(e instanceof PluginError)) throw e;
+    problems.push(`the config is invalid: ${e.message}`);
+  }
+  return { version: PLUGIN_VERSION, build: buildOf(bundle), hooks, launcher, problems };
+}

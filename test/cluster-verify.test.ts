@@ -1,0 +1,111 @@
+// The cluster-verify hook and `ganeti-qemu-blockdev status`: what `gnt-cluster verify` hears from
+// each node, one line per problem. Run as Ganeti runs the hook, on a cluster described by ssconf
+// files of the test's own (the real-Ganeti suites run it under `gnt-cluster verify`).
+import { mkdirSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import { clusterProblems } from "../src/node/cluster-verify.js";
+import type { NodeStatus } from "../src/node/node-status.js";
+import { ROOT, runHook } from "./helpers/hook.js";
+import { REAL_QEMU, run } from "./helpers/launcher.js";
+import { tempDir } from "./helpers/tmp.js";
+
+const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
+
+/** A one-node cluster whose master is this host, a hooks directory and a config of the test's own. */
+function oneNode(t: Test, config: object) {
+  const dir = tempDir(t);
+  const ssconf = join(dir, "ssconf");
+  mkdirSync(ssconf);
+  writeFileSync(join(ssconf, "ssconf_cluster_name"), "cluster.test\n");
+  writeFileSync(join(ssconf, "ssconf_master_node"), `${hostname()}\n`);
+  writeFileSync(join(ssconf, "ssconf_node_list"), `${hostname()}\n`);
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  const hooks = join(dir, "hooks");
+  const env = {
+    GANETI_HOOKS_PHASE: "post",
+    GANETI_HOOKS_PATH: "cluster-verify",
+    GANETI_QEMU_BLOCKDEV_CONFIG: join(dir, "config.json"),
+    GANETI_QEMU_BLOCKDEV_KVM_DEVICE: join(dir, "no-kvm"),
+  };
+  const verify = () => runHook("cluster-verify", env, { args: ["--hooks-dir", hooks, "--ssconf-dir", ssconf] });
+  const command = (...args: string[]) => run(COMMAND, [...args, "--hooks-dir", hooks], env);
+  return { dir, env, verify, command };
+}
+
+t.test("a node with the plugin disabled fails verify, one line naming it; enabled, it passes", async (t) => {
+  const node = oneNode(t, { qemu: REAL_QEMU });
+  const disabled = await node.verify();
+  t.equal(disabled.code, 1, "verify fails");
+  t.match(
+    disabled.stdout,
+    new RegExp(`^${hostname()}: the plugin is disabled: hooks not linked in .*: instance-start, disk-add`, "m"),
+  );
+  t.equal(disabled.stdout.trim().split("\n").length, 1, "one line");
+
+  t.equal((await node.command("enable", "--hooks-only")).code, 0);
+  const enabled = await node.verify();
+  t.equal(enabled.code, 0, `enabled: verify passes: ${enabled.stdout}${enabled.stderr}`);
+  t.equal(enabled.stdout, "", "and says nothing");
+
+  const off = await node.command("disable");
+  t.equal(off.code, 0);
+  t.notMatch(off.stdout.toString(), /cluster-verify/, "disable leaves the cluster-verify hook linked");
+  t.equal((await node.verify()).code, 1, "which reports the node disabled again");
+  const status = JSON.parse((await node.command("status", "--json")).stdout.toString()) as NodeStatus;
+  t.same(status.hooks, [], "status: no operation hook linked");
+  t.match(status.version, /^\d+\.\d+\.\d+$/, "status: the plugin's version");
+  t.match(status.build, /^[0-9a-f]{16}$/, "status: its build");
+});
+
+t.test("an invalid config, a missing QEMU, a name that will not try KVM on a KVM host: a line each", async (t) => {
+  const bad = oneNode(t, { qemu: 7 });
+  await bad.command("enable", "--hooks-only");
+  const r = await bad.verify();
+  t.equal(r.code, 1);
+  t.match(r.stdout, /: the config is invalid: .*\$\.qemu/);
+
+  const missing = oneNode(t, { qemu: "/usr/local/bin/gqb-no-such-qemu" });
+  await missing.command("enable", "--hooks-only");
+  t.match((await missing.verify()).stdout, /the QEMU behind the launcher, \/usr\/local\/bin\/gqb-no-such-qemu, is missing/);
+
+  const tcg = oneNode(t, { qemu: REAL_QEMU });
+  await tcg.command("enable", "--hooks-only");
+  writeFileSync(join(tcg.dir, "no-kvm"), ""); // the host now has "/dev/kvm"
+  t.match(
+    (await tcg.verify()).stdout,
+    /QEMU runs as .*qemu-system-x86_64, a name that does not try KVM, on a host with \/dev\/kvm/,
+  );
+});
+
+t.test("the master compares every node with itself", async (t) => {
+  const status = (over: Partial<NodeStatus> = {}): NodeStatus => ({
+    version: "1.0.0",
+    build: "aaaa",
+    hooks: ["instance-start"],
+    launcher: ["/usr/bin/kvm"],
+    problems: [],
+    ...over,
+  });
+  const cluster = { name: "c", me: "n1", master: "n1", nodes: ["n1", "n2", "n3", "n4"] };
+  const others: Record<string, NodeStatus | string> = {
+    n2: status(),
+    n3: "bash: /usr/lib/ganeti-qemu-blockdev/bin/ganeti-qemu-blockdev: No such file or directory",
+    n4: status({ version: "0.9.0", launcher: [] }),
+  };
+  t.same(
+    clusterProblems(status({ problems: ["x"] }), cluster, (n) => others[n] as NodeStatus | string),
+    [
+      "n1: x",
+      "n3: the plugin does not answer (bash: /usr/lib/ganeti-qemu-blockdev/bin/ganeti-qemu-blockdev: No such file or directory); is it installed there?",
+      "n4: plugin 0.9.0 (build aaaa), the master has 1.0.0 (build aaaa)",
+      "n4: the launcher stands in front of nothing (kvm_path, or disabled), on the master in front of /usr/bin/kvm",
+    ],
+  );
+  t.same(
+    clusterProblems(status(), { ...cluster, me: "n2" }, () => t.fail("only the master asks") as never),
+    [],
+    "another node reports only itself",
+  );
+});
