@@ -16,7 +16,7 @@ has() { grep -q "$1" <<<"$2"; }
 diverted() { grep -qx "diversion of /usr/bin/kvm to /usr/bin/kvm.distrib by $P" <<<"$(dpkg-divert --list /usr/bin/kvm)"; }
 cache_taken() { has "code cache env accepted" "$(GQB_CODE_CACHE=report $LIB/hooks/disk-add --help 2>&1 >/dev/null)"; }
 probe() { has "QEMU emulator version" "$(/usr/bin/kvm --version)"; }
-links() { find /etc/ganeti/hooks -type l 2>/dev/null | sort; }
+links() { find /etc/ganeti/hooks -lname "$LIB/*" 2>/dev/null | sort; }
 ours() { dpkg-query -W -f='${Status} ${Version}' $P 2>/dev/null || true; }
 stock=$(readlink /usr/bin/kvm)
 # A node's Ganeti has its hooks directory and log directory; the package does not create them.

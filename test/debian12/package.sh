@@ -1,7 +1,8 @@
 #!/bin/bash
 # npm run test:package: the Debian package's whole life on Debian 12, in the bookworm chroot
-# (lib.sh), with Debian's own nodejs 18.20 and QEMU 7.2, as root. The package is built from this
-# checkout (npm run package) twice: as it is, and as a newer version of the same tree. In the
+# (lib.sh), with Debian's own nodejs 18.20 and QEMU 7.2, then on Debian 13, in the trixie chroot
+# (test/debian13/trixie.sh), with nodejs 20.19 and QEMU 10.0; as root. The package is built from
+# this checkout (npm run package) as it is, and as a newer version of the same tree. In each
 # chroot, step by step, with files, diversion, hook links and leftovers checked at each:
 #   install          nothing on the node changes until enable; the code caches are made for Node 18
 #   enable           hooks linked, /usr/bin/kvm diverted by the package to the launcher; a probe
@@ -39,20 +40,35 @@ mkdir -p "$ROOT/tmp/gqb-package"
 cp "$DEB" "dist/ganeti-qemu-blockdev_${NEXT}_all.deb" "$ROOT/tmp/gqb-package/"
 cp "$HERE/package-steps.sh" "$ROOT/tmp/gqb-package/"
 # Whatever a failed step left goes, so that the next run starts clean: the package (even one whose
-# removal script fails), a diversion of /usr/bin/kvm, the directories the steps made.
+# removal script fails), a diversion of /usr/bin/kvm, our hook links; never anything else.
+CLEANUP='
+  P=ganeti-qemu-blockdev
+  if ! dpkg --purge $P >/dev/null 2>&1; then
+    printf "#!/bin/sh\nexit 0\n" >/var/lib/dpkg/info/$P.prerm
+    dpkg --purge $P >/dev/null 2>&1 || true
+  fi
+  if dpkg-divert --list /usr/bin/kvm | grep -q distrib; then
+    rm -f /usr/bin/kvm
+    dpkg-divert --rename --remove /usr/bin/kvm >/dev/null 2>&1 || dpkg-divert --package $P --rename --remove /usr/bin/kvm
+  fi
+  find /etc/ganeti/hooks -lname "/usr/lib/$P/*" -delete 2>/dev/null || true
+  rm -rf /tmp/gqb-package /etc/$P /var/cache/$P'
+TRIXIE=$HERE/../debian13/trixie.sh
+trixie_root=${GQB_TRIXIE_ROOT:-/srv/gqb-trixie}
 cleanup() {
-  inside sh -c '
-    P=ganeti-qemu-blockdev
-    if ! dpkg --purge $P >/dev/null 2>&1; then
-      printf "#!/bin/sh\nexit 0\n" >/var/lib/dpkg/info/$P.prerm
-      dpkg --purge $P >/dev/null 2>&1 || true
-    fi
-    if dpkg-divert --list /usr/bin/kvm | grep -q distrib; then
-      rm -f /usr/bin/kvm
-      dpkg-divert --rename --remove /usr/bin/kvm >/dev/null 2>&1 || dpkg-divert --package $P --rename --remove /usr/bin/kvm
-    fi
-    rm -rf /tmp/gqb-package /etc/ganeti /var/log/ganeti /etc/$P /var/cache/$P'
+  inside sh -c "$CLEANUP"
+  if [ -n "${trixie_up:-}" ]; then
+    bash "$TRIXIE" x sh -c "$CLEANUP" || true
+    bash "$TRIXIE" down >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 inside bash /tmp/gqb-package/package-steps.sh "$V" "$NEXT"
-say "the package installed, enabled, upgraded, removed and purged on Debian 12 with $(inside node --version)"
+say "Debian 12: installed, enabled, upgraded, removed and purged with $(inside node --version)"
+
+bash "$TRIXIE" up >/dev/null
+trixie_up=1
+rm -rf "${trixie_root:?}/tmp/gqb-package"
+cp -r "$ROOT/tmp/gqb-package" "$trixie_root/tmp/gqb-package"
+bash "$TRIXIE" x bash /tmp/gqb-package/package-steps.sh "$V" "$NEXT"
+say "Debian 13: installed, enabled, upgraded, removed and purged with $(bash "$TRIXIE" x node --version)"
