@@ -1,6 +1,12 @@
-# What the Debian 12 scripts share: the bookworm chroot (made once, with Debian's nodejs and QEMU
-# 7.2), and `inside`, which runs a command in it in PID and mount namespaces of its own. Sourced;
-# the caller sets SRC (the checkout) and, if it mounts the checkout's node_modules, DEST.
+# What the Debian 12 scripts share: the checkout (SRC), the bookworm chroot (made once, with
+# Debian's nodejs and QEMU 7.2), and `inside`, which runs a command in it in PID and mount
+# namespaces of its own. Sourced.
+# shellcheck shell=bash
+LIB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$LIB_HERE/../.." && pwd)
+# shellcheck source=../ganeti/node-common.sh
+. "$LIB_HERE/../ganeti/node-common.sh"
+say() { echo "$(basename "$0"): $*" >&2; }
 ROOT=${GQB_BOOKWORM_ROOT:-/srv/gqb-bookworm}
 DEST=${DEST:-/opt/gqb}
 PACKAGES="nodejs qemu-system-x86 qemu-utils xz-utils ca-certificates"
@@ -16,11 +22,6 @@ inside() {
       mount --bind "$M" "$R'"$DEST"'/node_modules"; mount -o remount,bind,ro "$R'"$DEST"'/node_modules"
     fi
     exec chroot "$R" env -i PATH='"$CPATH"' HOME=/root LANG=C.UTF-8 "$@"' _ "$ROOT" "$SRC/node_modules" "$@"
-}
-
-mirror() {
-  apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
-    awk '$2 !~ /-/ {sub("/$", "", $1); print $1; exit}'
 }
 
 # Makes the chroot, once, and installs what is missing in it.

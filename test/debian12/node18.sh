@@ -12,8 +12,6 @@
 # (a QEMU, if a step fails) ends with it, and its mounts (/proc, /dev, /sys) go with it too.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/../.." && pwd)
-say() { echo "node18.sh: $*" >&2; }
 . "$HERE/lib.sh"
 bookworm_chroot
 say "Node $(inside node --version), $(inside qemu-system-x86_64 --version | head -1)"

@@ -13,8 +13,6 @@
 # The build must be reproducible: the same commit gives the same bytes, twice.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/../.." && pwd)
-say() { echo "package.sh: $*" >&2; }
 . "$HERE/lib.sh"
 bookworm_chroot
 

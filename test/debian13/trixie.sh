@@ -25,11 +25,6 @@ CLUSTER=gqb13-cluster.ganeti.test CLUSTER_IP=$NET.100
 PACKAGES="ganeti qemu-system-x86 qemu-block-extra qemu-utils nodejs npm xz-utils e2fsprogs ca-certificates
   python3 procps iproute2 socat util-linux mount openssh-server"
 
-mirror() {
-  apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
-    awk '$2 !~ /-/ {sub("/$", "", $1); print $1; exit}'
-}
-
 bootstrap() {
   if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
     command -v debootstrap >/dev/null || { apt-get update -q && apt-get install -y -q debootstrap; }

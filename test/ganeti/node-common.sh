@@ -1,6 +1,7 @@
-# What every test cluster's scripts share, Ganeti 3.0 on the host (lib.sh) and 3.1 in the trixie
+# What the test scripts share: for the clusters, Ganeti 3.0 on the host (lib.sh) and 3.1 in the trixie
 # chroot (test/debian13/lib.sh): stopping what a pid file names, a node's sshd, and waiting for the
-# master daemon. Sourced, not run; `say` comes from the script that sources it.
+# master daemon; for the chroots (test/debian12/lib.sh too), the Debian archive. Sourced, not run;
+# `say` comes from the script that sources it.
 # shellcheck shell=bash
 
 # kill_pidfiles FILE...: whatever those pid files name, killed by that pid, never by name.
@@ -42,4 +43,11 @@ wait_master() {
   for i in $(seq 1 60); do "$@" gnt-cluster info >/dev/null 2>&1 && return 0; sleep 1; done
   say "the master daemon did not answer within 60 s"
   return 1
+}
+
+# The Debian archive this machine's apt uses (its release's, not -updates or -security): where a
+# debootstrap of another release finds its packages.
+mirror() {
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
+    awk '$2 !~ /-/ {sub("/$", "", $1); print $1; exit}'
 }
