@@ -40,7 +40,10 @@ t.test("a node with the plugin disabled fails verify, one line naming it; enable
   t.equal(disabled.code, 1, "verify fails");
   t.match(
     disabled.stdout,
-    new RegExp(`^${hostname()}: the plugin is disabled: hooks not linked in .*: instance-start, disk-add`, "m"),
+    new RegExp(
+      `^ganeti-qemu-blockdev: ${hostname()}: the plugin is disabled: hooks not linked in .*: instance-start, disk-add`,
+      "m",
+    ),
   );
   t.equal(disabled.stdout.trim().split("\n").length, 1, "one line");
 

@@ -44,6 +44,7 @@ void runHook(NAME, SUMMARY, FLAGS, (args) => {
   const lines = clusterProblems(self, cluster, (node) =>
     remoteStatus(node, `${root}/bin/ganeti-qemu-blockdev`, ssconf, cluster.name),
   );
-  if (lines.length) writeFd(1, `${lines.join("\n")}\n`);
+  // Named, since Ganeti shows every failed verify hook's output under the same heading.
+  if (lines.length) writeFd(1, lines.map((l) => `ganeti-qemu-blockdev: ${l}\n`).join(""));
   return lines.length ? 1 : 0;
 });

@@ -50,6 +50,16 @@ export function gnt(node: GanetiNode, cmd: string, ...args: string[]): Done {
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
+/**
+ * What the plugin's cluster-verify hook said in `gnt-cluster verify`'s output: Ganeti wraps its
+ * feedback and stamps every line, so the stamps and the wrapping go before looking.
+ */
+export function verifyReport(out: string): string {
+  const text = out.replace(/^\w{3} \w{3} +\d+ [\d:]+ \d{4} /gm, "").replace(/\s+/g, " ");
+  const at = text.indexOf("ganeti-qemu-blockdev: ");
+  return at < 0 ? "" : text.slice(at);
+}
+
 /** The last line of a command's output, for assertion messages. */
 export const lastLine = (d: Done) => d.out.trim().split("\n").at(-1) ?? "";
 
