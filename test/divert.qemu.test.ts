@@ -122,6 +122,14 @@ t.test("refusals: no such binary (the hooks linked are unlinked again), a relati
   t.match(taken.stderr.toString(), /HOOK_LINK_TAKEN/);
   t.same(linksIn(hooks), [], "nothing linked");
   t.equal(readFileSync(other, "utf8"), "#!/bin/sh\n", "and the operator's file untouched");
+
+  // The plugin's own link from where it ran before (a checkout, before the package) is replaced.
+  rmSync(other);
+  symlinkSync("/opt/gqb-old-checkout/hooks/disk-add", other);
+  const moved = await setup("enable", ["--hooks-only"], env, hooks);
+  t.equal(moved.code, 0, moved.stderr.toString());
+  t.match(moved.stdout.toString(), `(was -> /opt/gqb-old-checkout/hooks/disk-add)`, "saying what it replaced");
+  t.equal(readlinkSync(other), join(ROOT, "hooks/disk-add"), "the link is this plugin's now");
 });
 
 t.test("enable creates the config file's directory, and a step that fails undoes the ones before it", async (t) => {

@@ -1,5 +1,5 @@
-import { lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { PluginError } from "../errors.js";
 import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "./plugin-files.js";
 
@@ -11,11 +11,17 @@ const linksOf = (root: string, hooksDir: string) =>
 export const linkedHooks = (root: string, hooksDir: string): string[] =>
   linksOf(root, hooksDir).flatMap((l) => (stateOf(l.path, l.target) === "ours" ? [l.hook] : []));
 
-/** What is at a link's path now: nothing, our link, or something else (which is never touched). */
-function stateOf(path: string, target: string): "none" | "ours" | "other" {
+/**
+ * What is at a link's path now: nothing, our link, the plugin's link from another place (a
+ * checkout it ran from before the package, which is replaced), or something else (never touched).
+ */
+function stateOf(path: string, target: string): "none" | "ours" | "moved" | "other" {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return "none";
-  return st.isSymbolicLink() && readlinkSync(path) === target ? "ours" : "other";
+  if (!st.isSymbolicLink()) return "other";
+  const to = readlinkSync(path);
+  if (to === target) return "ours";
+  return basename(to) === basename(target) && basename(dirname(to)) === "hooks" ? "moved" : "other";
 }
 
 /**
@@ -35,8 +41,17 @@ export function linkHooks(root: string, hooksDir: string): { made: string[]; lin
   const made: string[] = [];
   const lines: string[] = [];
   for (const l of links) {
-    if (stateOf(l.path, l.target) === "ours") continue;
+    const state = stateOf(l.path, l.target);
+    if (state === "ours") continue;
     mkdirSync(dirname(l.path), { recursive: true, mode: 0o755 });
+    if (state === "moved") {
+      // Replaced in one step (rename over it): Ganeti never finds the hook missing.
+      const before = readlinkSync(l.path);
+      symlinkSync(l.target, `${l.path}.gqb-tmp`);
+      renameSync(`${l.path}.gqb-tmp`, l.path);
+      lines.push(`linked ${l.path} -> ${l.target} (was -> ${before})`);
+      continue;
+    }
     symlinkSync(l.target, l.path);
     made.push(l.path);
     lines.push(`linked ${l.path} -> ${l.target}`);

@@ -19,6 +19,12 @@ probe() { has "QEMU emulator version" "$(/usr/bin/kvm --version)"; }
 links() { find /etc/ganeti/hooks -lname "$LIB/*" 2>/dev/null | sort; }
 ours() { dpkg-query -W -f='${Status} ${Version}' $P 2>/dev/null || true; }
 stock=$(readlink /usr/bin/kvm)
+# A config written before the package (by a from-source install, or the Ganeti 3.1 suites in the
+# trixie chroot) would make dpkg ask about the conffile: it is put aside, and back at the end.
+if [ -e /etc/$P/config.json ]; then
+  mv /etc/$P/config.json $DIR/config.json.before
+  trap 'mkdir -p /etc/$P && mv $DIR/config.json.before /etc/$P/config.json' EXIT
+fi
 # A node's Ganeti has its hooks directory and log directory; the package does not create them.
 mkdir -p /etc/ganeti/hooks /var/log/ganeti
 
