@@ -1,11 +1,11 @@
 // The cluster-verify hook and `ganeti-qemu-blockdev status`: what `gnt-cluster verify` hears from
 // each node, one line per problem. Run as Ganeti runs the hook, on a cluster described by ssconf
 // files of the test's own (the real-Ganeti suites run it under `gnt-cluster verify`).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { clusterProblems } from "../src/node/cluster-verify.js";
+import { clusterProblems, readCluster, remoteStatus } from "../src/node/cluster-verify.js";
 import type { NodeStatus } from "../src/node/node-status.js";
 import { ROOT, runHook } from "./helpers/hook.js";
 import { REAL_QEMU, run } from "./helpers/launcher.js";
@@ -110,5 +110,44 @@ t.test("the master compares every node with itself", async (t) => {
     clusterProblems(status(), { ...cluster, me: "n2" }, () => t.fail("only the master asks") as never),
     [],
     "another node reports only itself",
+  );
+});
+
+t.test("the cluster from Ganeti's ssconf files, and a node's status over SSH", async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, "ssconf_cluster_name"), "cluster.test\n");
+  writeFileSync(join(dir, "ssconf_master_node"), "n1.example.org\n");
+  writeFileSync(join(dir, "ssconf_node_list"), "n1.example.org\nn2.example.org\n");
+  t.same(
+    readCluster(dir, "n2"),
+    { name: "cluster.test", me: "n2.example.org", master: "n1.example.org", nodes: ["n1.example.org", "n2.example.org"] },
+    "a host that calls itself by its short name",
+  );
+  t.equal(readCluster(dir, "n1.example.org").me, "n1.example.org");
+
+  // An ssh of the test's own, first on PATH: it answers for n2 and fails for n3, as a node without the plugin would.
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  const status: NodeStatus = { version: "1.0.0", build: "b", hooks: [], launcher: [], problems: [] };
+  writeFileSync(
+    join(bin, "ssh"),
+    `#!/bin/sh\necho "$@" >"${dir}/ssh-args"\ncase "$*" in *n2.example.org*) echo '${JSON.stringify(status)}';; *) echo "sh: 1: /x/bin/ganeti-qemu-blockdev: not found" >&2; exit 127;; esac\n`,
+    { mode: 0o755 },
+  );
+  const path = process.env["PATH"];
+  process.env["PATH"] = `${bin}:${path}`;
+  t.teardown(() => {
+    process.env["PATH"] = path;
+  });
+  t.same(remoteStatus("n2.example.org", "/x/bin/ganeti-qemu-blockdev", dir, "cluster.test"), status, "n2's status, parsed");
+  t.match(
+    readFileSync(join(dir, "ssh-args"), "utf8"),
+    `-oBatchMode=yes -oConnectTimeout=10 -oGlobalKnownHostsFile=${dir}/known_hosts -oUserKnownHostsFile=/dev/null -oStrictHostKeyChecking=yes -oHostKeyAlias=cluster.test -lroot n2.example.org /x/bin/ganeti-qemu-blockdev status --json`,
+    "asked as Ganeti's master asks: root, no prompt, Ganeti's known_hosts under the cluster's name",
+  );
+  t.equal(
+    remoteStatus("n3.example.org", "/x/bin/ganeti-qemu-blockdev", dir, "cluster.test"),
+    "sh: 1: /x/bin/ganeti-qemu-blockdev: not found",
+    "a node without the plugin: what it said",
   );
 });

@@ -148,6 +148,25 @@ t.test("device ids are Ganeti's and fit QEMU's 31-character node names", (t) => 
     GANETI_INSTANCE_DISK0_DEV_TYPE: "plain",
   });
   t.equal(diskDeviceId(env.pre.disks[0]?.uuid ?? ""), "disk-932df160-7a22-4067");
+  const twoDisks = (second: string) => ({
+    GANETI_HOOKS_PHASE: "pre",
+    GANETI_INSTANCE_NAME: "vm1",
+    GANETI_INSTANCE_DISK_COUNT: "2",
+    GANETI_INSTANCE_DISK0_UUID: upper,
+    GANETI_INSTANCE_DISK0_DEV_TYPE: "plain",
+    GANETI_INSTANCE_DISK1_UUID: second,
+    GANETI_INSTANCE_DISK1_DEV_TYPE: "plain",
+  });
+  t.throws(
+    () => readHookEnv(twoDisks(upper.toLowerCase())),
+    { code: "INVALID_ENV", message: /GANETI_INSTANCE_DISK1_UUID: same uuid as disk 0 \(932df160-/ },
+    "uuids that differ only in case are one disk",
+  );
+  const { GANETI_INSTANCE_DISK1_UUID: _, ...missing } = twoDisks("");
+  t.throws(() => readHookEnv(missing), {
+    code: "INVALID_ENV",
+    message: /GANETI_INSTANCE_DISK1_UUID: required but missing \(GANETI_INSTANCE_DISK_COUNT=2\)/,
+  });
   t.ok(diskDeviceId("932df160-7a22-4067-a566-7e0ca8386133").length + "-file".length <= 31);
   t.end();
 });
