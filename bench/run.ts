@@ -78,7 +78,11 @@ function peakRss(cmd: string, args: string[], env: Record<string, string>, stdin
 
 const hook = (name: string) => join(root, "hooks", name);
 // Ganeti runs hooks with PATH=/sbin:/bin:/usr/sbin:/usr/bin; node is looked up there (here first, if elsewhere).
-const baseEnv = { PATH: `${dirname(process.execPath)}:/sbin:/bin:/usr/sbin:/usr/bin` };
+// The plugin's log goes to the bench's own directory, not the host's /var/log/ganeti.
+const baseEnv = {
+  PATH: `${dirname(process.execPath)}:/sbin:/bin:/usr/sbin:/usr/bin`,
+  GANETI_QEMU_BLOCKDEV_LOG: join(dir, "qemu-blockdev.log"),
+};
 
 // ---- an instance with 4 disks, 2 CD-ROMs and a floppy ----------------------------------------
 const INSTANCE = "bench1.example.org";
