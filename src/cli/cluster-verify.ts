@@ -1,11 +1,10 @@
-import { existsSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import { InputError } from "../errors.js";
 import { DEFAULT_HOOKS_DIR } from "../host/plugin-files.js";
 import { clusterProblems, DEFAULT_SSCONF_DIR, readCluster, remoteStatus } from "../node/cluster-verify.js";
 import { nodeStatus } from "../node/node-status.js";
 import { COMMON_FLAGS, str } from "./args.js";
-import { runHook, writeFd } from "./program.js";
+import { pluginRoot, runHook, writeFd } from "./program.js";
 
 const NAME = "cluster-verify";
 const SUMMARY = `Usage: $0 [options]
@@ -32,14 +31,9 @@ void runHook(NAME, SUMMARY, FLAGS, (args) => {
   }
   if (phase === "pre") return 0;
   // The bundle runs from the plugin's dist/; its command, at the same path on every node.
-  const root = realpathSync(`${__dirname}/..`);
+  const root = pluginRoot();
   const ssconf = str(args, "ssconf-dir") ?? DEFAULT_SSCONF_DIR;
-  const self = nodeStatus(
-    root,
-    str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR,
-    `${root}/dist/ganeti-qemu-blockdev.cjs`,
-    existsSync(process.env["GANETI_QEMU_BLOCKDEV_KVM_DEVICE"] || "/dev/kvm"),
-  );
+  const self = nodeStatus(root, str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, `${root}/dist/ganeti-qemu-blockdev.cjs`);
   const cluster = readCluster(ssconf, hostname());
   const lines = clusterProblems(self, cluster, (node) =>
     remoteStatus(node, `${root}/bin/ganeti-qemu-blockdev`, ssconf, cluster.name),

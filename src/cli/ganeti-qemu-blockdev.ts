@@ -1,4 +1,4 @@
-import { existsSync, realpathSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { InputError, PluginError } from "../errors.js";
 import { DEFAULT_QEMU } from "../host/config.js";
 import { linkHooks, unlinkHooks } from "../host/hook-links.js";
@@ -10,7 +10,7 @@ import { diversionOf, enabledDiversions, install, uninstall } from "../node/dive
 import { nodeStatus } from "../node/node-status.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, parseArgs, str, usage } from "./args.js";
 import { timeouts } from "./hotplug.js";
-import { runMain, writeFd } from "./program.js";
+import { pluginRoot, runMain, writeFd } from "./program.js";
 
 const NAME = "ganeti-qemu-blockdev";
 
@@ -60,9 +60,6 @@ const RECONCILE_FLAGS: Flag[] = [
   },
 ];
 const FLAGS: Flag[] = [...COMMON_FLAGS.filter((f) => f.name !== "input"), ...SETUP_FLAGS, ...RECONCILE_FLAGS, ...PATH_FLAGS];
-
-/** The plugin's own directory: the bundle runs from its dist/. */
-const pluginRoot = () => realpathSync(`${__dirname}/..`);
 
 function setup(action: "enable" | "disable", args: Args): string[] {
   const path = str(args, "path") ?? DEFAULT_QEMU;
@@ -133,12 +130,7 @@ void runMain(NAME, async () => {
   } else if (command === "reconcile") {
     lines = await reconcile(operand, args);
   } else if (command === "status") {
-    const status = nodeStatus(
-      pluginRoot(),
-      str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR,
-      __filename,
-      existsSync(process.env["GANETI_QEMU_BLOCKDEV_KVM_DEVICE"] || "/dev/kvm"),
-    );
+    const status = nodeStatus(pluginRoot(), str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, __filename);
     lines = args.has("json")
       ? [JSON.stringify(status)]
       : [

@@ -2,7 +2,7 @@
  * How a program runs as a process: its output written without Node's stream stack, one stderr line
  * per message, Ganeti's exit convention. Parsing its arguments is args.ts's job.
  */
-import { writeSync } from "node:fs";
+import { realpathSync, writeSync } from "node:fs";
 import { PluginError } from "../errors.js";
 import { appendLog } from "../host/plugin-log.js";
 import { type Args, type Flag, parseArgs, usage } from "./args.js";
@@ -88,3 +88,6 @@ export async function runMain(
   // keep a hook, and Ganeti waiting on it, alive.
   process.exit();
 }
+
+/** The plugin's own directory, the same on every node: a program's bundle runs from its dist/. */
+export const pluginRoot = (): string => realpathSync(`${__dirname}/..`);

@@ -1,4 +1,4 @@
-import { existsSync, realpathSync } from "node:fs";
+import { realpathSync } from "node:fs";
 import { PluginError } from "../errors.js";
 import { splitOptions } from "../ganeti/kvm-argv.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
@@ -6,7 +6,7 @@ import { pathKind } from "../host/path-kind.js";
 import { appendLog } from "../host/plugin-log.js";
 import { cacheDir, isInstanceStart, rememberPassThrough } from "../launcher/pass-through.js";
 import { qemuExec } from "../launcher/qemu-exec.js";
-import { LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
+import { hostHasKvm, LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
 import { rewriteArgv } from "../launcher/rewrite.js";
 import { runMain, say, writeFd } from "./program.js";
 
@@ -24,8 +24,6 @@ import { runMain, say, writeFd } from "./program.js";
  */
 
 const NAME = LAUNCHER_FILE_NAME;
-/** The KVM device whose presence makes a QEMU that will not try KVM worth a warning (tests name another). */
-const KVM_DEVICE_VARIABLE = "GANETI_QEMU_BLOCKDEV_KVM_DEVICE";
 /** execvp(path, [argv0, args...]); the environment is Ganeti's, which holds no PERL5OPT. */
 const EXEC_AS = ["/usr/bin/perl", "-e", 'exec {shift} @ARGV; die "qemu-launcher: cannot run $ARGV[0]: $!\n"'];
 
@@ -68,7 +66,7 @@ void runMain(NAME, () => {
     const started = Date.now(); // not performance.now(): its first use costs ~1.4 ms
     const instance = splitOptions(argv).find((o) => o.name === "name")?.value ?? "";
     out = rewriteArgv(argv, { pathKind });
-    const warning = tcgWarning(exec.name, argv, existsSync(env[KVM_DEVICE_VARIABLE] || "/dev/kvm"));
+    const warning = tcgWarning(exec.name, argv, hostHasKvm(env));
     if (warning) warn(env, instance, warning);
     const drives = argv.filter((w) => w === "-drive").length;
     appendLog(

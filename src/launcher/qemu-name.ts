@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import { splitOptions } from "../ganeti/kvm-argv.js";
 
@@ -28,6 +29,11 @@ export function stockName(calledAs: string, configQemu: string): string {
 }
 
 /** Whether QEMU started as `name` tries KVM before TCG when the command line chooses no accelerator. */
+/** The KVM device whose presence makes a QEMU that will not try KVM worth a warning (tests name another). */
+const KVM_DEVICE_VARIABLE = "GANETI_QEMU_BLOCKDEV_KVM_DEVICE";
+export const hostHasKvm = (env: Readonly<Record<string, string | undefined>>): boolean =>
+  existsSync(env[KVM_DEVICE_VARIABLE] || "/dev/kvm");
+
 export const nameTriesKvm = (name: string): boolean => basename(name).endsWith("kvm");
 
 /**

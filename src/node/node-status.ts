@@ -4,7 +4,7 @@ import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { linkedHooks } from "../host/hook-links.js";
 import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "../host/plugin-files.js";
 import { PLUGIN_VERSION } from "../host/plugin-version.js";
-import { nameTriesKvm } from "../launcher/qemu-name.js";
+import { hostHasKvm, nameTriesKvm } from "../launcher/qemu-name.js";
 import { enabledDiversions } from "./diversion.js";
 
 /** What `ganeti-qemu-blockdev status --json` says of a node, and the cluster-verify hook compares. */
@@ -38,7 +38,7 @@ function buildOf(bundle: string): string {
  * where the launcher stands, and what is wrong on its own (an invalid config, a QEMU behind the
  * launcher that is missing or would not try KVM where the host has it).
  */
-export function nodeStatus(root: string, hooksDir: string, bundle: string, hostHasKvm: boolean): NodeStatus {
+export function nodeStatus(root: string, hooksDir: string, bundle: string): NodeStatus {
   const problems: string[] = [];
   const hooks = linkedHooks(root, hooksDir).filter((h) => h !== KEPT_WHEN_DISABLED);
   const missing = OPERATION_HOOKS.filter((h) => !hooks.includes(h));
@@ -50,7 +50,8 @@ export function nodeStatus(root: string, hooksDir: string, bundle: string, hostH
     if (!existsSync(qemu)) problems.push(`the QEMU behind the launcher, ${qemu}, is missing`);
     // The launcher runs QEMU under the diverted path's name; through kvm_path, under the config's.
     const names = launcher.length ? launcher : [qemu];
-    for (const name of names.filter((n) => hostHasKvm && !nameTriesKvm(n))) {
+    const kvm = hostHasKvm(process.env);
+    for (const name of names.filter((n) => kvm && !nameTriesKvm(n))) {
       problems.push(`QEMU runs as ${name}, a name that does not try KVM, on a host with /dev/kvm`);
     }
   } catch (e) {
