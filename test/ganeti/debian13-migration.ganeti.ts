@@ -22,15 +22,16 @@ import {
 } from "./harness.js";
 import {
   asWrittenBy30,
+  enableHooks,
   GUEST,
   INSIDE,
   installPlugin,
-  linkHooks,
   PAIR_KVM_PATH,
   pairQemu,
   TRIXIE,
   TRIXIE_PAIR,
   trixiePairNode,
+  uninstallPlugin,
 } from "./trixie.js";
 
 const N1 = trixiePairNode(1); // stock QEMU until the upgrade
@@ -57,14 +58,18 @@ setUp(
     guestFiles(); // built on the host, copied in with the project
     for (const step of ["up", "project"]) execFileSync("bash", [TRIXIE, step], { stdio: "inherit" });
     execFileSync("bash", [TRIXIE_PAIR, "up"], { stdio: "inherit" });
-    installPlugin([N2.hooks]);
+    installPlugin([N2]);
     pairQemu(N1, false);
     pairQemu(N2, true);
   },
   () => {
     cons.close();
     try {
-      execFileSync("bash", [TRIXIE_PAIR, "down"], { stdio: "inherit" });
+      try {
+        uninstallPlugin([N1, N2]);
+      } finally {
+        execFileSync("bash", [TRIXIE_PAIR, "down"], { stdio: "inherit" });
+      }
     } finally {
       execFileSync("bash", [TRIXIE, "down"], { stdio: "inherit" });
     }
@@ -105,7 +110,7 @@ t.test("from a stock 3.1 node to the launcher's node and back: the same machine,
 });
 
 t.test("the upgrade: an instance whose runtime file 3.0 wrote migrates both ways with the plugin on both nodes", async (t) => {
-  linkHooks(N1.hooks);
+  enableHooks(N1);
   pairQemu(N1, true);
   asWrittenBy30(N1, INST, `${INSIDE.media}/one.iso`);
   await boot(t, N1, "reboot", "--type=soft", "--shutdown-timeout=0");

@@ -19,9 +19,21 @@ import {
   runtimeDisks,
   setUp,
   storage,
+  verifyReport,
   withQmp,
 } from "./harness.js";
-import { asWrittenBy30, GUEST, INSIDE, installPlugin, LAUNCHER, TRIXIE, trixieNode } from "./trixie.js";
+import {
+  asWrittenBy30,
+  disableHooks,
+  enableHooks,
+  GUEST,
+  INSIDE,
+  installPlugin,
+  LAUNCHER,
+  TRIXIE,
+  trixieNode,
+  uninstallPlugin,
+} from "./trixie.js";
 
 const PV = "gqb31.ganeti.test";
 const SCSI = "gqb31s.ganeti.test";
@@ -66,13 +78,19 @@ setUp(
     node = trixieNode();
     for (const inst of run("gnt-instance", "list", "--no-headers", "-o", "name").out.split("\n").filter(Boolean))
       run("gnt-instance", "remove", "-f", "--shutdown-timeout=0", inst);
-    // The README's install: hook links, the config file; the launcher as kvm_path per instance below.
-    installPlugin([node.hooks]);
+    // The README's install: the package, enable (the hooks), the config file; the launcher as
+    // kvm_path per instance below.
+    installPlugin([node]);
   },
   () => {
     for (const c of consoles.values()) c.close();
-    // The chroot stays for the next run (its cluster too, emptied at the next set-up).
-    execFileSync("bash", [TRIXIE, "down"], { stdio: "inherit" });
+    // The chroot stays for the next run (its cluster too, emptied at the next set-up); the plugin
+    // does not.
+    try {
+      if (node) uninstallPlugin([node]);
+    } finally {
+      execFileSync("bash", [TRIXIE, "down"], { stdio: "inherit" });
+    }
   },
 );
 
@@ -230,3 +248,24 @@ t.test("SCSI: 3.1 says hotplug:failed but QEMU has the disk; the hook records it
   t.same(s.deleted, [], "no fd open on a deleted file");
   t.equal(runtimeDisks(node, SCSI), 1);
 });
+
+t.test(
+  "gnt-cluster verify under 3.1: fails on the node with the plugin disabled, with the line that says so; passes once enabled",
+  async (t) => {
+    const enabled = run("gnt-cluster", "verify");
+    t.equal(verifyReport(enabled.out), "", `enabled: the plugin's hook has nothing to report: ${enabled.out}`);
+    // disable keeps the cluster-verify hook, which then reports the node.
+    disableHooks(node);
+    const disabled = run("gnt-cluster", "verify");
+    t.not(disabled.code, 0, "disabled: verify fails");
+    t.match(
+      verifyReport(disabled.out),
+      `ganeti-qemu-blockdev: ${node.name}: the plugin is disabled: hooks not linked in /etc/ganeti/hooks`,
+      "one line naming the node and why",
+    );
+    enableHooks(node);
+    const again = run("gnt-cluster", "verify");
+    t.equal(verifyReport(again.out), "", "enabled again: nothing to report");
+    t.equal(again.code, enabled.code, "and verify ends as it did before");
+  },
+);

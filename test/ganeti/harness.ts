@@ -44,7 +44,7 @@ export function twoNodesNode(n: 1 | 2): NamedNode {
 }
 
 /** A Ganeti command on a node, its stdout and stderr together as an operator sees them. */
-export function gnt(node: GanetiNode, cmd: string, ...args: string[]): Done {
+export function gnt(node: Pick<GanetiNode, "enter">, cmd: string, ...args: string[]): Done {
   const [exe, ...pre] = [...node.enter, cmd];
   const r = spawnSync(exe ?? cmd, [...pre, ...args], { encoding: "utf8", timeout: 180_000 });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };

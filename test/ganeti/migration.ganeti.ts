@@ -1,5 +1,6 @@
 // npm run test:ganeti, two nodes: live migration under a real Ganeti 3.0.2, with the plugin
-// installed the README way on both nodes, by diversion: the QEMU binary every instance is started
+// installed the README way on both nodes (the .deb with apt, then `ganeti-qemu-blockdev enable`), by
+// diversion: the QEMU binary every instance is started
 // with (here a test path standing for /usr/bin/kvm, never that one) becomes the launcher. An
 // instance started before the install runs stock QEMU with -drive; one started after runs on
 // -blockdev. Both are migrated between the nodes through Ganeti's CLI, with the test guest running.
@@ -11,7 +12,6 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { guestKernel } from "../helpers/guest.js";
-import { ROOT } from "../helpers/hook.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
 import {
   addTestInstance,
@@ -32,6 +32,7 @@ import {
   twoNodesNode,
   verifyReport,
 } from "./harness.js";
+import { INSTALLED, installPackage, purgePackage } from "./package.js";
 
 const SHARED = "/srv/gqb-two-nodes"; // two-nodes.sh's sharedfile directory, seen by both nodes
 const N1 = twoNodesNode(1);
@@ -47,7 +48,9 @@ t.comment(`guest kernel: ${guestKernel()}`);
 const KVM = `/usr/local/bin/gqb-${process.pid}-kvm`;
 /** How the stock QEMU of the instance started before the plugin runs (argv[0], comm, its KVM attempt). */
 let stockIdentity: ReturnType<typeof qemuIdentity> | undefined;
-const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
+const COMMAND = INSTALLED.command;
+/** The two nodes share this machine's /usr: one package serves both. */
+const HOST = { enter: [] };
 const OLD = "gqb-old.ganeti.test"; // started by stock QEMU, before the plugin was installed
 const NEW = "gqb-new.ganeti.test"; // started after: on -blockdev from the start
 
@@ -76,6 +79,7 @@ setUp(
     const set = master("gnt-cluster", "modify", "-H", `kvm:kvm_path=${KVM}`);
     if (set.code !== 0) throw new Error(set.out);
     restorePluginFiles = keepPluginFiles();
+    installPackage(HOST);
   },
   () => {
     for (const c of consoles.values()) c.close();
@@ -83,10 +87,14 @@ setUp(
       // If a check stopped before: both nodes disabled.
       for (const n of [N1, N2]) execFileSync(COMMAND, ["disable", "--path", KVM, "--hooks-dir", n.hooks], { stdio: "inherit" });
     } finally {
-      execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
-      rmSync(KVM, { force: true });
-      rmSync(`${KVM}.distrib`, { force: true });
-      restorePluginFiles();
+      try {
+        purgePackage(HOST);
+      } finally {
+        execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
+        rmSync(KVM, { force: true });
+        rmSync(`${KVM}.distrib`, { force: true });
+        restorePluginFiles();
+      }
     }
   },
 );
@@ -114,7 +122,7 @@ t.test("the install, as the README says, on both nodes: enable links the hooks a
   t.match(second, `${KVM} is the launcher already`);
   for (const n of [N1, N2])
     for (const { hook, link } of HOOK_LINKS)
-      t.equal(readlinkSync(join(n.hooks, link)), join(ROOT, "hooks", hook), `${n.name}: ${link} linked`);
+      t.equal(readlinkSync(join(n.hooks, link)), INSTALLED.hook(hook), `${n.name}: ${link} linked to the package's hook`);
   t.ok(qemuPid(N1, OLD), "the instance started before keeps running");
 });
 

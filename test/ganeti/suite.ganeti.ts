@@ -1,13 +1,13 @@
 // npm run test:ganeti: the plugin under a real, single-node Ganeti 3.0.2 (Debian's package), set up
-// as the README says (hooks linked, the launcher as the cluster's kvm_path), driven only through
+// as the README says (the plugin's .deb installed with apt, then `ganeti-qemu-blockdev enable`: the
+// hooks linked, /usr/bin/kvm, the cluster's kvm_path, diverted to the launcher), driven only through
 // Ganeti's own CLI, with the project's test guest booted in the instance. As root; every address
 // is in 127.0.0.0/8; test/ganeti/cluster.sh brings the cluster up and takes it down again, the
 // machine's names restored, even when a check fails.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { guestKernel } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
@@ -28,6 +28,7 @@ import {
   verifyReport,
   writePluginConfig,
 } from "./harness.js";
+import { installPackage, pluginCommand, purgePackage } from "./package.js";
 
 const INST = "gqb1.ganeti.test";
 const NODE = "gnt-node1.ganeti.test";
@@ -35,7 +36,6 @@ const NODE = "gnt-node1.ganeti.test";
 const HERE: GanetiNode = { run: "/var/run/ganeti", hooks: "/etc/ganeti/hooks", log: "/var/log/ganeti", enter: [] };
 const PIDFILE = pidFile(HERE, INST);
 const QMP = ctrlSocket(HERE, INST, "qmp");
-const NODE_LINKS = HOOK_LINKS.map(({ hook, link }) => [hook, join(HERE.hooks, link)] as const);
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
 const gnt = (cmd: string, ...args: string[]) => gntOn(HERE, cmd, ...args);
@@ -51,23 +51,22 @@ setUp(
   t,
   () => {
     execFileSync("bash", [CLUSTER, "up"], { stdio: "inherit" });
-    // The README's install: hooks linked on the node, the config file, the launcher as kvm_path.
-    for (const [hook, link] of NODE_LINKS) {
-      mkdirSync(join(link, ".."), { recursive: true });
-      rmSync(link, { force: true });
-      symlinkSync(join(ROOT, "hooks", hook), link);
-    }
+    // The README's install: the package, then enable (hooks, and /usr/bin/kvm diverted to the
+    // launcher; the config names /usr/bin/kvm.distrib). A shorter unplug timeout for the tests.
     restorePluginFiles = keepPluginFiles();
-    writePluginConfig({ qemu: "/usr/bin/kvm", timeouts: { unplug: 3 } });
-    const set = gnt("gnt-cluster", "modify", "-H", `kvm:kvm_path=${join(ROOT, "hooks/qemu-launcher")}`);
-    if (set.code !== 0) throw new Error(set.out);
+    installPackage(HERE);
+    pluginCommand(HERE, "enable");
+    writePluginConfig({ qemu: "/usr/bin/kvm.distrib", timeouts: { unplug: 3 } });
     addTestInstance(HERE, INST, { template: "file", pnode: NODE, memory: "256M", hv: "disk_type=paravirtual" });
   },
   () => {
     cons.close();
-    for (const [, link] of NODE_LINKS) rmSync(link, { force: true });
-    restorePluginFiles();
-    execFileSync("bash", [CLUSTER, "down"], { stdio: "inherit" });
+    try {
+      purgePackage(HERE);
+    } finally {
+      restorePluginFiles();
+      execFileSync("bash", [CLUSTER, "down"], { stdio: "inherit" });
+    }
   },
 );
 
@@ -241,11 +240,10 @@ t.test("gnt-instance modify -H cdrom_image_path= on the running instance: the me
 t.test(
   "gnt-cluster verify: fails on a node with the plugin disabled, with the line that says so; passes once enabled",
   async (t) => {
-    const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
     const enabled = gnt("gnt-cluster", "verify");
     t.equal(verifyReport(enabled.out), "", `enabled: the plugin's hook has nothing to report: ${enabled.out}`);
     // disable keeps the cluster-verify hook, which then reports the node.
-    execFileSync(COMMAND, ["disable", "--hooks-dir", HERE.hooks], { encoding: "utf8" });
+    pluginCommand(HERE, "disable");
     const disabled = gnt("gnt-cluster", "verify");
     t.not(disabled.code, 0, "disabled: verify fails");
     t.match(
@@ -253,7 +251,7 @@ t.test(
       `ganeti-qemu-blockdev: ${NODE}: the plugin is disabled: hooks not linked in ${HERE.hooks}`,
       "one line naming the node and why",
     );
-    execFileSync(COMMAND, ["enable", "--hooks-only", "--hooks-dir", HERE.hooks], { encoding: "utf8" });
+    pluginCommand(HERE, "enable");
     const again = gnt("gnt-cluster", "verify");
     t.equal(verifyReport(again.out), "", "enabled again: nothing to report");
     t.equal(again.code, enabled.code, "and verify ends as it did before");

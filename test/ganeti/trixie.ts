@@ -1,17 +1,18 @@
 // What the Debian 13 suites share: the trixie chroot's nodes (test/debian13/trixie.sh and
-// two-nodes.sh) as the host sees them, the plugin installed in the chroot the README way, and a
+// two-nodes.sh) as the host sees them, the plugin installed in the chroot the README way (the .deb
+// with apt, `ganeti-qemu-blockdev enable --hooks-only`; the launcher as kvm_path), and a
 // runtime file made into the one Ganeti 3.0 writes (a node upgraded with instances running).
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { ROOT } from "../helpers/hook.js";
 import { type GanetiNode, type NamedNode, runtimeFile } from "./harness.js";
+import { INSTALLED, installPackage, pluginCommand, purgePackage } from "./package.js";
 
 /** Paths as the chroot's processes see them: the project (trixie.sh project), the test media. */
 export const INSIDE = { project: "/opt/gqb", media: "/srv/gqb-media" };
 /** The test guest, built on the host and copied in with the project. */
 export const GUEST = { kernel: `${INSIDE.project}/.cache/guest/vmlinux`, initrd: `${INSIDE.project}/.cache/guest/initrd.gz` };
-export const LAUNCHER = `${INSIDE.project}/hooks/qemu-launcher`;
+export const LAUNCHER = INSTALLED.launcher;
 const CONFIG = "etc/ganeti-qemu-blockdev/config.json";
 
 /**
@@ -22,6 +23,8 @@ const CONFIG = "etc/ganeti-qemu-blockdev/config.json";
  */
 export const TRIXIE = join(ROOT, "test/debian13/trixie.sh");
 export const TRIXIE_ROOT = "/srv/gqb-trixie";
+/** Commands in the chroot (the one node's namespace; the pair's files are in the same chroot). */
+const CHROOT = { enter: ["bash", TRIXIE, "x"] };
 export function trixieNode(): NamedNode {
   const holder = readFileSync("/run/gqb-trixie/holder.pid", "utf8").trim();
   return {
@@ -54,11 +57,12 @@ export function trixiePairNode(n: 1 | 2): NamedNode & { kvmLink: string } {
 }
 
 /**
- * The README's install in the chroot: the config file (QEMU at /usr/bin/kvm) and the two test
- * media, for every node; the hook links for the nodes given. The launcher goes in front of QEMU by
- * each suite's own means (kvm_path).
+ * The README's install in the chroot: the package (apt-get install ./…deb), the config file (QEMU
+ * at /usr/bin/kvm) and the two test media; `ganeti-qemu-blockdev enable --hooks-only` for the nodes
+ * given. The launcher goes in front of QEMU by each suite's own means (kvm_path).
  */
-export function installPlugin(hookDirs: readonly string[]): void {
+export function installPlugin(nodes: readonly GanetiNode[]): void {
+  installPackage(CHROOT, TRIXIE_ROOT);
   mkdirSync(join(TRIXIE_ROOT, CONFIG, ".."), { recursive: true });
   writeFileSync(join(TRIXIE_ROOT, CONFIG), JSON.stringify({ qemu: "/usr/bin/kvm", timeouts: { unplug: 3 } }));
   mkdirSync(join(TRIXIE_ROOT, INSIDE.media), { recursive: true });
@@ -70,16 +74,31 @@ export function installPlugin(hookDirs: readonly string[]): void {
     data.write(marker);
     writeFileSync(join(TRIXIE_ROOT, INSIDE.media, name), data);
   }
-  for (const hooks of hookDirs) linkHooks(hooks);
+  for (const node of nodes) enableHooks(node);
 }
 
-/** The README's hook links in one node's hooks directory, to the project inside the chroot. */
-export function linkHooks(hooks: string): void {
-  for (const { hook, link } of HOOK_LINKS) {
-    const at = join(hooks, link);
-    mkdirSync(join(at, ".."), { recursive: true });
-    rmSync(at, { force: true });
-    symlinkSync(`${INSIDE.project}/hooks/${hook}`, at);
+/** A node's hooks directory as the chroot's processes see it. */
+const hooksInside = (node: GanetiNode) => node.hooks.slice(TRIXIE_ROOT.length);
+
+/** `ganeti-qemu-blockdev enable --hooks-only` for one node's hooks directory. */
+export function enableHooks(node: GanetiNode): string {
+  return pluginCommand(CHROOT, "enable", "--hooks-only", "--hooks-dir", hooksInside(node));
+}
+
+/** `ganeti-qemu-blockdev disable` for one node's hooks directory (cluster-verify's link stays). */
+export function disableHooks(node: GanetiNode): string {
+  return pluginCommand(CHROOT, "disable", "--hooks-dir", hooksInside(node));
+}
+
+/**
+ * The package purged from the chroot (it stays for the next run), after every hook link of the
+ * nodes given is gone (`disable --all`: the cluster-verify hook's too).
+ */
+export function uninstallPlugin(nodes: readonly GanetiNode[]): void {
+  try {
+    for (const node of nodes) pluginCommand(CHROOT, "disable", "--all", "--hooks-dir", hooksInside(node));
+  } finally {
+    purgePackage(CHROOT);
   }
 }
 

@@ -1,0 +1,70 @@
+// The plugin in the real-Ganeti suites comes as an operator gets it: the Debian package built from
+// this checkout (`npm run package`, which test:ganeti runs first), installed with `apt-get install
+// ./…deb` and enabled with `ganeti-qemu-blockdev enable`; purged again at the end, which also
+// undoes whatever a failed check left enabled (prerm runs `disable --all`).
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "../helpers/hook.js";
+import { type GanetiNode, gnt } from "./harness.js";
+
+const NAME = "ganeti-qemu-blockdev";
+/** Where the package puts things, as the node's processes see them. */
+export const INSTALLED = {
+  command: `/usr/sbin/${NAME}`,
+  launcher: `/usr/lib/${NAME}/hooks/qemu-launcher`,
+  hook: (hook: string) => `/usr/lib/${NAME}/hooks/${hook}`,
+};
+const CONFIG = `etc/${NAME}/config.json`;
+/** Where a command runs: a node (its `enter` prefix), or this machine (`{ enter: [] }`). */
+type Node = Pick<GanetiNode, "enter">;
+
+/** dist/ganeti-qemu-blockdev_<version>_all.deb of this checkout. */
+export function builtPackage(): string {
+  const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+  return join(ROOT, "dist", `${NAME}_${version}_all.deb`);
+}
+
+/** A command on the node; throws with its output when it fails. */
+function onNode(node: Node, cmd: string, ...args: string[]): string {
+  const r = gnt(node, cmd, ...args);
+  if (r.code !== 0) throw new Error(`${[cmd, ...args].join(" ")}: exit ${r.code}: ${r.out}`);
+  return r.out;
+}
+
+/**
+ * `apt-get install ./…deb` on the node whose root directory is `rootfs` as this machine sees it.
+ * A config left there before (a from-source install, an earlier run) would make dpkg ask about
+ * the conffile: it goes first (the host's suites keep it with keepPluginFiles).
+ */
+export function installPackage(node: Node, rootfs = "/"): void {
+  const deb = builtPackage();
+  const at = "/tmp/gqb-deb";
+  mkdirSync(join(rootfs, at), { recursive: true });
+  copyFileSync(deb, join(rootfs, at, `${NAME}.deb`));
+  rmSync(join(rootfs, CONFIG), { force: true });
+  onNode(
+    node,
+    "env",
+    "DEBIAN_FRONTEND=noninteractive",
+    "apt-get",
+    "-o",
+    "DPkg::Lock::Timeout=900",
+    "install",
+    "-y",
+    "-q",
+    "--no-install-recommends",
+    `${at}/${NAME}.deb`,
+  );
+  rmSync(join(rootfs, at), { recursive: true, force: true });
+}
+
+/** `ganeti-qemu-blockdev ARGS` on the node: enable, disable, status. */
+export function pluginCommand(node: Node, ...args: string[]): string {
+  return onNode(node, INSTALLED.command, ...args);
+}
+
+/** `apt-get purge`: no diversion, hook link, config or log of the plugin's left on the node. */
+export function purgePackage(node: Node): void {
+  // dpkg, not apt-get: a package that is not there is no error to it.
+  onNode(node, "dpkg", "--purge", NAME);
+}
