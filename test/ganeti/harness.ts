@@ -287,8 +287,11 @@ export function keepPluginFiles(): () => void {
   const hadDir = existsSync(dirname(CONFIG_FILE));
   const hadCache = existsSync(CACHE_DIR);
   return () => {
-    if (config !== undefined) writeFileSync(CONFIG_FILE, config);
-    else if (hadDir) rmSync(CONFIG_FILE, { force: true });
+    if (config !== undefined) {
+      // The package's purge takes the directory with it.
+      mkdirSync(dirname(CONFIG_FILE), { recursive: true });
+      writeFileSync(CONFIG_FILE, config);
+    } else if (hadDir) rmSync(CONFIG_FILE, { force: true });
     else rmSync(dirname(CONFIG_FILE), { recursive: true, force: true });
     if (!hadCache) rmSync(CACHE_DIR, { recursive: true, force: true });
   };
