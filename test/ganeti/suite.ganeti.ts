@@ -62,9 +62,12 @@ setUp(
   () => {
     cons.close();
     try {
-      purgePackage(HERE);
+      try {
+        purgePackage(HERE);
+      } finally {
+        restorePluginFiles();
+      }
     } finally {
-      restorePluginFiles();
       execFileSync("bash", [CLUSTER, "down"], { stdio: "inherit" });
     }
   },
