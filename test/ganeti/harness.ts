@@ -5,8 +5,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Test } from "tap";
+import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { type Expect, guestFiles, type Seen, waitLine } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
@@ -58,6 +59,15 @@ export function verifyReport(out: string): string {
   const text = out.replace(/^\w{3} \w{3} +\d+ [\d:]+ \d{4} /gm, "").replace(/\s+/g, " ");
   const at = text.indexOf("ganeti-qemu-blockdev: ");
   return at < 0 ? "" : text.slice(at);
+}
+
+/**
+ * Whether `gnt-cluster verify` counted the plugin's cluster-verify hook as failed (Ganeti's "Script
+ * <name> failed" error): what fails verify, whatever else a test cluster's verify finds.
+ */
+export function verifyHookFailed(out: string): boolean {
+  const link = HOOK_LINKS.find(({ hook }) => hook === "cluster-verify")?.link ?? "";
+  return out.replace(/\s+/g, " ").includes(`Script ${basename(link)} failed`);
 }
 
 /** The last line of a command's output, for assertion messages. */

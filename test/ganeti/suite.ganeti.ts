@@ -25,6 +25,7 @@ import {
   runtimeDisks as runtimeDisksOf,
   setUp,
   storage as storageOf,
+  verifyHookFailed,
   verifyReport,
   writePluginConfig,
 } from "./harness.js";
@@ -249,6 +250,7 @@ t.test(
     pluginCommand(HERE, "disable");
     const disabled = gnt("gnt-cluster", "verify");
     t.not(disabled.code, 0, "disabled: verify fails");
+    t.ok(verifyHookFailed(disabled.out), "disabled: Ganeti counts the plugin's hook as failed");
     t.match(
       verifyReport(disabled.out),
       `ganeti-qemu-blockdev: ${NODE}: the plugin is disabled: hooks not linked in ${HERE.hooks}`,
