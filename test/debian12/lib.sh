@@ -9,7 +9,7 @@ SRC=$(cd "$LIB_HERE/../.." && pwd)
 say() { echo "$(basename "$0"): $*" >&2; }
 ROOT=${GQB_BOOKWORM_ROOT:-/srv/gqb-bookworm}
 DEST=${DEST:-/opt/gqb}
-PACKAGES="nodejs qemu-system-x86 qemu-utils xz-utils ca-certificates"
+PACKAGES="nodejs qemu-system-x86 qemu-utils xz-utils ca-certificates time"
 CPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # inside CMD...: CMD in the chroot, in fresh PID and mount namespaces; the checkout's
@@ -45,4 +45,17 @@ bookworm_chroot() {
     inside sh -c "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
       DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${missing[*]} >/dev/null"
   fi
+}
+
+# The checkout without its build, copied to $DEST in the chroot and built there with its Node as
+# `npm run build` does (bundles, executables, V8 code caches: the last runs every hook, the
+# launcher's rewrite and each command).
+build_inside() {
+  [ -d "$SRC/node_modules/esbuild" ] || { say "no node_modules (npm ci)"; exit 1; }
+  rm -rf "${ROOT:?}$DEST"
+  mkdir -p "$ROOT$DEST/node_modules"
+  tar -C "$SRC" --exclude=./.git --exclude=./.tap --exclude=./coverage --exclude=./.cache --exclude=./node_modules \
+    --exclude=./dist -cf - . | tar -C "$ROOT$DEST" -xf -
+  inside sh -c "cd $DEST && node scripts/bundle.mjs && node scripts/gen-hooks.mjs && node scripts/code-cache.mjs"
+  head -1 "$ROOT$DEST/hooks/instance-start" | grep -qx '#!/usr/bin/node' || { say "the hooks do not name Debian's /usr/bin/node"; exit 1; }
 }

@@ -16,15 +16,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 bookworm_chroot
 say "Node $(inside node --version), $(inside qemu-system-x86_64 --version | head -1)"
 
-# The checkout without its build; built here with Node 18 as `npm run build` does (bundles,
-# executables, V8 code caches: the last runs every hook, the launcher's rewrite and each command).
-[ -d "$SRC/node_modules/esbuild" ] || { say "no node_modules (npm ci)"; exit 1; }
-rm -rf "${ROOT:?}$DEST"
-mkdir -p "$ROOT$DEST/node_modules"
-tar -C "$SRC" --exclude=./.git --exclude=./.tap --exclude=./coverage --exclude=./.cache --exclude=./node_modules \
-  --exclude=./dist -cf - . | tar -C "$ROOT$DEST" -xf -
-inside sh -c "cd $DEST && node scripts/bundle.mjs && node scripts/gen-hooks.mjs && node scripts/code-cache.mjs"
-head -1 "$ROOT$DEST/hooks/instance-start" | grep -qx '#!/usr/bin/node' || { say "the hooks do not name Debian's /usr/bin/node"; exit 1; }
+build_inside
 inside sh -c "cd $DEST && node dist/demo.cjs"
 inside sh -c "cd $DEST && GQB_CODE_CACHE=report hooks/disk-add --help 2>&1 >/dev/null | grep 'code cache env accepted'"
 say "Node 18: the demo ran, and V8 took the code cache made with it"
