@@ -11,6 +11,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { transformSync } from "esbuild";
 import { COMMANDS, HOOKS, LAUNCHER } from "./lib/hooks.mjs";
+import { pluginFiles } from "./lib/plugin-files.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const node = process.argv[2] || process.execPath;
@@ -46,9 +47,8 @@ for (const [dir, hook] of programs) {
 // imports nothing), read at build time.
 const front = join(out, "hooks", LAUNCHER);
 const nodeWord = interpreter.startsWith("/usr/bin/env") ? "node" : interpreter;
-const facts = transformSync(readFileSync(join(root, "src/host/plugin-files.ts"), "utf8"), { loader: "ts", format: "esm" }).code;
-/** @type {Record<string, string>} */
-const values = { NODE: nodeWord, ...(await import(`data:text/javascript;base64,${Buffer.from(facts).toString("base64")}`)) };
+/** @type {Record<string, unknown>} */
+const values = { NODE: nodeWord, ...(await pluginFiles()) };
 const frontText = readFileSync(join(root, "src/launcher/qemu-launcher.sh"), "utf8").replace(/@([A-Z_]+)@/g, (m, name) => {
   const value = values[name];
   if (typeof value !== "string") throw new Error(`src/launcher/qemu-launcher.sh: no value for ${m}`);

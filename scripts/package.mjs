@@ -23,8 +23,9 @@ import {
 import { dirname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import { PROGRAMS } from "./lib/hooks.mjs";
+import { pluginFiles } from "./lib/plugin-files.mjs";
 
-const PACKAGE = "ganeti-qemu-blockdev";
+const { PACKAGE, PACKAGE_ROOT, DEFAULT_CONFIG_PATH } = await pluginFiles();
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 /** PACKAGE_VERSION overrides the version: the upgrade test builds a newer copy of the same tree. */
@@ -33,7 +34,7 @@ const epoch = Number(
   process.env["SOURCE_DATE_EPOCH"] || execFileSync("git", ["-C", root, "log", "-1", "--format=%ct"], { encoding: "utf8" }).trim(),
 );
 const stage = join(root, "dist/package", PACKAGE);
-const lib = join(stage, "usr/lib", PACKAGE);
+const lib = join(stage, PACKAGE_ROOT);
 rmSync(join(root, "dist/package"), { recursive: true, force: true });
 
 /** @param {string} to @param {string | Buffer} text @param {number} [mode] */
@@ -57,10 +58,10 @@ copy(join(root, "scripts/code-cache.mjs"), join(lib, "scripts/code-cache.mjs"));
 copy(join(root, "scripts/lib/hooks.mjs"), join(lib, "scripts/lib/hooks.mjs"));
 copy(join(root, "examples/instance.env"), join(lib, "examples/instance.env"));
 mkdirSync(join(stage, "usr/sbin"), { recursive: true });
-symlinkSync(`../lib/${PACKAGE}/bin/${PACKAGE}`, join(stage, "usr/sbin", PACKAGE));
+symlinkSync(relative("/usr/sbin", `${PACKAGE_ROOT}/bin/${PACKAGE}`), join(stage, "usr/sbin", PACKAGE));
 
 // The conffile: every setting has its default; `enable` names the diverted QEMU in it.
-put(join(stage, "etc", PACKAGE, "config.json"), "{}\n");
+put(join(stage, DEFAULT_CONFIG_PATH), "{}\n");
 const doc = join(stage, "usr/share/doc", PACKAGE);
 copy(join(root, "packaging/debian/copyright"), join(doc, "copyright"));
 const date = new Date(epoch * 1000).toUTCString().replace("GMT", "+0000");
@@ -77,7 +78,7 @@ for (const [page, section] of MAN_PAGES)
 // Control files.
 const control = join(stage, "DEBIAN");
 for (const script of ["postinst", "prerm", "postrm"]) copy(join(root, "packaging/debian", script), join(control, script), 0o755);
-put(join(control, "conffiles"), `/etc/${PACKAGE}/config.json\n`);
+put(join(control, "conffiles"), `${DEFAULT_CONFIG_PATH}\n`);
 /** @param {string} dir @returns {string[]} */
 const files = (dir) =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { InputError, PluginError } from "../errors.js";
 import { DEFAULT_QEMU } from "../host/config.js";
 import { linkHooks, unlinkHooks } from "../host/hook-links.js";
-import { DEFAULT_HOOKS_DIR } from "../host/plugin-files.js";
+import { DEFAULT_HOOKS_DIR, PACKAGE } from "../host/plugin-files.js";
 import { appendLog } from "../host/plugin-log.js";
 import { reconcileInstance } from "../hotplug/reconcile.js";
 import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
@@ -12,7 +12,8 @@ import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, parseArgs, s
 import { timeouts } from "./hotplug.js";
 import { pluginRoot, runMain, writeFd } from "./program.js";
 
-const NAME = "ganeti-qemu-blockdev";
+/** The command bears the package's name. */
+const NAME = PACKAGE;
 
 const SUMMARY = `Usage: ${NAME} COMMAND [options]
 

@@ -5,6 +5,7 @@ import type { PluginConfig } from "../generated/config.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { builtin } from "../host/builtin.js";
 import { configPath, readConfigFile } from "../host/config.js";
+import { PACKAGE, PACKAGE_ROOT } from "../host/plugin-files.js";
 import { cacheDir } from "../launcher/pass-through.js";
 import { qemuLinkDir } from "../launcher/qemu-exec.js";
 import { DIVERTED_SUFFIX } from "../launcher/qemu-name.js";
@@ -45,10 +46,6 @@ function restoreConfig(text: string | undefined): void {
   if (text === undefined) rmSync(path, { force: true });
   else writeAtomically(path, text);
 }
-
-/** The Debian package's name, and where it installs the plugin. */
-const PACKAGE = "ganeti-qemu-blockdev";
-const PACKAGE_ROOT = `/usr/lib/${PACKAGE}`;
 
 /** The diversion of `path` to the launcher of the plugin at `root`. */
 export function diversionOf(path: string, root: string): Diversion {

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpat
 import { connect, type Socket } from "node:net";
 import { basename, dirname, join } from "node:path";
 import type { Test } from "tap";
-import { HOOK_LINKS } from "../../src/host/plugin-files.js";
+import { DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { type Expect, guestFiles, type Seen, waitLine } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
@@ -285,8 +285,8 @@ export function addTestInstance(
   if (r.code !== 0) throw new Error(`gnt-instance add ${name}: ${r.out}`);
 }
 
-const CONFIG_FILE = "/etc/ganeti-qemu-blockdev/config.json";
-const CACHE_DIR = "/var/cache/ganeti-qemu-blockdev";
+const CONFIG_FILE = DEFAULT_CONFIG_PATH;
+const CACHE_DIR = DEFAULT_CACHE_DIR;
 
 /**
  * The plugin's machine-wide files (config file, cache directory) as they are now; the returned

@@ -4,24 +4,23 @@
 // undoes whatever a failed check left enabled (prerm runs `disable --all`).
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_CONFIG_PATH, PACKAGE, PACKAGE_ROOT } from "../../src/host/plugin-files.js";
 import { ROOT } from "../helpers/hook.js";
 import { type GanetiNode, gnt } from "./harness.js";
 
-const NAME = "ganeti-qemu-blockdev";
 /** Where the package puts things, as the node's processes see them. */
 export const INSTALLED = {
-  command: `/usr/sbin/${NAME}`,
-  launcher: `/usr/lib/${NAME}/hooks/qemu-launcher`,
-  hook: (hook: string) => `/usr/lib/${NAME}/hooks/${hook}`,
+  command: `/usr/sbin/${PACKAGE}`,
+  launcher: `${PACKAGE_ROOT}/hooks/qemu-launcher`,
+  hook: (hook: string) => `${PACKAGE_ROOT}/hooks/${hook}`,
 };
-const CONFIG = `etc/${NAME}/config.json`;
 /** Where a command runs: a node (its `enter` prefix), or this machine (`{ enter: [] }`). */
 type Node = Pick<GanetiNode, "enter">;
 
 /** dist/ganeti-qemu-blockdev_<version>_all.deb of this checkout. */
 export function builtPackage(): string {
   const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
-  return join(ROOT, "dist", `${NAME}_${version}_all.deb`);
+  return join(ROOT, "dist", `${PACKAGE}_${version}_all.deb`);
 }
 
 /** A command on the node; throws with its output when it fails. */
@@ -40,8 +39,8 @@ export function installPackage(node: Node, rootfs = "/"): void {
   const deb = builtPackage();
   const at = "/tmp/gqb-deb";
   mkdirSync(join(rootfs, at), { recursive: true });
-  copyFileSync(deb, join(rootfs, at, `${NAME}.deb`));
-  rmSync(join(rootfs, CONFIG), { force: true });
+  copyFileSync(deb, join(rootfs, at, `${PACKAGE}.deb`));
+  rmSync(join(rootfs, DEFAULT_CONFIG_PATH), { force: true });
   onNode(
     node,
     "env",
@@ -53,7 +52,7 @@ export function installPackage(node: Node, rootfs = "/"): void {
     "-y",
     "-q",
     "--no-install-recommends",
-    `${at}/${NAME}.deb`,
+    `${at}/${PACKAGE}.deb`,
   );
   rmSync(join(rootfs, at), { recursive: true, force: true });
 }
@@ -66,5 +65,5 @@ export function pluginCommand(node: Node, ...args: string[]): string {
 /** `apt-get purge`: no diversion, hook link, config or log of the plugin's left on the node. */
 export function purgePackage(node: Node): void {
   // dpkg, not apt-get: a package that is not there is no error to it.
-  onNode(node, "dpkg", "--purge", NAME);
+  onNode(node, "dpkg", "--purge", PACKAGE);
 }

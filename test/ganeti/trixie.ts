@@ -4,6 +4,7 @@
 // runtime file made into the one Ganeti 3.0 writes (a node upgraded with instances running).
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_CONFIG_PATH } from "../../src/host/plugin-files.js";
 import { ROOT } from "../helpers/hook.js";
 import { type GanetiNode, type NamedNode, runtimeFile } from "./harness.js";
 import { INSTALLED, installPackage, pluginCommand, purgePackage } from "./package.js";
@@ -13,7 +14,6 @@ export const INSIDE = { project: "/opt/gqb", media: "/srv/gqb-media" };
 /** The test guest, built on the host and copied in with the project. */
 export const GUEST = { kernel: `${INSIDE.project}/.cache/guest/vmlinux`, initrd: `${INSIDE.project}/.cache/guest/initrd.gz` };
 export const LAUNCHER = INSTALLED.launcher;
-const CONFIG = "etc/ganeti-qemu-blockdev/config.json";
 
 /**
  * The one node of test/debian13/trixie.sh (Ganeti 3.1, QEMU 10 in a trixie chroot). Its /run is a
@@ -63,8 +63,8 @@ export function trixiePairNode(n: 1 | 2): NamedNode & { kvmLink: string } {
  */
 export function installPlugin(nodes: readonly GanetiNode[]): void {
   installPackage(CHROOT, TRIXIE_ROOT);
-  mkdirSync(join(TRIXIE_ROOT, CONFIG, ".."), { recursive: true });
-  writeFileSync(join(TRIXIE_ROOT, CONFIG), JSON.stringify({ qemu: "/usr/bin/kvm", timeouts: { unplug: 3 } }));
+  mkdirSync(join(TRIXIE_ROOT, DEFAULT_CONFIG_PATH, ".."), { recursive: true });
+  writeFileSync(join(TRIXIE_ROOT, DEFAULT_CONFIG_PATH), JSON.stringify({ qemu: "/usr/bin/kvm", timeouts: { unplug: 3 } }));
   mkdirSync(join(TRIXIE_ROOT, INSIDE.media), { recursive: true });
   for (const [name, marker] of [
     ["one.iso", "MEDIUM-ONE"],
