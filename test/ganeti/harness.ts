@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Test } from "tap";
 import { DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
@@ -67,7 +67,8 @@ export function verifyReport(out: string): string {
  */
 export function verifyHookFailed(out: string): boolean {
   const link = HOOK_LINKS.find(({ hook }) => hook === "cluster-verify")?.link ?? "";
-  return out.replace(/\s+/g, " ").includes(`Script ${basename(link)} failed`);
+  // Ganeti names a script by its path in the hooks directory: "<phase dir>/<name>".
+  return out.replace(/\s+/g, " ").includes(`Script ${link} failed`);
 }
 
 /** The last line of a command's output, for assertion messages. */
