@@ -7,7 +7,6 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 bookworm_chroot
-say "Node $(inside node --version), $(inside qemu-system-x86_64 --version | head -1)"
 build_inside
 status=0
 inside sh -c "cd $DEST && BENCH_WITHOUT=guest,ganeti BENCH_RESULTS=node18 node dist/bench.cjs" || status=$?

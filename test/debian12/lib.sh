@@ -47,10 +47,11 @@ bookworm_chroot() {
   fi
 }
 
-# The checkout without its build, copied to $DEST in the chroot and built there with its Node as
+# Says which Node and QEMU the chroot has; then the checkout without its build, copied to $DEST in the chroot and built there with its Node as
 # `npm run build` does (bundles, executables, V8 code caches: the last runs every hook, the
 # launcher's rewrite and each command).
 build_inside() {
+  say "Node $(inside node --version), $(inside qemu-system-x86_64 --version | head -1)"
   [ -d "$SRC/node_modules/esbuild" ] || { say "no node_modules (npm ci)"; exit 1; }
   rm -rf "${ROOT:?}$DEST"
   mkdir -p "$ROOT$DEST/node_modules"

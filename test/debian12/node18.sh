@@ -14,8 +14,6 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 bookworm_chroot
-say "Node $(inside node --version), $(inside qemu-system-x86_64 --version | head -1)"
-
 build_inside
 inside sh -c "cd $DEST && node dist/demo.cjs"
 inside sh -c "cd $DEST && GQB_CODE_CACHE=report hooks/disk-add --help 2>&1 >/dev/null | grep 'code cache env accepted'"
