@@ -2,8 +2,9 @@
 // this checkout (`npm run package`, which test:ganeti runs first), installed with `apt-get install
 // ./…deb` and enabled with `ganeti-qemu-blockdev enable`; purged again at the end, which also
 // undoes whatever a failed check left enabled (prerm runs `disable --all`).
+import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { DEFAULT_CONFIG_PATH, PACKAGE, PACKAGE_ROOT } from "../../src/host/plugin-files.js";
 import { ROOT } from "../helpers/hook.js";
 import { type GanetiNode, gnt } from "./harness.js";
@@ -17,11 +18,13 @@ export const INSTALLED = {
 /** Where a command runs: a node (its `enter` prefix), or this machine (`{ enter: [] }`). */
 type Node = Pick<GanetiNode, "enter">;
 
-/** dist/ganeti-qemu-blockdev_<version>_all.deb of this checkout. */
-export function builtPackage(): string {
-  const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
-  return join(ROOT, "dist", `${PACKAGE}_${version}_all.deb`);
+/** This checkout's version (package.json). */
+function checkoutVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 }
+
+/** dist/ganeti-qemu-blockdev_<version>_all.deb of this checkout. */
+const debOf = (version: string) => join(ROOT, "dist", `${PACKAGE}_${version}_all.deb`);
 
 /** A command on the node; throws with its output when it fails. */
 function onNode(node: Node, cmd: string, ...args: string[]): string {
@@ -30,31 +33,58 @@ function onNode(node: Node, cmd: string, ...args: string[]): string {
   return r.out;
 }
 
-/**
- * `apt-get install ./…deb` on the node whose root directory is `rootfs` as this machine sees it.
- * A config left there before (a from-source install, an earlier run) would make dpkg ask about
- * the conffile: it goes first (the host's suites keep it with keepPluginFiles).
- */
-export function installPackage(node: Node, rootfs = "/"): void {
-  const deb = builtPackage();
+/** `apt-get install ./…deb` on the node whose root directory is `rootfs` as this machine sees it. */
+function aptInstall(node: Node, rootfs: string, deb: string): void {
   const at = "/tmp/gqb-deb";
   mkdirSync(join(rootfs, at), { recursive: true });
-  copyFileSync(deb, join(rootfs, at, `${PACKAGE}.deb`));
+  copyFileSync(deb, join(rootfs, at, basename(deb)));
+  try {
+    onNode(
+      node,
+      "env",
+      "DEBIAN_FRONTEND=noninteractive",
+      "apt-get",
+      "-o",
+      "DPkg::Lock::Timeout=900",
+      "install",
+      "-y",
+      "-q",
+      "--no-install-recommends",
+      `${at}/${basename(deb)}`,
+    );
+  } finally {
+    rmSync(join(rootfs, at), { recursive: true, force: true });
+  }
+}
+
+/**
+ * The package `npm run package` built from this checkout, installed. A config left there before (a
+ * from-source install, an earlier run) would make dpkg ask about the conffile: it goes first (the
+ * host's suites keep it with keepPluginFiles).
+ */
+export function installPackage(node: Node, rootfs = "/"): void {
   rmSync(join(rootfs, DEFAULT_CONFIG_PATH), { force: true });
-  onNode(
-    node,
-    "env",
-    "DEBIAN_FRONTEND=noninteractive",
-    "apt-get",
-    "-o",
-    "DPkg::Lock::Timeout=900",
-    "install",
-    "-y",
-    "-q",
-    "--no-install-recommends",
-    `${at}/${PACKAGE}.deb`,
-  );
-  rmSync(join(rootfs, at), { recursive: true, force: true });
+  aptInstall(node, rootfs, debOf(checkoutVersion()));
+}
+
+/**
+ * An upgrade: a newer build of the same tree (version <version>+upgrade1, built now) installed over
+ * the one installed, as `apt install` of a newer package does. Returns the new version.
+ */
+export function upgradePackage(node: Node, rootfs = "/"): string {
+  const version = `${checkoutVersion()}+upgrade1`;
+  execFileSync(process.execPath, [join(ROOT, "scripts/package.mjs")], {
+    env: { ...process.env, PACKAGE_VERSION: version },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  aptInstall(node, rootfs, debOf(version));
+  return version;
+}
+
+/** The version of the package installed on the node ("" when none is). */
+export function installedVersion(node: Node): string {
+  const r = gnt(node, "dpkg-query", "-W", "-f=${Version}", PACKAGE);
+  return r.code === 0 ? r.out.trim() : "";
 }
 
 /** `ganeti-qemu-blockdev ARGS` on the node: enable, disable, status. */

@@ -5,9 +5,10 @@
 // is in 127.0.0.0/8; test/ganeti/cluster.sh brings the cluster up and takes it down again, the
 // machine's names restored, even when a check fails.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { guestKernel } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
@@ -22,6 +23,7 @@ import {
   lastLine,
   pidFile,
   qemuIdentity,
+  qemuPid,
   runtimeDisks as runtimeDisksOf,
   setUp,
   storage as storageOf,
@@ -29,7 +31,7 @@ import {
   verifyReport,
   writePluginConfig,
 } from "./harness.js";
-import { installPackage, pluginCommand, purgePackage } from "./package.js";
+import { INSTALLED, installedVersion, installPackage, pluginCommand, purgePackage, upgradePackage } from "./package.js";
 
 const INST = "gqb1.ganeti.test";
 const NODE = "gnt-node1.ganeti.test";
@@ -239,6 +241,23 @@ t.test("gnt-instance modify -H cdrom_image_path= on the running instance: the me
   t.equal(gnt("gnt-instance", "modify", "-H", "cdrom_image_path=", INST).code, 0);
   const gone = await cons.seen(medium(""), from);
   t.equal(gone.match.groups?.["state"], "", "an empty value ejects it");
+});
+
+t.test("the package upgraded while the instance runs: the same QEMU, still enabled, and the new hooks hot-add", async (t) => {
+  const pid = qemuPid(HERE, INST);
+  t.ok(pid, "the instance runs");
+  const version = upgradePackage(HERE);
+  t.equal(installedVersion(HERE), version, `${version} is installed`);
+  t.equal(qemuPid(HERE, INST), pid, "the same QEMU process runs on");
+  for (const { hook, link } of HOOK_LINKS)
+    t.equal(readlinkSync(join(HERE.hooks, link)), INSTALLED.hook(hook), `${link} still linked`);
+  t.equal(readlinkSync("/usr/bin/kvm"), INSTALLED.launcher, "/usr/bin/kvm is still the launcher");
+  const from = cons.text.length;
+  const r = gnt("gnt-instance", "modify", "--disk", "add:size=32M", INST);
+  t.equal(r.code, 0, r.out);
+  await cons.waitFor(/GUEST: add (vd[a-z])/, from);
+  const s = await allBlockdev(t, "after the upgrade's hot-add");
+  t.equal(s.disks.length, runtimeDisks(), "QEMU and the runtime file agree on the disks");
 });
 
 t.test(
