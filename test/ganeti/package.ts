@@ -92,8 +92,10 @@ export function pluginCommand(node: Node, ...args: string[]): string {
   return onNode(node, INSTALLED.command, ...args);
 }
 
-/** `apt-get purge`: no diversion, hook link, config or log of the plugin's left on the node. */
+/**
+ * The package purged (`dpkg --purge`; to dpkg, unlike apt-get, a package that is not there is no
+ * error): no diversion, hook link in /etc/ganeti/hooks, config or log of the plugin's left.
+ */
 export function purgePackage(node: Node): void {
-  // dpkg, not apt-get: a package that is not there is no error to it.
   onNode(node, "dpkg", "--purge", PACKAGE);
 }
