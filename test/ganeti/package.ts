@@ -83,6 +83,7 @@ export function upgradePackage(node: Node, rootfs = "/"): string {
 
 /** The version of the package installed on the node ("" when none is). */
 export function installedVersion(node: Node): string {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format, not JavaScript's
   const r = gnt(node, "dpkg-query", "-W", "-f=${Version}", PACKAGE);
   return r.code === 0 ? r.out.trim() : "";
 }
