@@ -25,6 +25,10 @@ export const stepName = (s: Step) => (s.nth > 1 ? `${s.command} #${s.nth}` : s.c
  */
 export class QmpProxy {
   readonly steps: Step[] = [];
+  /** The steps whose reply (a return or an error) QEMU sent and the proxy passed on to the hook. */
+  readonly answered: Step[] = [];
+  /** The step of each command id in flight, to know what a reply answers. */
+  private readonly inFlight = new Map<string, Step>();
   private server: Server | undefined;
   private fault: { step: Step; fault: Fault; kill: () => Promise<void> } | undefined;
   private readonly open = new Set<Socket>();
@@ -69,7 +73,15 @@ export class QmpProxy {
     qemu.on("close", cut);
     client.on("error", cut);
     qemu.on("error", cut);
-    qemu.on("data", (b) => client.write(b));
+    let replies = "";
+    qemu.on("data", (b: Buffer) => {
+      client.write(b);
+      replies += b.toString();
+      for (let nl = replies.indexOf("\n"); nl >= 0; nl = replies.indexOf("\n")) {
+        this.reply(replies.slice(0, nl));
+        replies = replies.slice(nl + 1);
+      }
+    });
     let buf = "";
     client.on("data", (b: Buffer) => {
       buf += b.toString();
@@ -79,6 +91,20 @@ export class QmpProxy {
         void this.command(line, client, qemu, cut);
       }
     });
+  }
+
+  /** Records which step a line from QEMU answers (events and the greeting answer none). */
+  private reply(line: string): void {
+    try {
+      const msg = JSON.parse(line) as { id?: unknown; return?: unknown; error?: unknown };
+      const step = this.inFlight.get(JSON.stringify(msg.id));
+      if (step && ("return" in msg || "error" in msg)) {
+        this.inFlight.delete(JSON.stringify(msg.id));
+        this.answered.push(step);
+      }
+    } catch {
+      // Not JSON: nothing to record.
+    }
   }
 
   private async command(line: string, client: Socket, qemu: Socket, cut: () => void): Promise<void> {
@@ -92,6 +118,7 @@ export class QmpProxy {
     const command = msg.execute ?? "?";
     const step = { command, nth: this.steps.filter((s) => s.command === command).length + 1 };
     this.steps.push(step);
+    if (msg.id !== undefined) this.inFlight.set(JSON.stringify(msg.id), step);
     const first = this.first;
     if (first && first.step.command === step.command && first.step.nth === step.nth) {
       this.first = undefined;
