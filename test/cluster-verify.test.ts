@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { clusterProblems, readCluster, remoteStatus } from "../src/node/cluster-verify.js";
+import { askNodes, clusterProblems, nodesToAsk, readCluster, remoteStatus } from "../src/node/cluster-verify.js";
 import type { NodeStatus } from "../src/node/node-status.js";
 import { ROOT, runHook } from "./helpers/hook.js";
 import { REAL_QEMU, run } from "./helpers/launcher.js";
@@ -97,20 +97,39 @@ t.test("the master compares every node with itself", async (t) => {
     n3: "bash: /usr/lib/ganeti-qemu-blockdev/bin/ganeti-qemu-blockdev: No such file or directory",
     n4: status({ version: "0.9.0", launcher: [] }),
   };
+  t.same(clusterProblems(status({ problems: ["x"] }), cluster, new Map(Object.entries(others))), [
+    "n1: x",
+    "n3: the plugin does not answer (bash: /usr/lib/ganeti-qemu-blockdev/bin/ganeti-qemu-blockdev: No such file or directory); is it installed there?",
+    "n4: plugin 0.9.0 (build aaaa), the master has 1.0.0 (build aaaa)",
+    "n4: the launcher stands in front of nothing (kvm_path, or disabled), on the master in front of /usr/bin/kvm",
+  ]);
   t.same(
-    clusterProblems(status({ problems: ["x"] }), cluster, (n) => others[n] as NodeStatus | string),
-    [
-      "n1: x",
-      "n3: the plugin does not answer (bash: /usr/lib/ganeti-qemu-blockdev/bin/ganeti-qemu-blockdev: No such file or directory); is it installed there?",
-      "n4: plugin 0.9.0 (build aaaa), the master has 1.0.0 (build aaaa)",
-      "n4: the launcher stands in front of nothing (kvm_path, or disabled), on the master in front of /usr/bin/kvm",
-    ],
-  );
-  t.same(
-    clusterProblems(status(), { ...cluster, me: "n2" }, () => t.fail("only the master asks") as never),
+    clusterProblems(status(), { ...cluster, me: "n2" }, new Map(Object.entries(others))),
     [],
     "another node reports only itself",
   );
+  t.same(nodesToAsk({ ...cluster, me: "n2" }), [], "and asks no node");
+  t.same(nodesToAsk(cluster), ["n2", "n3", "n4"], "the master asks every other node");
+});
+
+t.test("the master asks its nodes at the same time, at most 16 at once, and hears every answer", async (t) => {
+  for (const count of [3, 40]) {
+    const nodes = Array.from({ length: count }, (_, i) => `n${i + 2}`);
+    let inFlight = 0;
+    let most = 0;
+    const answers = await askNodes(nodes, async (node) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return `answer of ${node}`;
+    });
+    t.equal(most, Math.min(count, 16), `${count} nodes: ${Math.min(count, 16)} asked at once`);
+    t.same([...answers.keys()].sort(), [...nodes].sort(), `${count} nodes: every node answered`);
+    t.ok(
+      nodes.every((n) => answers.get(n) === `answer of ${n}`),
+      "each answer is its own node's",
+    );
+  }
 });
 
 t.test("the cluster from Ganeti's ssconf files, and a node's status over SSH", async (t) => {
@@ -139,14 +158,14 @@ t.test("the cluster from Ganeti's ssconf files, and a node's status over SSH", a
   t.teardown(() => {
     process.env["PATH"] = path;
   });
-  t.same(remoteStatus("n2.example.org", "/x/bin/ganeti-qemu-blockdev", dir, "cluster.test"), status, "n2's status, parsed");
+  t.same(await remoteStatus("n2.example.org", "/x/bin/ganeti-qemu-blockdev", dir, "cluster.test"), status, "n2's status, parsed");
   t.match(
     readFileSync(join(dir, "ssh-args"), "utf8"),
     `-oBatchMode=yes -oConnectTimeout=10 -oGlobalKnownHostsFile=${dir}/known_hosts -oUserKnownHostsFile=/dev/null -oStrictHostKeyChecking=yes -oHostKeyAlias=cluster.test -lroot n2.example.org /x/bin/ganeti-qemu-blockdev status --json`,
     "asked as Ganeti's master asks: root, no prompt, Ganeti's known_hosts under the cluster's name",
   );
   t.equal(
-    remoteStatus("n3.example.org", "/x/bin/ganeti-qemu-blockdev", dir, "cluster.test"),
+    await remoteStatus("n3.example.org", "/x/bin/ganeti-qemu-blockdev", dir, "cluster.test"),
     "sh: 1: /x/bin/ganeti-qemu-blockdev: not found",
     "a node without the plugin: what it said",
   );

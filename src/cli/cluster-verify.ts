@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { InputError } from "../errors.js";
 import { DEFAULT_HOOKS_DIR } from "../host/plugin-files.js";
-import { clusterProblems, DEFAULT_SSCONF_DIR, readCluster, remoteStatus } from "../node/cluster-verify.js";
+import { askNodes, clusterProblems, DEFAULT_SSCONF_DIR, nodesToAsk, readCluster, remoteStatus } from "../node/cluster-verify.js";
 import { nodeStatus } from "../node/node-status.js";
 import { COMMON_FLAGS, str } from "./args.js";
 import { pluginRoot, runHook, writeFd } from "./program.js";
@@ -24,7 +24,7 @@ const FLAGS = [
   { name: "ssconf-dir", value: "DIR", help: `Ganeti's ssconf files and known_hosts (default ${DEFAULT_SSCONF_DIR})` },
 ];
 
-void runHook(NAME, SUMMARY, FLAGS, (args) => {
+void runHook(NAME, SUMMARY, FLAGS, async (args) => {
   const phase = process.env["GANETI_HOOKS_PHASE"];
   if (phase !== undefined && phase !== "post" && phase !== "pre") {
     throw new InputError("INVALID_ENV", `GANETI_HOOKS_PHASE: must be pre or post (got ${JSON.stringify(phase)})`);
@@ -35,9 +35,10 @@ void runHook(NAME, SUMMARY, FLAGS, (args) => {
   const ssconf = str(args, "ssconf-dir") ?? DEFAULT_SSCONF_DIR;
   const self = nodeStatus(root, str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, `${root}/dist/ganeti-qemu-blockdev.cjs`);
   const cluster = readCluster(ssconf, hostname());
-  const lines = clusterProblems(self, cluster, (node) =>
+  const answers = await askNodes(nodesToAsk(cluster), (node) =>
     remoteStatus(node, `${root}/bin/ganeti-qemu-blockdev`, ssconf, cluster.name),
   );
+  const lines = clusterProblems(self, cluster, answers);
   // Named, since Ganeti shows every failed verify hook's output under the same heading.
   if (lines.length) writeFd(1, lines.map((l) => `ganeti-qemu-blockdev: ${l}\n`).join(""));
   return lines.length ? 1 : 0;

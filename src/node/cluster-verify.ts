@@ -27,45 +27,75 @@ export function readCluster(ssconfDir: string, hostname: string): Cluster {
 /**
  * A node's status as its own plugin reports it, asked over SSH as Ganeti's master asks its nodes:
  * root, no prompt, Ganeti's known_hosts under the cluster's name (every node has the cluster's host
- * key); the plugin's command at the same path as here.
+ * key); the plugin's command at the same path as here. What the node said instead, when it fails.
  */
-export function remoteStatus(node: string, command: string, ssconfDir: string, clusterName: string): NodeStatus | string {
-  const { execFileSync } = builtin<typeof import("node:child_process")>("node:child_process");
-  try {
-    const out = execFileSync(
-      "ssh",
-      [
-        "-oBatchMode=yes",
-        "-oConnectTimeout=10",
-        `-oGlobalKnownHostsFile=${ssconfDir}/known_hosts`,
-        "-oUserKnownHostsFile=/dev/null",
-        "-oStrictHostKeyChecking=yes",
-        `-oHostKeyAlias=${clusterName}`,
-        "-lroot",
-        node,
-        command,
-        "status",
-        "--json",
-      ],
-      { encoding: "utf8", timeout: 30_000, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    return JSON.parse(out) as NodeStatus;
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    return (err.stderr || err.message).trim().split("\n").at(-1) ?? "no answer";
-  }
+export function remoteStatus(
+  node: string,
+  command: string,
+  ssconfDir: string,
+  clusterName: string,
+): Promise<NodeStatus | string> {
+  const { execFile } = builtin<typeof import("node:child_process")>("node:child_process");
+  const args = [
+    "-oBatchMode=yes",
+    "-oConnectTimeout=10",
+    `-oGlobalKnownHostsFile=${ssconfDir}/known_hosts`,
+    "-oUserKnownHostsFile=/dev/null",
+    "-oStrictHostKeyChecking=yes",
+    `-oHostKeyAlias=${clusterName}`,
+    "-lroot",
+    node,
+    command,
+    "status",
+    "--json",
+  ];
+  return new Promise((resolve) => {
+    const lastLine = (text: string) => text.trim().split("\n").at(-1) || "no answer";
+    const child = execFile("ssh", args, { encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) return resolve(lastLine(stderr || err.message));
+      try {
+        resolve(JSON.parse(stdout) as NodeStatus);
+      } catch (e) {
+        resolve(lastLine((e as Error).message));
+      }
+    });
+    child.stdin?.end();
+  });
+}
+
+/** The nodes the master asks: every other one. Other nodes ask none and report only themselves. */
+export function nodesToAsk(cluster: Cluster): string[] {
+  return cluster.me === cluster.master ? cluster.nodes.filter((n) => n !== cluster.me) : [];
+}
+
+/**
+ * Every node's answer, asked at the same time (at most `parallel` at once): a node that is down
+ * costs verify its SSH timeout once, not once more for every node after it.
+ */
+export async function askNodes(
+  nodes: readonly string[],
+  ask: (node: string) => Promise<NodeStatus | string>,
+  parallel = 16,
+): Promise<Map<string, NodeStatus | string>> {
+  const answers = new Map<string, NodeStatus | string>();
+  let next = 0;
+  const worker = async () => {
+    for (let node = nodes[next++]; node !== undefined; node = nodes[next++]) answers.set(node, await ask(node));
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, nodes.length) }, worker));
+  return answers;
 }
 
 /**
  * What `gnt-cluster verify` should hear, one line per problem and node. Every node reports its
- * own problems; the master also asks every other node for its plugin and compares: a node without
- * it, with another version or build, or whose launcher stands in front of other QEMU paths.
+ * own problems; the master also compares every other node's answer (`askNodes`) with itself: a node
+ * without the plugin, with another version or build, or whose launcher stands in front of other
+ * QEMU paths. Lines come in the order of Ganeti's node list.
  */
-export function clusterProblems(self: NodeStatus, cluster: Cluster, ask: (node: string) => NodeStatus | string): string[] {
+export function clusterProblems(self: NodeStatus, cluster: Cluster, answers: ReadonlyMap<string, NodeStatus | string>): string[] {
   const lines = self.problems.map((p) => `${cluster.me}: ${p}`);
-  if (cluster.me !== cluster.master) return lines;
-  for (const node of cluster.nodes.filter((n) => n !== cluster.me)) {
-    const other = ask(node);
+  for (const node of nodesToAsk(cluster)) {
+    const other = answers.get(node) ?? "not asked";
     if (typeof other === "string") {
       lines.push(`${node}: the plugin does not answer (${other}); is it installed there?`);
       continue;
