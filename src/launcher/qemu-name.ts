@@ -28,12 +28,13 @@ export function stockName(calledAs: string, configQemu: string): string {
   return configQemu.endsWith(DIVERTED_SUFFIX) ? configQemu.slice(0, -DIVERTED_SUFFIX.length) : configQemu;
 }
 
-/** Whether QEMU started as `name` tries KVM before TCG when the command line chooses no accelerator. */
 /** The KVM device whose presence makes a QEMU that will not try KVM worth a warning (tests name another). */
 const KVM_DEVICE_VARIABLE = "GANETI_QEMU_BLOCKDEV_KVM_DEVICE";
+/** Whether this host has KVM: where a QEMU that would not try it loses it. */
 export const hostHasKvm = (env: Readonly<Record<string, string | undefined>>): boolean =>
   existsSync(env[KVM_DEVICE_VARIABLE] || "/dev/kvm");
 
+/** Whether QEMU started as `name` tries KVM before TCG when the command line chooses no accelerator. */
 export const nameTriesKvm = (name: string): boolean => basename(name).endsWith("kvm");
 
 /**

@@ -47,9 +47,9 @@ bookworm_chroot() {
   fi
 }
 
-# Says which Node and QEMU the chroot has; then the checkout without its build, copied to $DEST in the chroot and built there with its Node as
-# `npm run build` does (bundles, executables, V8 code caches: the last runs every hook, the
-# launcher's rewrite and each command).
+# Says which Node and QEMU the chroot has; then copies the checkout without its build to $DEST in
+# the chroot and builds it there with that Node, as `npm run build` does (bundles, executables, V8
+# code caches: the last runs every hook, the launcher's rewrite and each command).
 build_inside() {
   say "Node $(inside node --version), $(inside qemu-system-x86_64 --version | head -1)"
   [ -d "$SRC/node_modules/esbuild" ] || { say "no node_modules (npm ci)"; exit 1; }

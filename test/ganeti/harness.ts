@@ -286,32 +286,29 @@ export function addTestInstance(
   if (r.code !== 0) throw new Error(`gnt-instance add ${name}: ${r.out}`);
 }
 
-const CONFIG_FILE = DEFAULT_CONFIG_PATH;
-const CACHE_DIR = DEFAULT_CACHE_DIR;
-
 /**
  * The plugin's machine-wide files (config file, cache directory) as they are now; the returned
  * function puts them back: a suite may write the config, it must not leave it changed.
  */
 export function keepPluginFiles(): () => void {
-  const config = existsSync(CONFIG_FILE) ? readFileSync(CONFIG_FILE, "utf8") : undefined;
-  const hadDir = existsSync(dirname(CONFIG_FILE));
-  const hadCache = existsSync(CACHE_DIR);
+  const config = existsSync(DEFAULT_CONFIG_PATH) ? readFileSync(DEFAULT_CONFIG_PATH, "utf8") : undefined;
+  const hadDir = existsSync(dirname(DEFAULT_CONFIG_PATH));
+  const hadCache = existsSync(DEFAULT_CACHE_DIR);
   return () => {
     if (config !== undefined) {
       // The package's purge takes the directory with it.
-      mkdirSync(dirname(CONFIG_FILE), { recursive: true });
-      writeFileSync(CONFIG_FILE, config);
-    } else if (hadDir) rmSync(CONFIG_FILE, { force: true });
-    else rmSync(dirname(CONFIG_FILE), { recursive: true, force: true });
-    if (!hadCache) rmSync(CACHE_DIR, { recursive: true, force: true });
+      mkdirSync(dirname(DEFAULT_CONFIG_PATH), { recursive: true });
+      writeFileSync(DEFAULT_CONFIG_PATH, config);
+    } else if (hadDir) rmSync(DEFAULT_CONFIG_PATH, { force: true });
+    else rmSync(dirname(DEFAULT_CONFIG_PATH), { recursive: true, force: true });
+    if (!hadCache) rmSync(DEFAULT_CACHE_DIR, { recursive: true, force: true });
   };
 }
 
 /** Writes the plugin's config file (Ganeti resets the environment: the launcher reads only this). */
 export function writePluginConfig(config: object): void {
-  mkdirSync(dirname(CONFIG_FILE), { recursive: true });
-  writeFileSync(CONFIG_FILE, JSON.stringify(config));
+  mkdirSync(dirname(DEFAULT_CONFIG_PATH), { recursive: true });
+  writeFileSync(DEFAULT_CONFIG_PATH, JSON.stringify(config));
 }
 
 /**
