@@ -1,13 +1,16 @@
 // The accelerator QEMU picks through the launcher is the one stock Ganeti's QEMU would pick, in every
 // install mode (QEMU chooses KVM or TCG by the name it runs under when the command line chooses
-// none). This machine has no /dev/kvm: a QEMU that tries KVM says so on stderr ("Could not access
-// KVM kernel module", "falling back to tcg"), one that does not says nothing. So each case compares
-// the stock QEMU's stderr with the launcher's, byte for byte, and checks that the stock one tried
-// KVM where its name ends in "kvm": a launcher that ran QEMU under another name would differ.
+// none). Each case runs where QEMU finds no /dev/kvm: a QEMU that tries KVM says so on stderr
+// ("failed to initialize kvm", "falling back to tcg"), one that does not says nothing, so the stock
+// QEMU's stderr is compared with the launcher's, byte for byte. Where the host has a /dev/kvm, each
+// case also runs where QEMU finds it, and QEMU is asked over QMP which accelerator it chose (it says
+// nothing on stderr there). Both check that the stock QEMU tried KVM where its name ends in "kvm": a
+// launcher that ran QEMU under another name would differ. test/helpers/accel.ts finds both places.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import t, { type Test } from "tap";
+import { accelerator, askAccelerator, kvmPlaces, TRIED_KVM, triedKvm } from "./helpers/accel.js";
 import { ROOT } from "./helpers/hook.js";
 import {
   daemon,
@@ -21,7 +24,6 @@ import {
   REAL_QEMU,
   recordedArgv,
   run,
-  TRIED_KVM,
 } from "./helpers/launcher.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -73,11 +75,25 @@ function divertLater(t: Test, path: string, env: Record<string, string>) {
   };
 }
 
-/** What a QEMU run shows of its accelerator choice: exit status and stderr. */
+const PLACES = kvmPlaces();
+t.comment(
+  `places: without /dev/kvm ${PLACES.without.join(" ") || "(here)"}; with it ${PLACES.with?.join(" ") || PLACES.why || "(here)"}`,
+);
+
+/** What a QEMU run where it finds no /dev/kvm shows of its accelerator choice: exit status and stderr. */
 const shown = async (cmd: string, argv: string[], env: Record<string, string> = {}) => {
-  const r = await run(cmd, argv, env);
+  const [exe, ...pre] = [...PLACES.without, cmd];
+  const r = await run(exe ?? cmd, [...pre, ...argv], env);
   return { code: r.code, stderr: r.stderr.toString() };
 };
+
+/** The same start where QEMU finds the host's /dev/kvm: exit status and whether it tried KVM, from QMP. */
+const asked = async (cmd: string, argv: string[], env: Record<string, string> = {}) => {
+  const r = await askAccelerator(PLACES.with ?? [], cmd, argv, env);
+  return { code: r.code, triedKvm: triedKvm(r.accel, r.stderr) };
+};
+/** The starts without their kernel, so that QEMU stays up (paused) to be asked. */
+const askable = (opts: string[]) => startArgv(opts).slice(0, -2);
 
 /** Runs every start and probe through `stock` now and returns a check that runs them through the plugin. */
 async function recordStock(t: Test, stock: string, triesKvm: boolean) {
@@ -86,12 +102,27 @@ async function recordStock(t: Test, stock: string, triesKvm: boolean) {
   for (const probe of PROBES) seen.set(probe.join(" "), await shown(stock, probe));
   const unset = seen.get("kvm_flag unset");
   t.equal(TRIED_KVM.test(unset?.stderr ?? ""), triesKvm, `stock ${stock} ${triesKvm ? "tries" : "does not try"} KVM first`);
+  const withKvm = new Map<string, { code: number | null; triedKvm: boolean }>();
+  if (PLACES.with) {
+    for (const [what, opts] of STARTS) withKvm.set(what, await asked(stock, askable(opts)));
+    t.equal(withKvm.get("kvm_flag unset")?.triedKvm, triesKvm, `with /dev/kvm (QMP): stock ${stock} tries KVM: ${triesKvm}`);
+  }
   return async (via: string, env: Record<string, string>) => {
     for (const [what, opts] of STARTS)
       t.same(await shown(via, startArgv(opts), env), seen.get(what), `${what}: the same accelerator attempt and words as stock`);
     for (const probe of PROBES)
       for (const call of ["first", "again (sh front only)"])
         t.same(await shown(via, probe, env), seen.get(probe.join(" ")), `probe ${probe.join(" ")}, ${call}: as stock`);
+    if (!PLACES.with) {
+      t.pass("with /dev/kvm (QMP): skipped", { skip: PLACES.why });
+      return;
+    }
+    for (const [what, opts] of STARTS)
+      t.same(
+        await asked(via, askable(opts), env),
+        withKvm.get(what),
+        `with /dev/kvm (QMP), ${what}: the same accelerator as stock`,
+      );
   };
 }
 
@@ -202,12 +233,12 @@ t.test("a migration target (-incoming) through a diverted kvm: same accelerator,
       argv0: proc("cmdline").split("\0")[0],
       comm: proc("comm").trim(),
       exe: execFileSync("readlink", ["-f", `/proc/${vm.pid}/exe`], { encoding: "utf8" }).trim(),
-      kvm: await vm.qmp.execute("query-kvm"),
+      accel: await accelerator(vm.qmp),
       status: ((await vm.qmp.execute("query-status")) as { status: string }).status,
     };
   };
   const stock = await target(nodes[0]);
-  t.match(stock.log, TRIED_KVM, "stock tried KVM (its log says so)");
+  t.ok(triedKvm(stock.accel, stock.log), "stock tried KVM (its log or QMP says so)");
   t.equal(stock.status, "inmigrate", "a migration target");
   await install();
   mkdirSync(join(dir, "cache"), { recursive: true });

@@ -62,7 +62,8 @@ mount --make-rprivate /
 mount -t proc proc $ROOT/proc
 mount -t sysfs sys $ROOT/sys
 mount -t tmpfs -o mode=755,size=4m gqbdev $ROOT/dev
-for n in null zero full random urandom tty loop-control kvm; do
+kvm=$([ "${GQB_ACCEL:-tcg}" = kvm ] && echo kvm || true) # /dev/kvm only where the suite chose KVM (test/accel.sh)
+for n in null zero full random urandom tty loop-control \$kvm; do
   [ -e /dev/\$n ] && { touch $ROOT/dev/\$n; mount --bind /dev/\$n $ROOT/dev/\$n; }
 done
 for i in \$(seq 0 63); do mknod -m 660 $ROOT/dev/loop\$i b 7 \$i; done

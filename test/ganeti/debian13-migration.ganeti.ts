@@ -76,7 +76,7 @@ setUp(
   },
 );
 
-let stockId: ReturnType<typeof qemuIdentity> | undefined;
+let stockId: Awaited<ReturnType<typeof qemuIdentity>> | undefined;
 
 t.test("from a stock 3.1 node to the launcher's node and back: the same machine, 3.1's arguments unchanged", async (t) => {
   addTestInstance(N1, INST, {
@@ -88,7 +88,7 @@ t.test("from a stock 3.1 node to the launcher's node and back: the same machine,
   });
   await boot(t, N1, "start");
   const stock = await storage(N1, INST);
-  stockId = qemuIdentity(N1, INST);
+  stockId = await qemuIdentity(N1, INST);
   t.ok(stock.argv.includes("-blockdev") && !stock.argv.includes("-drive"), "stock 3.1 wrote -blockdev itself");
 
   const there = await checks.migrate(t, INST, N1, N2);
@@ -99,7 +99,7 @@ t.test("from a stock 3.1 node to the launcher's node and back: the same machine,
     stock.argv.slice(1).filter((a) => a !== "-S"),
     "the launcher's target got Ganeti's arguments, not a word changed",
   );
-  t.same(qemuIdentity(N2, INST), stockId, "and runs as the stock QEMU did: argv[0], comm, binary, KVM attempt");
+  t.same(await qemuIdentity(N2, INST), stockId, "and runs as the stock QEMU did: argv[0], comm, binary, KVM attempt");
   await checks.hotAdd(t, INST);
   t.equal((await storage(N2, INST)).disks.length, 3, "three disks in QEMU on the launcher's node");
 

@@ -104,13 +104,13 @@ t.test("stock 3.1 and the launcher start the same machine: same argv, layout, id
     guest: GUEST,
   });
   await boot(t, PV, "start");
-  const stock = { s: await storage(node, PV), layout: await layout(node, PV), id: qemuIdentity(node, PV) };
+  const stock = { s: await storage(node, PV), layout: await layout(node, PV), id: await qemuIdentity(node, PV) };
   t.ok(stock.s.argv.includes("-blockdev") && !stock.s.argv.includes("-drive"), "Ganeti 3.1 wrote -blockdev itself");
   t.ok(stock.id.triedKvm, "stock QEMU, run as /usr/bin/kvm, tried KVM first");
   t.equal(run("gnt-instance", "shutdown", "--timeout=0", PV).code, 0);
   t.equal(run("gnt-instance", "modify", "-H", `kvm_path=${LAUNCHER}`, PV).code, 0);
   await boot(t, PV, "start");
-  const via = { s: await storage(node, PV), layout: await layout(node, PV), id: qemuIdentity(node, PV) };
+  const via = { s: await storage(node, PV), layout: await layout(node, PV), id: await qemuIdentity(node, PV) };
   t.same(via.s.argv.slice(1), stock.s.argv.slice(1), "QEMU got 3.1's own arguments, not a word changed");
   t.same(via.layout, stock.layout, "the guest sees the same PCI functions and storage devices; the same ids");
   t.same(via.id, stock.id, "argv[0], comm, binary and the KVM attempt: as stock");
@@ -190,7 +190,7 @@ t.test("hard and soft reboots through the launcher stay on 3.1's -blockdev", asy
     await boot(t, PV, "reboot", `--type=${type}`, "--shutdown-timeout=0");
     const s = await allBlockdev(t, node, PV, `${type} reboot`);
     t.equal(s.disks.length, runtimeDisks(node, PV), `${type} reboot: every disk of the runtime file`);
-    t.equal(qemuIdentity(node, PV).argv0, "/usr/bin/kvm", "run as /usr/bin/kvm");
+    t.equal((await qemuIdentity(node, PV)).argv0, "/usr/bin/kvm", "run as /usr/bin/kvm");
   }
 });
 

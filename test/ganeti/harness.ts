@@ -9,10 +9,10 @@ import { dirname, join } from "node:path";
 import type { Test } from "tap";
 import { DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
+import { accelerator, triedKvm } from "../helpers/accel.js";
 import { type Expect, guestFiles, type Seen, waitLine } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import { guestLayout, peripheralIds } from "../helpers/inspect.js";
-import { TRIED_KVM } from "../helpers/launcher.js";
 
 export interface Done {
   code: number | null;
@@ -92,15 +92,17 @@ export function qemuPid(node: GanetiNode, inst: string): number | undefined {
 
 /**
  * How an instance's QEMU runs, as monitoring and operators see it: argv[0], comm, the binary, and
- * whether its log (Ganeti's -D <log>, where a daemonized QEMU's stderr goes) shows it tried KVM.
+ * whether it tried KVM: it runs on KVM (asked over QMP), or its log (Ganeti's -D <log>, where a
+ * daemonized QEMU's stderr goes) says it could not.
  */
-export function qemuIdentity(node: GanetiNode, inst: string) {
+export async function qemuIdentity(node: GanetiNode, inst: string) {
   const pid = Number(readFileSync(pidFile(node, inst), "utf8"));
+  const accel = await withQmp(node, inst, accelerator);
   return {
     argv0: readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0],
     comm: readFileSync(`/proc/${pid}/comm`, "utf8").trim(),
     exe: realpathSync(`/proc/${pid}/exe`),
-    triedKvm: TRIED_KVM.test(readFileSync(join(node.log, "kvm", `${inst}.log`), "utf8")),
+    triedKvm: triedKvm(accel, readFileSync(join(node.log, "kvm", `${inst}.log`), "utf8")),
   };
 }
 

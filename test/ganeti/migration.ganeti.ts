@@ -48,7 +48,7 @@ t.comment(`guest kernel: ${guestKernel()}`);
  */
 const KVM = `/usr/local/bin/gqb-${process.pid}-kvm`;
 /** How the stock QEMU of the instance started before the plugin runs (argv[0], comm, its KVM attempt). */
-let stockIdentity: ReturnType<typeof qemuIdentity> | undefined;
+let stockIdentity: Awaited<ReturnType<typeof qemuIdentity>> | undefined;
 const COMMAND = INSTALLED.command;
 /** The two nodes share this machine's /usr: one package serves both. */
 const HOST = { enter: [] };
@@ -111,7 +111,7 @@ t.test("before the plugin: an instance started by stock QEMU, on -drive", async 
   const s = await storage(N1, OLD);
   t.equal(s.argv[0], KVM, "started by the cluster's kvm_path");
   t.equal(s.legacy.length, 3, "both disks and the CD-ROM on -drive backends");
-  stockIdentity = qemuIdentity(N1, OLD);
+  stockIdentity = await qemuIdentity(N1, OLD);
   t.ok(stockIdentity.triedKvm, "stock QEMU, named ...kvm, tried KVM first (its log says so)");
 });
 
@@ -157,7 +157,7 @@ t.test("an instance started after the install: -blockdev, migrated to node 2 and
   addInstance(NEW, "disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci");
   await boot(t, N1, NEW, "start");
   const started = await allBlockdev(t, N1, NEW, "start");
-  t.same(qemuIdentity(N1, NEW), stockIdentity, "argv[0], comm, binary and the KVM attempt in its log: as stock");
+  t.same(await qemuIdentity(N1, NEW), stockIdentity, "argv[0], comm, binary and the KVM attempt in its log: as stock");
   t.equal(started.disks.length, 2);
 
   const ids = (await layout(N1, NEW)).ids;
@@ -165,7 +165,11 @@ t.test("an instance started after the install: -blockdev, migrated to node 2 and
   await allBlockdev(t, N2, NEW, "on node 2");
   t.same(there.disks, started.disks, "the same -blockdev nodes");
   t.same(there.ids, ids, "exactly the same device ids");
-  t.same(qemuIdentity(N2, NEW), stockIdentity, "the migration target (-incoming) runs as stock QEMU: argv[0], comm, KVM attempt");
+  t.same(
+    await qemuIdentity(N2, NEW),
+    stockIdentity,
+    "the migration target (-incoming) runs as stock QEMU: argv[0], comm, KVM attempt",
+  );
 
   await hotAdd(t, NEW);
   const added = await allBlockdev(t, N2, NEW, "after the hot-add on node 2");
@@ -181,7 +185,7 @@ t.test("an instance started after the install: -blockdev, migrated to node 2 and
 t.test("the upgrade: the stock -drive instance migrates into the diverted node and arrives on -blockdev", async (t) => {
   await migrate(t, OLD, N1, N2);
   const s = await allBlockdev(t, N2, OLD, "migrated into node 2");
-  t.same(qemuIdentity(N2, OLD), stockIdentity, "the launcher's target runs as stock QEMU did: argv[0], comm, KVM attempt");
+  t.same(await qemuIdentity(N2, OLD), stockIdentity, "the launcher's target runs as stock QEMU did: argv[0], comm, KVM attempt");
   t.equal(s.disks.length, 2, "both disks");
   await hotAdd(t, OLD);
   t.equal((await allBlockdev(t, N2, OLD, "after a hot-add")).disks.length, 3, "three -blockdev disks");

@@ -89,7 +89,7 @@ t.test("start: every disk on -blockdev, through the launcher", async (t) => {
   await boot(t, "start");
   const s = await allBlockdev(t, "start");
   t.equal(s.disks.length, 2, "both disks are -blockdev nodes");
-  const id = qemuIdentity(HERE, INST);
+  const id = await qemuIdentity(HERE, INST);
   t.same(
     { argv0: id.argv0, comm: id.comm, triedKvm: id.triedKvm },
     { argv0: "/usr/bin/kvm", comm: "kvm", triedKvm: true },

@@ -8,13 +8,6 @@ import { ROOT } from "./hook.js";
 export const REAL_QEMU = "/usr/bin/qemu-system-x86_64";
 export const LAUNCHER = join(ROOT, "hooks/qemu-launcher");
 export const INSTANCE = "inst1.ganeti.test";
-/**
- * What QEMU says when it tries KVM on a host without it (this machine): the visible sign of the
- * accelerator choice it made by its name. A QEMU that does not try KVM says nothing.
- */
-export const TRIED_KVM =
-  /Could not access KVM kernel module[^\n]*\n[^\n]*failed to initialize kvm[^\n]*\n[^\n]*falling back to tcg/;
-
 export interface Run {
   code: number | null;
   stdout: Buffer;
