@@ -54,20 +54,24 @@ const startArgv = (opts: string[]) => [
 /** Probes: an unknown option's error names the program as QEMU was run (argv[0]). */
 const PROBES = [["-no-such-option"], ["--version"]];
 
-/** A directory of QEMU paths for one case, and the launcher's config and cache; undone in teardown. */
+/** A directory of QEMU paths for one case, the launcher's config and cache, and a dpkg database of its own. */
 function caseDir(t: Test): { dir: string; env: Record<string, string> } {
   const dir = tempDir(t);
-  const env = { ...launcherEnv(dir, null), GANETI_QEMU_BLOCKDEV_CACHE_DIR: join(dir, "cache") };
+  mkdirSync(join(dir, "dpkg"));
+  writeFileSync(join(dir, "dpkg/diversions"), "");
+  const env = {
+    ...launcherEnv(dir, null),
+    GANETI_QEMU_BLOCKDEV_CACHE_DIR: join(dir, "cache"),
+    DPKG_ADMINDIR: join(dir, "dpkg"),
+  };
   return { dir, env };
 }
 
-/** dpkg-divert's record of `path`, removed in teardown whatever the test did (hooks linked beside it). */
+/** The launcher put in front of `path` (hooks linked beside it); undone in teardown whatever the test did. */
 function divertLater(t: Test, path: string, env: Record<string, string>) {
   const hooksDir = join(dirname(path), "hooks");
   t.teardown(async () => {
     await run(COMMAND, ["disable", "--path", path, "--hooks-dir", hooksDir], env);
-    if (execFileSync("dpkg-divert", ["--list", path], { encoding: "utf8" }).includes(path))
-      execFileSync("dpkg-divert", ["--local", "--rename", "--remove", path]);
   });
   return async () => {
     const r = await run(COMMAND, ["enable", "--path", path, "--hooks-dir", hooksDir], env);

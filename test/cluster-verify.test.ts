@@ -82,17 +82,20 @@ t.test("an invalid config, a missing QEMU, a name that will not try KVM on a KVM
   );
 });
 
-t.test("a /dev/kvm that QEMU cannot use is the operator's concern: verify and status report no problem of the plugin's", async (t) => {
-  // A node that is itself a VM may have a /dev/kvm that opens but whose guests die; stock Ganeti's
-  // VMs die there the same way. The plugin's checks never open it: a file at that path stands in.
-  const node = oneNode(t, { qemu: "/usr/bin/kvm" });
-  writeFileSync(join(node.dir, "no-kvm"), "not a KVM device");
-  t.equal((await node.command("enable", "--hooks-only")).code, 0);
-  const r = await node.verify();
-  t.equal(r.code, 0, `verify passes: ${r.stdout}${r.stderr}`);
-  const status = JSON.parse((await node.command("status", "--json")).stdout.toString()) as NodeStatus;
-  t.same(status.problems, [], "status: no problem");
-});
+t.test(
+  "a /dev/kvm that QEMU cannot use is the operator's concern: verify and status report no problem of the plugin's",
+  async (t) => {
+    // A node that is itself a VM may have a /dev/kvm that opens but whose guests die; stock Ganeti's
+    // VMs die there the same way. The plugin's checks never open it: a file at that path stands in.
+    const node = oneNode(t, { qemu: "/usr/bin/kvm" });
+    writeFileSync(join(node.dir, "no-kvm"), "not a KVM device");
+    t.equal((await node.command("enable", "--hooks-only")).code, 0);
+    const r = await node.verify();
+    t.equal(r.code, 0, `verify passes: ${r.stdout}${r.stderr}`);
+    const status = JSON.parse((await node.command("status", "--json")).stdout.toString()) as NodeStatus;
+    t.same(status.problems, [], "status: no problem");
+  },
+);
 
 t.test("the master compares every node with itself", async (t) => {
   const status = (over: Partial<NodeStatus> = {}): NodeStatus => ({

@@ -1,13 +1,11 @@
-import { rmSync } from "node:fs";
 import { InputError, PluginError } from "../errors.js";
 import { DEFAULT_QEMU } from "../host/config.js";
-import { linkHooks, unlinkHooks } from "../host/hook-links.js";
 import { DEFAULT_HOOKS_DIR, PACKAGE } from "../host/plugin-files.js";
 import { appendLog } from "../host/plugin-log.js";
 import { reconcileInstance } from "../hotplug/reconcile.js";
 import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
-import { diversionOf, enabledDiversions, install, uninstall } from "../node/diversion.js";
 import { nodeStatus } from "../node/node-status.js";
+import { disableNode, enableNode, type NodeSetup } from "../node/setup.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, parseArgs, str, usage } from "./args.js";
 import { timeouts } from "./hotplug.js";
 import { pluginRoot, runMain, writeFd } from "./program.js";
@@ -25,12 +23,16 @@ Commands:
                       <path>.distrib, <path> becomes a link to the launcher, and the config file
                       names <path>.distrib as the real QEMU. Instances started before reach the
                       launcher at their next restart, soft reboot or migration to this node.
-                      Running VMs are not touched. Run it again at any time: it does what is missing.
+                      Running VMs are not touched. Each step is said as it is done; if one fails,
+                      the steps this run made are undone in reverse. Run it again at any time,
+                      also after it was interrupted: it does what is missing.
   disable             undo both: the hook links go (but cluster-verify's, which then reports this node
                       as disabled in gnt-cluster verify), the binary gets its name back, the config
-                      file forgets it. Running VMs are not touched.
+                      file forgets it. Running VMs are not touched. Interrupted, run it again: it
+                      removes what is left. Ganeti's QEMU path is never without QEMU in between.
   status              this node's plugin: version and build, hooks linked, the QEMU paths the
-                      launcher stands in front of, the config; --json for the cluster-verify hook.
+                      launcher stands in front of, the config, a half-made enable or disable;
+                      --json for the cluster-verify hook.
   reconcile INSTANCE  finish, for one running instance, what the hot-plug hooks finish at every run:
                       block nodes no device uses are deleted (left by Ganeti's own hot-remove, or by
                       an unplug the guest completed after disk-remove stopped waiting), and runtime-
@@ -62,28 +64,18 @@ const RECONCILE_FLAGS: Flag[] = [
 ];
 const FLAGS: Flag[] = [...COMMON_FLAGS.filter((f) => f.name !== "input"), ...SETUP_FLAGS, ...RECONCILE_FLAGS, ...PATH_FLAGS];
 
-function setup(action: "enable" | "disable", args: Args): string[] {
+/** Where enable and disable act: the plugin, Ganeti's hooks directory, the QEMU path (checked). */
+function nodeSetup(args: Args): NodeSetup {
   const path = str(args, "path") ?? DEFAULT_QEMU;
   if (!path.startsWith("/")) throw new InputError("BAD_ARGUMENT", `--path ${path}: must be an absolute path`);
-  const root = pluginRoot();
-  const hooksDir = str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR;
-  const diversion = diversionOf(path, root);
-  if (action === "disable") {
-    // --all: every QEMU path this plugin's launcher stands in front of (the package's removal).
-    const all = args.has("all");
-    const diversions = all ? enabledDiversions(root) : [diversion];
-    return [...unlinkHooks(root, hooksDir, all), ...diversions.flatMap(uninstall)];
-  }
-  const linked = linkHooks(root, hooksDir);
-  if (args.has("hooks-only")) return linked.lines;
-  try {
-    return [...linked.lines, ...install(diversion)];
-  } catch (e) {
-    // No half enable: hooks that expect the launcher without it would hot-plug into -drive VMs.
-    for (const link of linked.made) rmSync(link, { force: true });
-    throw e;
-  }
+  return { root: pluginRoot(), hooksDir: str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, path };
 }
+
+/** Each line on stdout and in the plugin's log as the step is done: a failure later loses none of them. */
+const sayDone = (command: string) => (line: string) => {
+  writeFd(1, `${line}\n`);
+  appendLog(process.env, NAME, `${command}: ${line}`);
+};
 
 async function reconcile(name: string | undefined, args: Args): Promise<string[]> {
   if (!name || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(name)) {
@@ -102,6 +94,42 @@ async function reconcile(name: string | undefined, args: Args): Promise<string[]
   return actions.length ? actions : [`${name}: nothing to reconcile`];
 }
 
+function status(args: Args): string[] {
+  const paths = [str(args, "path") ?? DEFAULT_QEMU];
+  const status = nodeStatus(pluginRoot(), str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, __filename, paths);
+  if (args.has("json")) return [JSON.stringify(status)];
+  return [
+    `version ${status.version} (build ${status.build})`,
+    `hooks linked: ${status.hooks.join(", ") || "none"}`,
+    `launcher in front of: ${status.launcher.join(", ") || "nothing (kvm_path, or disabled)"}`,
+    ...status.problems.map((p) => `problem: ${p}`),
+  ];
+}
+
+/**
+ * The subcommands: each says its lines as it goes (`say`), or returns them to be printed. One
+ * takes an operand (reconcile's instance).
+ */
+const COMMANDS: Record<
+  string,
+  { operand?: true; run: (args: Args, say: (l: string) => void, operand?: string) => Promise<string[]> }
+> = {
+  enable: {
+    run: async (args, say) => {
+      enableNode(nodeSetup(args), args.has("hooks-only"), say);
+      return [];
+    },
+  },
+  disable: {
+    run: async (args, say) => {
+      disableNode(nodeSetup(args), args.has("all"), say);
+      return [];
+    },
+  },
+  status: { run: async (args) => status(args) },
+  reconcile: { operand: true, run: (args, _say, operand) => reconcile(operand, args) },
+};
+
 void runMain(NAME, async () => {
   const argv = process.argv.slice(2);
   // Words that are neither flags nor a flag's value: the command and its operand.
@@ -116,36 +144,27 @@ void runMain(NAME, async () => {
     writeFd(1, usage(NAME, SUMMARY, FLAGS));
     return 0;
   }
-  if (command === undefined)
-    throw new InputError("BAD_ARGUMENT", "COMMAND: one of enable, disable, status, reconcile is required; see --help");
-  if (more.length > 0 || (command !== "reconcile" && operand !== undefined)) {
+  const names = Object.keys(COMMANDS).join(", ");
+  if (command === undefined) throw new InputError("BAD_ARGUMENT", `COMMAND: one of ${names} is required; see --help`);
+  const entry = COMMANDS[command];
+  if (!entry) throw new InputError("BAD_ARGUMENT", `COMMAND: ${JSON.stringify(command)} is not one of ${names}; see --help`);
+  if (more.length > 0 || (!entry.operand && operand !== undefined)) {
     throw new InputError(
       "BAD_ARGUMENT",
       `unexpected ${JSON.stringify([operand, ...more].filter(Boolean).join(" "))}; see --help`,
     );
   }
-  let lines: string[];
-  if (command === "enable" || command === "disable") {
-    lines = setup(command, args);
-    for (const l of lines) appendLog(process.env, NAME, `${command}: ${l}`);
-  } else if (command === "reconcile") {
-    lines = await reconcile(operand, args);
-  } else if (command === "status") {
-    const status = nodeStatus(pluginRoot(), str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, __filename);
-    lines = args.has("json")
-      ? [JSON.stringify(status)]
-      : [
-          `version ${status.version} (build ${status.build})`,
-          `hooks linked: ${status.hooks.join(", ") || "none"}`,
-          `launcher in front of: ${status.launcher.join(", ") || "nothing (kvm_path, or disabled)"}`,
-          ...status.problems.map((p) => `problem: ${p}`),
-        ];
-  } else {
-    throw new InputError(
-      "BAD_ARGUMENT",
-      `COMMAND: ${JSON.stringify(command)} is not enable, disable, status or reconcile; see --help`,
-    );
-  }
-  writeFd(1, lines.length ? `${lines.join("\n")}\n` : `${command}: nothing to do\n`);
+  let said = 0;
+  const say = sayDone(command);
+  const lines = await entry.run(
+    args,
+    (l) => {
+      said++;
+      say(l);
+    },
+    operand,
+  );
+  if (lines.length) writeFd(1, `${lines.join("\n")}\n`);
+  else if (!said) writeFd(1, `${command}: nothing to do\n`);
   return 0;
 });

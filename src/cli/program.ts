@@ -4,7 +4,7 @@
  */
 import { realpathSync, writeSync } from "node:fs";
 import { PluginError } from "../errors.js";
-import { appendLog } from "../host/plugin-log.js";
+import { appendLog, printable } from "../host/plugin-log.js";
 import { type Args, type Flag, parseArgs, usage } from "./args.js";
 
 /**
@@ -30,11 +30,6 @@ export function writeFd(fd: 1 | 2, text: string): void {
     }
   }
 }
-
-/** Control characters from hostile input are shown escaped: they must not reach a terminal or a log raw. */
-const printable = (msg: string) =>
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  msg.replace(/\s*\n\s*/g, " ").replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 /** One line on stderr per message; never a multi-line trace unless --debug. */
 export const say = (name: string, kind: string, msg: string) => writeFd(2, `${name}: ${kind}: ${printable(msg)}\n`);

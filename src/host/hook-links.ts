@@ -40,21 +40,25 @@ export function linkHooks(root: string, hooksDir: string): { made: string[]; lin
   }
   const made: string[] = [];
   const lines: string[] = [];
-  for (const l of links) {
-    const state = stateOf(l.path, l.target);
-    if (state === "ours") continue;
-    mkdirSync(dirname(l.path), { recursive: true, mode: 0o755 });
-    if (state === "moved") {
-      // Replaced in one step (rename over it): Ganeti never finds the hook missing.
-      const before = readlinkSync(l.path);
-      symlinkSync(l.target, `${l.path}.gqb-tmp`);
-      renameSync(`${l.path}.gqb-tmp`, l.path);
-      lines.push(`linked ${l.path} -> ${l.target} (was -> ${before})`);
-      continue;
+  try {
+    for (const l of links) {
+      const state = stateOf(l.path, l.target);
+      if (state === "ours") continue;
+      mkdirSync(dirname(l.path), { recursive: true, mode: 0o755 });
+      // Made under a temporary name and renamed into place: Ganeti never finds a hook half made,
+      // and a moved link is replaced in one step. A temporary left by a killed enable goes first.
+      const tmp = `${l.path}.gqb-tmp`;
+      rmSync(tmp, { force: true, recursive: true });
+      const before = state === "moved" ? readlinkSync(l.path) : undefined;
+      symlinkSync(l.target, tmp);
+      renameSync(tmp, l.path);
+      if (before === undefined) made.push(l.path);
+      lines.push(`linked ${l.path} -> ${l.target}${before === undefined ? "" : ` (was -> ${before})`}`);
     }
-    symlinkSync(l.target, l.path);
-    made.push(l.path);
-    lines.push(`linked ${l.path} -> ${l.target}`);
+  } catch (e) {
+    // All or nothing: the links this call made go again.
+    for (const p of made) rmSync(p, { force: true });
+    throw new PluginError("HOOK_LINK_FAILED", `${(e as Error).message}; no hook was linked`);
   }
   return { made, lines };
 }

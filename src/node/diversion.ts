@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { PluginError } from "../errors.js";
 import type { PluginConfig } from "../generated/config.js";
@@ -6,45 +6,59 @@ import { writeAtomically } from "../host/atomic-write.js";
 import { builtin } from "../host/builtin.js";
 import { configPath, readConfigFile } from "../host/config.js";
 import { PACKAGE, PACKAGE_ROOT } from "../host/plugin-files.js";
-import { cacheDir } from "../launcher/pass-through.js";
-import { qemuLinkDir } from "../launcher/qemu-exec.js";
 import { DIVERTED_SUFFIX } from "../launcher/qemu-name.js";
 
 /**
- * The launcher in place of the QEMU binary Ganeti already calls: the binary diverted
- * (dpkg-divert --rename, to <path>.distrib, in the same directory, where QEMU still finds its
- * modules), <path> a link to the launcher, and the config naming <path>.distrib as the real QEMU.
- * Instances started before then reach the launcher too, on a restart, a soft reboot or a live
- * migration to this node: Ganeti runs the binary an instance was started with.
+ * The launcher in place of the QEMU binary Ganeti already calls: dpkg's diversion of <path> to
+ * <path>.distrib (in the same directory, where QEMU still finds its modules), <path> a link to the
+ * launcher, and the config naming <path>.distrib as the real QEMU (the steps: setup.ts). Instances
+ * started before then reach the launcher too, on a restart, a soft reboot or a live migration to
+ * this node: Ganeti runs the binary an instance was started with.
  */
 
-function dpkgDivert(args: string[]): string {
+/**
+ * dpkg-divert in the C locale, whatever the caller's: dpkg translates what it prints, and apt
+ * passes LANG and LANGUAGE to the maintainer scripts that run `disable --all`.
+ */
+export function dpkgDivert(args: string[]): string {
   const { execFileSync } = builtin<typeof import("node:child_process")>("node:child_process");
+  const env: Record<string, string | undefined> = { ...process.env, LC_ALL: "C", LANG: "C" };
+  delete env["LANGUAGE"];
   try {
-    return execFileSync("dpkg-divert", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return execFileSync("dpkg-divert", args, { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     throw new PluginError("DPKG_DIVERT_FAILED", `dpkg-divert ${args.join(" ")}: ${(err.stderr || err.message).trim()}`);
   }
 }
 
-/** The config file (as read) with `qemu` set (or, with undefined, removed), checked by the same schema. */
-function setQemu(config: PluginConfig, qemu: string | undefined): string {
-  const path = configPath(process.env);
-  const next = { ...config };
-  if (qemu === undefined) delete next.qemu;
-  else next.qemu = qemu;
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  writeAtomically(path, `${JSON.stringify(next, null, 2)}\n`);
-  readConfigFile(path);
-  return path;
+/** dpkg's record of a diversion of `path`: who made it and where to; undefined when there is none. */
+export interface DiversionRecord {
+  /** The package that made it, or LOCAL. */
+  package: string;
+  to: string;
+  /** dpkg-divert's owner arguments to remove it as it was made (dpkg refuses another owner's). */
+  owner: string[];
+}
+export function diversionRecord(path: string): DiversionRecord | undefined {
+  // The machine-readable queries (no words to translate): the owner, then the diverted name.
+  const pkg = dpkgDivert(["--listpackage", path]).trim();
+  if (!pkg) return undefined;
+  const to = dpkgDivert(["--truename", path]).trim();
+  return { package: pkg, to, owner: pkg === "LOCAL" ? ["--local"] : ["--package", pkg] };
 }
 
-/** The config file's text as it is now (undefined: none), to put back if the install fails. */
-function restoreConfig(text: string | undefined): void {
-  const path = configPath(process.env);
-  if (text === undefined) rmSync(path, { force: true });
-  else writeAtomically(path, text);
+/** A diversion the plugin may have made: by its package, or locally (from a checkout). */
+export const isOurs = (r: DiversionRecord) => r.package === "LOCAL" || r.package === PACKAGE;
+
+/** Whether two paths are one QEMU: the same symlink, or the same file (a hard link). */
+export function sameFile(a: string, b: string): boolean {
+  const x = lstatSync(a, { throwIfNoEntry: false });
+  const y = lstatSync(b, { throwIfNoEntry: false });
+  if (!x || !y) return false;
+  if (x.isSymbolicLink() || y.isSymbolicLink())
+    return x.isSymbolicLink() && y.isSymbolicLink() && readlinkSync(a) === readlinkSync(b);
+  return x.dev === y.dev && x.ino === y.ino;
 }
 
 /** The diversion of `path` to the launcher of the plugin at `root`. */
@@ -68,86 +82,52 @@ export interface Diversion {
   owner: string[];
 }
 
-/** One line of `dpkg-divert --list`: what is diverted where, and who owns it. */
+/** One line of `dpkg-divert --list` in the C locale: what is diverted where, and who owns it. */
 const DIVERSION_LINE = /^(local )?diversion of (\S+) to (\S+)(?: by (\S+))?$/;
 
-/** The diversions to a `.distrib` name that are ours: made locally, or by the package. */
-function ourDiversions(): { path: string; divertTo: string; owner: string[] }[] {
+/** Every path with a diversion of ours to its `.distrib` name: what `disable --all` and `status` look at. */
+export function divertedPaths(): string[] {
   return dpkgDivert(["--list"])
     .split("\n")
     .flatMap((line) => {
       const m = DIVERSION_LINE.exec(line.trim());
       if (!m || m[3] !== `${m[2]}${DIVERTED_SUFFIX}` || (m[4] !== undefined && m[4] !== PACKAGE)) return [];
-      return [{ path: m[2] as string, divertTo: m[3] as string, owner: m[1] ? ["--local"] : ["--package", PACKAGE] }];
+      return [m[2] as string];
     });
 }
 
 /**
- * Every QEMU path the launcher of the plugin at `root` stands in front of (a diversion of ours
- * whose path is a link to that launcher): what `disable --all` undoes, as the package's removal.
+ * Writes the config file's text in one step, keeping what the operator gave it: its mode (the
+ * package ships it 0644, and a non-root user of the diverted kvm reads it), and its place behind a
+ * symlink (config management). undefined removes it.
  */
-export const enabledDiversions = (root: string): Diversion[] =>
-  ourDiversions()
-    .map((d) => diversionOf(d.path, root))
-    .filter((d) => d.ours());
-
-/** Diverts the QEMU binary and links the launcher in its place; each step undone if a later one fails. */
-export function install({ path, divertTo, launcher, ours, owner }: Diversion): string[] {
-  const done: string[] = [];
-  // A bad config file stops the install before anything changes (exit 2, naming the field).
-  const before = readConfigFile(configPath(process.env));
-  // Each step's undo, run in reverse if a later step fails: a half install would leave Ganeti's
-  // QEMU path pointing nowhere, or at a launcher that does not know the real binary.
-  const undo: (() => void)[] = [];
-  try {
-    if (!ours()) {
-      if (!existsSync(path))
-        throw new PluginError(
-          "NOTHING_TO_DIVERT",
-          `${path} does not exist: there is no QEMU binary there to put the launcher in front of`,
-        );
-      dpkgDivert([...owner, "--rename", "--divert", divertTo, "--add", path]);
-      undo.push(() => dpkgDivert([...owner, "--rename", "--remove", path]));
-      done.push(`diverted ${path} to ${divertTo}`);
-      const tmp = `${path}.gqb-tmp`;
-      rmSync(tmp, { force: true });
-      symlinkSync(launcher, tmp);
-      renameSync(tmp, path);
-      undo.push(() => rmSync(path));
-      done.push(`${path} is now a link to ${launcher}`);
-    } else {
-      done.push(`${path} is the launcher already`);
-    }
-    undo.push(() => restoreConfig(before.text));
-    done.push(`${setQemu(before.config, divertTo)} names ${divertTo} as the real QEMU`);
-  } catch (e) {
-    for (const step of undo.reverse()) step();
-    if (e instanceof PluginError) throw e;
-    throw new PluginError("INSTALL_FAILED", `${(e as Error).message}; nothing was changed (steps done before were undone)`);
+export function writeConfigText(text: string | undefined): void {
+  const path = configPath(process.env);
+  if (text === undefined) {
+    rmSync(path, { force: true });
+    return;
   }
-  return done;
+  const real = existsSync(path) ? realpathSync(path) : path;
+  let mode = 0o644;
+  if (existsSync(real)) {
+    const fd = openSync(real, "r");
+    try {
+      mode = fstatSync(fd).mode & 0o7777;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  mkdirSync(dirname(real), { recursive: true, mode: 0o755 });
+  writeAtomically(real, text, mode);
 }
 
-/** Puts the QEMU binary back at its name; what install did and is still there is undone. */
-export function uninstall({ path, divertTo, launcher, ours }: Diversion): string[] {
-  const done: string[] = [];
-  if (ours()) {
-    rmSync(path);
-    done.push(`removed the link ${path} -> ${launcher}`);
-  }
-  // Removed as its owner made it (dpkg-divert refuses another owner's).
-  const made = ourDiversions().find((d) => d.path === path && d.divertTo === divertTo);
-  if (made) {
-    dpkgDivert([...made.owner, "--rename", "--remove", path]);
-    done.push(`removed the diversion: ${divertTo} is ${path} again`);
-  }
-  const { config } = readConfigFile(configPath(process.env));
-  if (config.qemu === divertTo) done.push(`${setQemu(config, undefined)} no longer names ${divertTo}`);
-  // The launcher's link with the stock file name (qemu-exec.ts); running VMs hold the binary itself.
-  const links = qemuLinkDir(cacheDir(process.env), divertTo);
-  if (existsSync(links)) {
-    rmSync(links, { recursive: true, force: true });
-    done.push(`removed ${links}`);
-  }
-  return done;
+/** The config file with `qemu` set (or, with undefined, removed), checked by the same schema; its path. */
+export function setQemu(config: PluginConfig, qemu: string | undefined): string {
+  const next = { ...config };
+  if (qemu === undefined) delete next.qemu;
+  else next.qemu = qemu;
+  writeConfigText(`${JSON.stringify(next, null, 2)}\n`);
+  const path = configPath(process.env);
+  readConfigFile(path);
+  return path;
 }

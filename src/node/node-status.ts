@@ -5,7 +5,7 @@ import { linkedHooks } from "../host/hook-links.js";
 import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "../host/plugin-files.js";
 import { PLUGIN_VERSION } from "../host/plugin-version.js";
 import { hostHasKvm, nameTriesKvm } from "../launcher/qemu-name.js";
-import { enabledDiversions } from "./diversion.js";
+import { launcherState } from "./setup.js";
 
 /** What `ganeti-qemu-blockdev status --json` says of a node, and the cluster-verify hook compares. */
 export interface NodeStatus {
@@ -35,15 +35,24 @@ function buildOf(bundle: string): string {
 
 /**
  * This node's plugin, as the cluster-verify hook reports it: its version, which hooks are linked,
- * where the launcher stands, and what is wrong on its own (an invalid config, a QEMU behind the
- * launcher that is missing or would not try KVM where the host has it).
+ * where the launcher stands, and what is wrong on its own (an invalid config, a half-made enable or
+ * disable at a QEMU path, a QEMU behind the launcher that is missing or would not try KVM where the
+ * host has it). `paths`: QEMU paths to look at besides the plugin's diversions.
  */
-export function nodeStatus(root: string, hooksDir: string, bundle: string): NodeStatus {
+export function nodeStatus(root: string, hooksDir: string, bundle: string, paths: string[] = [DEFAULT_QEMU]): NodeStatus {
   const problems: string[] = [];
   const hooks = linkedHooks(root, hooksDir).filter((h) => h !== KEPT_WHEN_DISABLED);
   const missing = OPERATION_HOOKS.filter((h) => !hooks.includes(h));
   if (missing.length) problems.push(`the plugin is disabled: hooks not linked in ${hooksDir}: ${missing.join(", ")}`);
-  const launcher = enabledDiversions(root).map((d) => d.path);
+  let launcher: string[] = [];
+  try {
+    const state = launcherState(root, paths);
+    launcher = state.launcher;
+    problems.push(...state.half);
+  } catch (e) {
+    if (!(e instanceof PluginError)) throw e;
+    problems.push(`the launcher's state is unknown: ${e.message}`);
+  }
   try {
     const { config } = readConfigFile(configPath(process.env));
     const qemu = config.qemu ?? DEFAULT_QEMU;
