@@ -182,8 +182,11 @@ function fault(kind: "fail" | "kill" | "undo-fail", step: StepName): void {
 
 /**
  * Takes the steps the node lacks, in order, saying each line as it is done. If one fails, what this
- * run made is undone in reverse, every undo tried; the first error is the one thrown, with what
- * could not be undone named in it.
+ * run made is undone in reverse. The node is always at a prefix of the steps, each prefix a state a
+ * node runs in; so an undo that fails stops the undoing there (undoing an earlier step under a later
+ * one that stays would break that: the config forgotten under the launcher's link). The error
+ * thrown is the first one, with the undo that failed named in it; running enable or disable again
+ * goes on from there.
  */
 export function runEnable(steps: Step[], say: (line: string) => void): void {
   const undos: { name: StepName; undo: () => string[] }[] = [];
@@ -197,20 +200,16 @@ export function runEnable(steps: Step[], say: (line: string) => void): void {
       fault("kill", step.name);
     }
   } catch (e) {
-    const failed: string[] = [];
+    let rest = undos.length ? "; the steps done before were undone" : "; nothing was changed";
     for (const { name, undo } of undos.reverse()) {
       try {
         fault("undo-fail", name);
         for (const l of undo()) say(`undone: ${l}`);
       } catch (u) {
-        failed.push(`${name} (${(u as Error).message})`);
+        rest = `; could not undo: ${name} (${(u as Error).message}), nor what comes before it: run enable or disable again`;
+        break;
       }
     }
-    const rest = failed.length
-      ? `; could not undo: ${failed.join(", ")}: run enable or disable again`
-      : undos.length
-        ? "; the steps done before were undone"
-        : "; nothing was changed";
     if (e instanceof PluginError) throw new PluginError(e.code, `${e.message}${rest}`, e.exitCode);
     throw new PluginError("ENABLE_FAILED", `${(e as Error).message}${rest}`);
   }

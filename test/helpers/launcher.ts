@@ -10,6 +10,8 @@ export const LAUNCHER = join(ROOT, "hooks/qemu-launcher");
 export const INSTANCE = "inst1.ganeti.test";
 export interface Run {
   code: number | null;
+  /** The signal that ended it, if one did. */
+  signal?: NodeJS.Signals | null;
   stdout: Buffer;
   stderr: Buffer;
 }
@@ -27,7 +29,7 @@ export function run(cmd: string, args: readonly string[], env: Record<string, st
     child.stdout.on("data", (b: Buffer) => out.push(b));
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
+    child.on("close", (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
   });
 }
 
