@@ -22,3 +22,8 @@ export const DEFAULT_PATHS: NodePaths = {
 export const diskLink = (p: NodePaths, instance: string, index: number) => `${p.diskDir}/${instance}:${index}`;
 export const qmpSocket = (p: NodePaths, instance: string) => `${p.qmpDir}/${instance}.qmp`;
 export const runtimeFile = (p: NodePaths, instance: string) => `${p.runtimeDir}/${instance}.runtime`;
+/**
+ * The hooks' per-instance locks: beside Ganeti's QMP sockets, one directory per node (two nodes
+ * in one machine's namespaces keep theirs apart), made root's and private by the first hook.
+ */
+export const lockDirOf = (p: NodePaths) => `${p.qmpDir.replace(/\/[^/]*\/?$/, "")}/qemu-blockdev-locks`;

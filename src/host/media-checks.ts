@@ -23,22 +23,29 @@ export function checkCurlModule(moduleDir?: string): void {
   // No module directory at all: a QEMU built without modules has curl built in, or not at all.
 }
 
-/** How long an HTTP(S) medium's server may take to answer the check, at start and at a change. */
+/** How long an HTTP(S) medium's server may take to answer the check, at start and at a change: in all. */
 export const URL_CHECK_TIMEOUT_MS = 5000;
 
-/** Asks for the first byte: QEMU's curl driver refuses servers that answer anything but 206. */
+/**
+ * Asks for the first byte: QEMU's curl driver refuses servers that answer anything but 206. The
+ * deadline is for the whole answer, not between bytes: a server that trickles a byte every few
+ * seconds must not hold the hook (Ganeti puts no timeout on hooks).
+ */
 export async function checkRangeSupport(url: string, timeoutMs = URL_CHECK_TIMEOUT_MS): Promise<void> {
   const lib = builtin<typeof import("node:http")>(url.toLowerCase().startsWith("https:") ? "node:https" : "node:http");
+  let timer: NodeJS.Timeout | undefined;
   const status = await new Promise<number>((resolve, reject) => {
-    const req = lib.get(url, { headers: { Range: "bytes=0-0" }, timeout: timeoutMs }, (res) => {
-      res.resume();
+    const req = lib.get(url, { headers: { Range: "bytes=0-0" } }, (res) => {
       resolve(res.statusCode ?? 0);
+      res.destroy(); // the status is the answer: the body is not waited for
     });
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
     req.on("error", reject);
-  }).catch((e: Error) => {
-    throw new PluginError("URL_UNREACHABLE", `CD-ROM image ${url} is not accessible: ${e.message}`);
-  });
+  })
+    .catch((e: Error) => {
+      throw new PluginError("URL_UNREACHABLE", `CD-ROM image ${url} is not accessible: ${e.message}`);
+    })
+    .finally(() => clearTimeout(timer));
   if (status === 206) return;
   if (status === 200) {
     throw new PluginError(

@@ -1,26 +1,32 @@
-import { createServer } from "node:net";
+import { lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { join } from "node:path";
 import { HotplugError } from "../errors.js";
 import { shortHash } from "../util/hash.js";
 
 /**
- * Serialises our hooks per instance. The lock is a listening socket in Linux's abstract namespace:
- * binding is atomic, and the kernel releases it when the holder exits, even on SIGKILL, so there
- * is never a stale lock file to clean up after a crash.
+ * Serialises our hooks per instance. The lock is a listening Unix socket in a directory only root
+ * may write (an abstract socket, which any local user could bind first, would let that user block
+ * every hot-plug of the instance). Binding is atomic; a holder that exits closes it, and one killed
+ * by SIGKILL leaves a socket nobody listens on, which the next taker recognises (connection
+ * refused) and moves away.
  */
-export async function lockInstance(instance: string, timeoutMs: number): Promise<() => void> {
-  const name = `\0ganeti-qemu-blockdev/${shortHash(instance)}`;
+export async function lockInstance(instance: string, timeoutMs: number, dir: string): Promise<() => void> {
+  lockDir(dir);
+  const path = join(dir, `${shortHash(instance)}.lock`);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const server = createServer();
     const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
       server.once("error", resolve);
-      server.listen(name, () => resolve(undefined));
+      server.listen(path, () => resolve(undefined));
     });
     if (!err) {
       server.unref();
       return () => server.close();
     }
     if (err.code !== "EADDRINUSE") throw new HotplugError("LOCK_FAILED", `cannot take the lock of ${instance}: ${err.message}`);
+    if (await stale(path)) continue;
     if (Date.now() >= deadline) {
       throw new HotplugError(
         "LOCK_TIMEOUT",
@@ -29,4 +35,38 @@ export async function lockInstance(instance: string, timeoutMs: number): Promise
     }
     await new Promise((r) => setTimeout(r, 5 + Math.random() * 10));
   }
+}
+
+/** The lock directory, made root's and private if missing; refused if anyone but root could write it. */
+function lockDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw new HotplugError(
+      "LOCK_FAILED",
+      `the lock directory ${dir} is not a directory that only root can write: remove it (the hooks make it again)`,
+    );
+  }
+}
+
+/** Whether the socket at `path` was left by a holder that died; if so it is moved away (true). */
+async function stale(path: string): Promise<boolean> {
+  const refused = await new Promise<boolean>((resolve) => {
+    const sock = connect(path);
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
+  });
+  if (!refused) return false;
+  // Renamed before removal: of two takers that both found it dead, only one moves it.
+  const aside = `${path}.stale-${process.pid}`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return true; // another taker moved it first: try to bind again
+  }
+  rmSync(aside, { force: true });
+  return true;
 }

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { HotplugError, InputError } from "../errors.js";
-import { type NodePaths, qmpSocket } from "../ganeti/paths.js";
+import { lockDirOf, type NodePaths, qmpSocket } from "../ganeti/paths.js";
 import { QmpClient } from "../qmp/client.js";
 import { lockInstance } from "./lock.js";
 
@@ -38,7 +38,7 @@ export async function withInstance<T>(
   fn: (qmp: QmpClient, reconnect: () => Promise<QmpClient>) => Promise<T>,
   after: (result: T) => void = () => {},
 ): Promise<T> {
-  const release = await lockInstance(instance, opts.lockTimeoutMs);
+  const release = await lockInstance(instance, opts.lockTimeoutMs, lockDirOf(opts.paths));
   try {
     const connect = () =>
       QmpClient.connect(qmpSocket(opts.paths, instance), {

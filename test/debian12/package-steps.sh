@@ -40,6 +40,16 @@ has "reconcile INSTANCE" "$(/usr/sbin/$P --help)" || fail "--help lists no recon
 [ "$(cat /etc/$P/config.json)" = "{}" ] || fail "the config is not the default"
 ok "installed with $(node --version): nothing on the node changed"
 
+# An enable killed between two steps (after the diversion, before the config and the link): QEMU
+# still answers at /usr/bin/kvm, status names the half state, and enable run again finishes it.
+rc=0
+GANETI_QEMU_BLOCKDEV_SETUP_FAULT=kill:divert /usr/sbin/$P enable >/dev/null 2>&1 || rc=$?
+[ "$rc" = 137 ] || fail "the interrupted enable exited $rc, not by SIGKILL"
+diverted || fail "the interrupted enable: no diversion yet"
+probe || fail "the interrupted enable: /usr/bin/kvm does not run QEMU"
+has "half enabled" "$(/usr/sbin/$P status)" || fail "status does not name the half state: $(/usr/sbin/$P status)"
+ok "enable killed after the diversion: QEMU still at /usr/bin/kvm, status names the half state"
+
 /usr/sbin/$P enable >/dev/null
 diverted || fail "enable: no diversion owned by the package"
 [ "$(links | wc -l)" = 6 ] || fail "enable: $(links | wc -l) hook links"
@@ -59,7 +69,10 @@ probe || fail "a probe after the upgrade"
 cache_taken || fail "no code cache after the upgrade"
 ok "upgraded to $2 while enabled: still enabled, caches made again"
 
-apt-get remove -y -q $P >/dev/null
+# apt passes LANG and LANGUAGE to the maintainer scripts: the removal's disable --all must not
+# depend on what language dpkg-divert speaks.
+has "Umleitung" "$(LANGUAGE=de dpkg-divert --list /usr/bin/kvm)" || fail "dpkg-divert does not speak German here: the test proves nothing"
+LANG=C.UTF-8 LANGUAGE=de apt-get remove -y -q $P >/dev/null
 [ "$(ours)" = "deinstall ok config-files $2" ] || fail "not removed: $(ours)"
 ! diverted || fail "remove: the diversion is left"
 [ -z "$(links)" ] || fail "remove: hook links left: $(links)"
@@ -67,10 +80,10 @@ apt-get remove -y -q $P >/dev/null
 probe || fail "remove: QEMU does not run"
 [ ! -e $LIB ] && [ ! -e /usr/sbin/$P ] || fail "remove: files left in $LIB"
 [ -f /etc/$P/config.json ] || fail "remove: the config is gone (only purge removes it)"
-ok "removed: disabled, /usr/bin/kvm is QEMU again, the config kept"
+ok "removed under LANGUAGE=de: disabled, /usr/bin/kvm is QEMU again, the config kept"
 
-apt-get purge -y -q $P >/dev/null
+LANG=C.UTF-8 LANGUAGE=de apt-get purge -y -q $P >/dev/null
 [ -z "$(ours)" ] || [ "$(ours)" = "unknown ok not-installed " ] || fail "not purged: $(ours)"
 [ ! -e /etc/$P ] && [ ! -e /var/cache/$P ] || fail "purge: config or cache left"
 [ ! -e /var/log/ganeti/qemu-blockdev.log ] || fail "purge: the log is left"
-ok "purged: nothing of the package left"
+ok "purged under LANGUAGE=de: nothing of the package left"
