@@ -29,6 +29,7 @@ const entry = {
   validateHotplugInput: "hotplug-input",
   validateHotplugOutput: "hotplug-output",
   validateConfig: "config",
+  validateNodeStatus: "node-status",
 };
 const refs = Object.fromEntries(
   Object.entries(entry).map(([fn, name]) => [fn, `https://ganeti-qemu-blockdev.invalid/schemas/${name}.schema.json`]),

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { askNodes, clusterProblems, nodesToAsk, readCluster, remoteStatus } from "../src/node/cluster-verify.js";
+import { askNodes, clusterProblems, nodesToAsk, readCluster, remoteStatus, statusIn } from "../src/node/cluster-verify.js";
 import type { NodeStatus } from "../src/node/node-status.js";
 import { ROOT, runHook } from "./helpers/hook.js";
 import { REAL_QEMU, run } from "./helpers/launcher.js";
@@ -96,6 +96,24 @@ t.test(
     t.same(status.problems, [], "status: no problem");
   },
 );
+
+t.test("a node's answer is checked against its schema: one line for an answer of another shape, not a crash", async (t) => {
+  const good = { version: "1.0.0", build: "aaaa", hooks: [], launcher: ["/usr/bin/kvm"], problems: [], later: "a newer field" };
+  t.same(statusIn(JSON.stringify(good)), good, "a status, with a field of a newer version");
+  const { launcher: _, ...older } = good;
+  t.match(statusIn(JSON.stringify(older)), /^not a status it answered: .*launcher/, "no launcher: named");
+  t.match(
+    statusIn(JSON.stringify({ ...good, hooks: "all" })),
+    /^not a status it answered: its answer at \$\.hooks/,
+    "a field of another type",
+  );
+  t.match(statusIn("bash: ganeti-qemu-blockdev: command not found"), /^not a status it answered: /, "not JSON");
+  const self = { ...good, launcher: [] };
+  const cluster = { name: "c", me: "n1", master: "n1", nodes: ["n1", "n2"] };
+  t.same(clusterProblems(self, cluster, new Map([["n2", statusIn(JSON.stringify(older))]])), [
+    `n2: the plugin does not answer (${statusIn(JSON.stringify(older))}); is it installed there?`,
+  ]);
+});
 
 t.test("the master compares every node with itself", async (t) => {
   const status = (over: Partial<NodeStatus> = {}): NodeStatus => ({

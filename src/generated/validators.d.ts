@@ -13,3 +13,4 @@ export declare const validateStartOutput: GeneratedValidator;
 export declare const validateHotplugInput: GeneratedValidator;
 export declare const validateHotplugOutput: GeneratedValidator;
 export declare const validateConfig: GeneratedValidator;
+export declare const validateNodeStatus: GeneratedValidator;

@@ -1,5 +1,8 @@
 import { readFileSync } from "node:fs";
+import { PluginError } from "../errors.js";
+import { validateNodeStatus } from "../generated/validators.js";
 import { builtin } from "../host/builtin.js";
+import { check, jsonPath } from "../host/validate.js";
 import type { NodeStatus } from "./node-status.js";
 
 /** Ganeti's simple-store files, on every node: the master's name and the node list. */
@@ -53,14 +56,23 @@ export function remoteStatus(
     const lastLine = (text: string) => text.trim().split("\n").at(-1) || "no answer";
     const child = execFile("ssh", args, { encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) => {
       if (err) return resolve(lastLine(stderr || err.message));
-      try {
-        resolve(JSON.parse(stdout) as NodeStatus);
-      } catch (e) {
-        resolve(lastLine((e as Error).message));
-      }
+      resolve(statusIn(stdout));
     });
     child.stdin?.end();
   });
+}
+
+/**
+ * A node's answer, checked as every other input is: a node of another plugin version, which is just
+ * what verify must report, may say something else; that is one line, not a crash of the hook.
+ */
+export function statusIn(stdout: string): NodeStatus | string {
+  try {
+    return check<NodeStatus>(validateNodeStatus, JSON.parse(stdout), "BAD_ANSWER", (p) => `its answer at ${jsonPath(p)}`);
+  } catch (e) {
+    if (e instanceof PluginError || e instanceof SyntaxError) return `not a status it answered: ${e.message.split("\n")[0]}`;
+    throw e;
+  }
 }
 
 /** The nodes the master asks: every other one. Other nodes ask none and report only themselves. */

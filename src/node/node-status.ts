@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { PluginError } from "../errors.js";
+import type { NodeStatus } from "../generated/node-status.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { linkedHooks } from "../host/hook-links.js";
 import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "../host/plugin-files.js";
@@ -7,18 +8,8 @@ import { PLUGIN_VERSION } from "../host/plugin-version.js";
 import { hostHasKvm, nameTriesKvm } from "../launcher/qemu-name.js";
 import { launcherState } from "./setup.js";
 
-/** What `ganeti-qemu-blockdev status --json` says of a node, and the cluster-verify hook compares. */
-export interface NodeStatus {
-  version: string;
-  /** The operator command's bundle build: the same sources give the same build on every node. */
-  build: string;
-  /** The operations' hooks linked in Ganeti's hooks directory (the cluster-verify hook apart). */
-  hooks: string[];
-  /** The QEMU paths the launcher stands in front of (diverted to it). */
-  launcher: string[];
-  /** What is wrong with the node on its own, one line each. */
-  problems: string[];
-}
+/** What `ganeti-qemu-blockdev status --json` says of a node (schemas/node-status.schema.json). */
+export type { NodeStatus };
 
 /** The hooks a node needs linked to be enabled: every one but the cluster-verify hook. */
 export const OPERATION_HOOKS: string[] = HOOK_LINKS.map((l) => l.hook as string).filter((h) => h !== KEPT_WHEN_DISABLED);

@@ -56,8 +56,12 @@ export const DISK_ADD: HotplugOperation<DiskToAdd> = {
   async prepare(ctx, change, peek) {
     const { plan } = change;
     if (change.ganetiAttaches) {
-      const attached = await peek(async (qmp) => blockOf(await queryBlock(qmp), plan.id)?.inserted?.["node-name"] === plan.id);
-      const current = currentRuntime(ctx);
+      // What QEMU has and what the runtime file records, both read under the instance's lock: the
+      // file's own rule (runtime-file.ts), so that no other hook's write falls between them.
+      const { attached, current } = await peek(async (qmp) => ({
+        attached: blockOf(await queryBlock(qmp), plan.id)?.inserted?.["node-name"] === plan.id,
+        current: currentRuntime(ctx),
+      }));
       const recorded = entryOf(current, plan.disk.uuid) !== undefined;
       // On a runtime file 3.0 wrote, 3.1's own hot-add fails (disk_discard=default): the hook does it.
       if (!attached && keepsDiscardDefault(current)) {
