@@ -5,7 +5,15 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { askNodes, clusterProblems, nodesToAsk, readCluster, remoteStatus, statusIn } from "../src/node/cluster-verify.js";
+import {
+  askNodes,
+  type Cluster,
+  clusterProblems,
+  nodesToAsk,
+  readCluster,
+  remoteStatus,
+  statusIn,
+} from "../src/node/cluster-verify.js";
 import type { NodeStatus } from "../src/node/node-status.js";
 import { ROOT, runHook } from "./helpers/hook.js";
 import { REAL_QEMU, run } from "./helpers/launcher.js";
@@ -109,7 +117,7 @@ t.test("a node's answer is checked against its schema: one line for an answer of
   );
   t.match(statusIn("bash: ganeti-qemu-blockdev: command not found"), /^not a status it answered: /, "not JSON");
   const self = { ...good, launcher: [] };
-  const cluster = { name: "c", me: "n1", master: "n1", nodes: ["n1", "n2"] };
+  const cluster = { name: "c", me: "n1", hostname: "n1", master: "n1", nodes: ["n1", "n2"], skipped: [], sshPorts: {} };
   t.same(clusterProblems(self, cluster, new Map([["n2", statusIn(JSON.stringify(older))]])), [
     `n2: the plugin does not answer (${statusIn(JSON.stringify(older))}); is it installed there?`,
   ]);
@@ -124,7 +132,15 @@ t.test("the master compares every node with itself", async (t) => {
     problems: [],
     ...over,
   });
-  const cluster = { name: "c", me: "n1", master: "n1", nodes: ["n1", "n2", "n3", "n4"] };
+  const cluster: Cluster = {
+    name: "c",
+    me: "n1",
+    hostname: "n1",
+    master: "n1",
+    nodes: ["n1", "n2", "n3", "n4"],
+    skipped: [],
+    sshPorts: {},
+  };
   const others: Record<string, NodeStatus | string> = {
     n2: status(),
     n3: "bash: /usr/lib/ganeti-qemu-blockdev/bin/ganeti-qemu-blockdev: No such file or directory",
@@ -143,6 +159,14 @@ t.test("the master compares every node with itself", async (t) => {
   );
   t.same(nodesToAsk({ ...cluster, me: "n2" }), [], "and asks no node");
   t.same(nodesToAsk(cluster), ["n2", "n3", "n4"], "the master asks every other node");
+  t.same(nodesToAsk({ ...cluster, skipped: ["n3"] }), ["n2", "n4"], "but one offline or not vm_capable");
+  const stranger = { ...cluster, me: undefined, hostname: "gateway" };
+  t.same(nodesToAsk(stranger), [], "a host none of the nodes: asks no one");
+  t.match(
+    clusterProblems(status(), stranger, new Map()),
+    [/^gateway: this host's name is none of the cluster's nodes \(n1, n2, n3, n4\)/],
+    "and says so",
+  );
 });
 
 t.test("the master asks its nodes at the same time, at most 16 at once, and hears every answer", async (t) => {
@@ -172,10 +196,29 @@ t.test("the cluster from Ganeti's ssconf files, and a node's status over SSH", a
   writeFileSync(join(dir, "ssconf_node_list"), "n1.example.org\nn2.example.org\n");
   t.same(
     readCluster(dir, "n2"),
-    { name: "cluster.test", me: "n2.example.org", master: "n1.example.org", nodes: ["n1.example.org", "n2.example.org"] },
-    "a host that calls itself by its short name",
+    {
+      name: "cluster.test",
+      me: "n2.example.org",
+      hostname: "n2",
+      master: "n1.example.org",
+      nodes: ["n1.example.org", "n2.example.org"],
+      skipped: [],
+      sshPorts: {},
+    },
+    "a host that calls itself by its short name (Ganeti 2.x's files only: nothing skipped)",
   );
   t.equal(readCluster(dir, "n1.example.org").me, "n1.example.org");
+  t.equal(readCluster(dir, "n9").me, undefined, "a host none of the nodes");
+  writeFileSync(join(dir, "ssconf_node_list"), "n1.example.org\nn2.example.org\nn3.example.org\nn4.example.org\n");
+  writeFileSync(join(dir, "ssconf_offline_nodes"), "n3.example.org\n");
+  writeFileSync(
+    join(dir, "ssconf_node_vm_capable"),
+    "n1.example.org=True\nn2.example.org=True\nn3.example.org=True\nn4.example.org=False\n",
+  );
+  writeFileSync(join(dir, "ssconf_ssh_ports"), "n1.example.org=22\nn2.example.org=2222\n");
+  const full = readCluster(dir, "n1.example.org");
+  t.same(nodesToAsk(full), ["n2.example.org"], "the master skips the offline node and the one not vm_capable");
+  t.same(full.sshPorts["n2.example.org"], "2222");
 
   // An ssh of the test's own, first on PATH: it answers for n2 and fails for n3, as a node without the plugin would.
   const bin = join(dir, "bin");
@@ -191,14 +234,14 @@ t.test("the cluster from Ganeti's ssconf files, and a node's status over SSH", a
   t.teardown(() => {
     process.env["PATH"] = path;
   });
-  t.same(await remoteStatus("n2.example.org", "/x/bin/ganeti-qemu-blockdev", dir, "cluster.test"), status, "n2's status, parsed");
+  t.same(await remoteStatus("n2.example.org", "/x/bin/ganeti-qemu-blockdev", dir, full), status, "n2's status, parsed");
   t.match(
     readFileSync(join(dir, "ssh-args"), "utf8"),
-    `-oBatchMode=yes -oConnectTimeout=10 -oGlobalKnownHostsFile=${dir}/known_hosts -oUserKnownHostsFile=/dev/null -oStrictHostKeyChecking=yes -oHostKeyAlias=cluster.test -lroot n2.example.org /x/bin/ganeti-qemu-blockdev status --json`,
-    "asked as Ganeti's master asks: root, no prompt, Ganeti's known_hosts under the cluster's name",
+    `-oBatchMode=yes -oConnectTimeout=10 -oGlobalKnownHostsFile=${dir}/known_hosts -oUserKnownHostsFile=/dev/null -oStrictHostKeyChecking=yes -oHostKeyAlias=cluster.test -lroot -p 2222 n2.example.org '/x/bin/ganeti-qemu-blockdev' 'status' '--json'`,
+    "asked as Ganeti's master asks: root, no prompt, Ganeti's known_hosts under the cluster's name, the node's SSH port, the command quoted for the remote shell",
   );
   t.equal(
-    await remoteStatus("n3.example.org", "/x/bin/ganeti-qemu-blockdev", dir, "cluster.test"),
+    await remoteStatus("n3.example.org", "/x/bin/ganeti-qemu-blockdev", dir, full),
     "sh: 1: /x/bin/ganeti-qemu-blockdev: not found",
     "a node without the plugin: what it said",
   );

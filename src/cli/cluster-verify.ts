@@ -36,7 +36,7 @@ void runHook(NAME, SUMMARY, FLAGS, async (args) => {
   const self = nodeStatus(root, str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, `${root}/dist/ganeti-qemu-blockdev.cjs`);
   const cluster = readCluster(ssconf, hostname());
   const answers = await askNodes(nodesToAsk(cluster), (node) =>
-    remoteStatus(node, `${root}/bin/ganeti-qemu-blockdev`, ssconf, cluster.name),
+    remoteStatus(node, `${root}/bin/ganeti-qemu-blockdev`, ssconf, cluster),
   );
   const lines = clusterProblems(self, cluster, answers);
   // Named, since Ganeti shows every failed verify hook's output under the same heading.

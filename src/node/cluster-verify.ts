@@ -10,22 +10,56 @@ export const DEFAULT_SSCONF_DIR = "/var/lib/ganeti";
 
 export interface Cluster {
   name: string;
-  /** This node's name, as Ganeti lists it. */
-  me: string;
+  /** This node's name, as Ganeti lists it (undefined: the host's name is none of the nodes'). */
+  me: string | undefined;
+  /** The host's own name, for a line when it is none of the nodes'. */
+  hostname: string;
   master: string;
   nodes: string[];
+  /** Nodes Ganeti does not ask either: offline ones, and those that run no instances (not vm_capable). */
+  skipped: string[];
+  /** Each node's SSH port, where Ganeti's node groups set one (ssconf_ssh_ports). */
+  sshPorts: Record<string, string>;
 }
 
-/** Which node this is, and the cluster's master and nodes, from Ganeti's ssconf files. */
+/**
+ * Which node this is, and the cluster's master and nodes, from Ganeti's ssconf files. The files of
+ * newer Ganeti (offline nodes, vm_capable, SSH ports) are optional: missing, nothing is skipped.
+ */
 export function readCluster(ssconfDir: string, hostname: string): Cluster {
   const read = (key: string) => readFileSync(`${ssconfDir}/ssconf_${key}`, "utf8").trim();
+  const optional = (key: string) => {
+    try {
+      return read(key).split("\n").filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  /** A file of `node=value` lines. */
+  const pairs = (key: string) =>
+    Object.fromEntries(
+      optional(key).flatMap((l) => (l.includes("=") ? [[l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]] : [])),
+    );
   const master = read("master_node");
   const nodes = read("node_list").split("\n").filter(Boolean);
   // Ganeti names nodes by their FQDN; the host may call itself by the short name.
   const short = (n: string) => n.split(".")[0];
-  const me = nodes.find((n) => n === hostname) ?? nodes.find((n) => short(n) === short(hostname)) ?? hostname;
-  return { name: read("cluster_name"), me, master, nodes };
+  const me = nodes.find((n) => n === hostname) ?? nodes.find((n) => short(n) === short(hostname));
+  const vmCapable = pairs("node_vm_capable");
+  const skipped = [...optional("offline_nodes"), ...nodes.filter((n) => vmCapable[n] === "False")];
+  return {
+    name: read("cluster_name"),
+    me,
+    hostname,
+    master,
+    nodes,
+    skipped: [...new Set(skipped)],
+    sshPorts: pairs("ssh_ports"),
+  };
 }
+
+/** A word for the remote shell, which ssh hands the command to: quoted whatever it holds. */
+const shellWord = (w: string) => `'${w.replaceAll("'", `'\\''`)}'`;
 
 /**
  * A node's status as its own plugin reports it, asked over SSH as Ganeti's master asks its nodes:
@@ -36,7 +70,7 @@ export function remoteStatus(
   node: string,
   command: string,
   ssconfDir: string,
-  clusterName: string,
+  cluster: Pick<Cluster, "name" | "sshPorts">,
 ): Promise<NodeStatus | string> {
   const { execFile } = builtin<typeof import("node:child_process")>("node:child_process");
   const args = [
@@ -45,12 +79,11 @@ export function remoteStatus(
     `-oGlobalKnownHostsFile=${ssconfDir}/known_hosts`,
     "-oUserKnownHostsFile=/dev/null",
     "-oStrictHostKeyChecking=yes",
-    `-oHostKeyAlias=${clusterName}`,
+    `-oHostKeyAlias=${cluster.name}`,
     "-lroot",
+    ...(cluster.sshPorts[node] ? ["-p", cluster.sshPorts[node]] : []),
     node,
-    command,
-    "status",
-    "--json",
+    [command, "status", "--json"].map(shellWord).join(" "),
   ];
   return new Promise((resolve) => {
     const lastLine = (text: string) => text.trim().split("\n").at(-1) || "no answer";
@@ -75,9 +108,13 @@ export function statusIn(stdout: string): NodeStatus | string {
   }
 }
 
-/** The nodes the master asks: every other one. Other nodes ask none and report only themselves. */
+/**
+ * The nodes the master asks: every other one that Ganeti's verify looks at too (not offline, and
+ * vm_capable). Other nodes ask none and report only themselves.
+ */
 export function nodesToAsk(cluster: Cluster): string[] {
-  return cluster.me === cluster.master ? cluster.nodes.filter((n) => n !== cluster.me) : [];
+  if (cluster.me === undefined || cluster.me !== cluster.master) return [];
+  return cluster.nodes.filter((n) => n !== cluster.me && !cluster.skipped.includes(n));
 }
 
 /**
@@ -105,7 +142,13 @@ export async function askNodes(
  * QEMU paths. Lines come in the order of Ganeti's node list.
  */
 export function clusterProblems(self: NodeStatus, cluster: Cluster, answers: ReadonlyMap<string, NodeStatus | string>): string[] {
-  const lines = self.problems.map((p) => `${cluster.me}: ${p}`);
+  const me = cluster.me ?? cluster.hostname;
+  const lines = self.problems.map((p) => `${me}: ${p}`);
+  if (cluster.me === undefined) {
+    lines.push(
+      `${me}: this host's name is none of the cluster's nodes (${cluster.nodes.join(", ")}): no node was compared with it`,
+    );
+  }
   for (const node of nodesToAsk(cluster)) {
     const other = answers.get(node) ?? "not asked";
     if (typeof other === "string") {
