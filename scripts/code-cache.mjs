@@ -4,14 +4,18 @@
 // again (src/loader/hook-loader.ts picks one; <build> is the bundle's own, scripts/bundle.mjs).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { COMMANDS } from "./lib/hooks.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
-const scratch = mkdtempSync(join(tmpdir(), "gqb-codecache-"));
-/** @type {Record<string, string>} */
-const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", GQB_CODE_CACHE: "write" };
+// Beside the bundles, not in $TMPDIR: a node's /tmp may be noexec, and the stand-in QEMU below runs.
+const scratch = mkdtempSync(join(root, "dist", ".code-cache-"));
+/**
+ * The runs' environment: the log to /dev/null, since these are not a node's actions (postinst runs
+ * this at every install and upgrade; its "demo" instance would land in the production log).
+ * @type {Record<string, string>}
+ */
+const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", GQB_CODE_CACHE: "write", GANETI_QEMU_BLOCKDEV_LOG: "/dev/null" };
 for (const line of readFileSync(join(root, "examples/instance.env"), "utf8").split("\n")) {
   const i = line.indexOf("=");
   if (i > 0) env[line.slice(0, i)] = line.slice(i + 1).replace(/@[A-Z]+@/, "/nonexistent/image");

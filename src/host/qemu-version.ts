@@ -1,9 +1,10 @@
-import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import type { QemuVersion } from "../blockdev/model.js";
 import { PluginError } from "../errors.js";
 import { shortHash } from "../util/hash.js";
 import { writeAtomically } from "./atomic-write.js";
 import { builtin } from "./builtin.js";
+import { ownedAlone, privateDir } from "./cache-dir.js";
 
 export function parseVersion(text: string): QemuVersion | undefined {
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
@@ -27,6 +28,7 @@ export function probeQemuVersion(kvmPath: string, cacheDir: string): QemuVersion
   const key = `${kvmPath}\0${st.ino}\0${st.size}\0${st.mtimeMs}`;
   const file = `${cacheDir}/qemu-version-${shortHash(kvmPath)}.json`;
   try {
+    if (!ownedAlone(cacheDir) || !ownedAlone(file)) throw new Error("not ours alone");
     const cached = JSON.parse(readFileSync(file, "utf8")) as { key?: string; version?: QemuVersion };
     if (cached.key === key && Array.isArray(cached.version)) return cached.version;
   } catch {
@@ -43,8 +45,7 @@ export function probeQemuVersion(kvmPath: string, cacheDir: string): QemuVersion
   const version = parseVersion(out);
   if (!version) throw new PluginError("QEMU_VERSION", `cannot read a version from ${kvmPath} --version: ${out.split("\n")[0]}`);
   try {
-    mkdirSync(cacheDir, { recursive: true });
-    writeAtomically(file, JSON.stringify({ key, version }));
+    if (privateDir(cacheDir)) writeAtomically(file, JSON.stringify({ key, version }));
   } catch {
     // A read-only cache only costs time.
   }

@@ -1,7 +1,7 @@
-import { mkdirSync } from "node:fs";
 import { splitOptions } from "../ganeti/kvm-argv.js";
 import { DEFAULT_PATHS } from "../ganeti/paths.js";
 import { writeAtomically } from "../host/atomic-write.js";
+import { privateDir } from "../host/cache-dir.js";
 import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE } from "../host/plugin-files.js";
 
 /**
@@ -33,7 +33,7 @@ export function rememberPassThrough(
   const dir = cacheDir(env);
   if ([calledAs, qemuPath].some((l) => l.includes("\n"))) return; // one line each, or no record
   try {
-    mkdirSync(dir, { recursive: true });
+    if (!privateDir(dir)) return; // a cache others could write: no record, every probe through Node
     const state = config.text === undefined ? `absent ${config.path}\n` : `present ${config.path}\n${config.text}`;
     writeAtomically(`${dir}/${PASS_THROUGH_FILE}`, `${calledAs}\n${qemuPath}\n${state}`);
   } catch {

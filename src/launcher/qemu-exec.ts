@@ -1,5 +1,6 @@
-import { mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { basename } from "node:path";
+import { privateDir } from "../host/cache-dir.js";
 import { shortHash } from "../util/hash.js";
 import { stockName } from "./qemu-name.js";
 
@@ -26,13 +27,14 @@ export function qemuExec(calledAs: string, realQemu: string, cacheDir: string): 
   if (basename(realQemu) === file) return { name, path: realQemu };
   const dir = qemuLinkDir(cacheDir, realQemu);
   const link = `${dir}/${file}`;
+  // Only in directories no one else can write: another user could swap the link before the exec.
+  if (![cacheDir, `${cacheDir}/qemu`, dir].every(privateDir)) return { name, path: realQemu };
   try {
     if (readlinkSync(link) === realQemu) return { name, path: link };
   } catch {
     // not there yet, or not a link: made below
   }
   try {
-    mkdirSync(dir, { recursive: true });
     const tmp = `${link}.tmp-${process.pid}`;
     rmSync(tmp, { force: true });
     symlinkSync(realQemu, tmp);

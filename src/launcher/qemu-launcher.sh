@@ -25,7 +25,8 @@ slurp() {
 case " $* " in
 *" -name "*) ;;
 *)
-  if [ -r "$record" ] && { IFS= read -r called && IFS= read -r qemu && IFS= read -r state && slurp; } <"$record" &&
+  # Only a record of our own user's ([ -O ]; written 0600): one planted by another user is ignored.
+  if [ -r "$record" ] && [ -O "$record" ] && { IFS= read -r called && IFS= read -r qemu && IFS= read -r state && slurp; } <"$record" &&
     [ "$called" = "$0" ] && [ -x "$qemu" ]; then
     if [ "$state" = "absent $config" ]; then
       [ -e "$config" ] || exec "$qemu" "$@"

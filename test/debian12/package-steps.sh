@@ -28,8 +28,13 @@ fi
 # A node's Ganeti has its hooks directory and log directory; the package does not create them.
 mkdir -p /etc/ganeti/hooks /var/log/ganeti
 
-apt-get install -y -q --no-install-recommends "$DIR/${P}_$1_all.deb" >/dev/null
+# A node's /tmp may be noexec: the install's code-cache run must not need to run anything there.
+mkdir -p /tmp/gqb-noexec
+mount -t tmpfs -o noexec,size=16m gqb-noexec /tmp/gqb-noexec
+TMPDIR=/tmp/gqb-noexec apt-get install -y -q --no-install-recommends "$DIR/${P}_$1_all.deb" >/dev/null
+umount /tmp/gqb-noexec
 [ "$(ours)" = "install ok installed $1" ] || fail "not installed: $(ours)"
+[ ! -s /var/log/ganeti/qemu-blockdev.log ] || fail "the install wrote the plugin's log: $(cat /var/log/ganeti/qemu-blockdev.log)"
 [ -x /usr/sbin/$P ] || fail "no /usr/sbin/$P"
 head -1 $LIB/hooks/disk-add | grep -qx '#!/usr/bin/node' || fail "the hooks do not name Debian's /usr/bin/node"
 cache_taken || fail "no code cache made at install for $(node --version)"
