@@ -25,7 +25,7 @@ import { gzipSync } from "node:zlib";
 import { PROGRAMS } from "./lib/hooks.mjs";
 import { pluginFiles } from "./lib/plugin-files.mjs";
 
-const { PACKAGE, PACKAGE_ROOT, DEFAULT_CONFIG_PATH } = await pluginFiles();
+const { PACKAGE, PACKAGE_ROOT, DEFAULT_CONFIG_PATH, DEFAULT_CACHE_DIR } = await pluginFiles();
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 /** PACKAGE_VERSION overrides the version: the upgrade test builds a newer copy of the same tree. */
@@ -59,6 +59,11 @@ copy(join(root, "scripts/lib/hooks.mjs"), join(lib, "scripts/lib/hooks.mjs"));
 copy(join(root, "examples/instance.env"), join(lib, "examples/instance.env"));
 mkdirSync(join(stage, "usr/sbin"), { recursive: true });
 symlinkSync(relative("/usr/sbin", `${PACKAGE_ROOT}/bin/${PACKAGE}`), join(stage, "usr/sbin", PACKAGE));
+
+// The cache directory, root's and 0755 as the launcher trusts it (src/host/cache-dir.ts): made by
+// dpkg, never left to a umask at first use.
+mkdirSync(join(stage, DEFAULT_CACHE_DIR), { recursive: true });
+chmodSync(join(stage, DEFAULT_CACHE_DIR), 0o755);
 
 // The conffile: every setting has its default; `enable` names the diverted QEMU in it.
 put(join(stage, DEFAULT_CONFIG_PATH), "{}\n");

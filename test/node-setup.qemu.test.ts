@@ -2,6 +2,7 @@
 // QEMU binary Ganeti calls (a diversion), and the undo of both, which leaves running VMs alone. On a
 // scratch node (test/helpers/node-setup.ts): a QEMU path, hooks directory and dpkg database of the
 // test's own, never /usr/bin/kvm or /etc/ganeti/hooks. Faults at every step: node-setup-faults.
+import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
@@ -136,6 +137,27 @@ t.test("enable creates the config file's directory, and keeps the mode and the p
   t.equal(lstatSync(real).mode & 0o777, 0o644, "its mode kept, whatever the umask");
   t.equal((await node.command(["disable"])).code, 0);
   t.same(JSON.parse(readFileSync(real, "utf8")), { timeouts: { qmp: 7 } }, "disable, through the link too");
+});
+
+t.test("hook links are all or nothing, and a temporary left by a killed enable is no obstacle", async (t) => {
+  const node = scratchNode(t);
+  const [first, second] = HOOK_LINKS;
+  // A killed enable's temporary beside a link of the plugin's from another place (replaced by rename).
+  mkdirSync(join(node.hooks, first.link, ".."), { recursive: true });
+  symlinkSync("/opt/gqb-old-checkout/hooks/instance-start", join(node.hooks, first.link));
+  symlinkSync("/opt/gqb-old-checkout/hooks/instance-start", join(node.hooks, `${first.link}.gqb-tmp`));
+  // A later hook's directory where no link can be made (read-only): the links made before go again.
+  const blocked = join(node.hooks, second.link, "..");
+  mkdirSync(blocked, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", "ro", "gqb-ro", blocked]);
+  const failed = await node.command(["enable", "--hooks-only"]).finally(() => execFileSync("umount", [blocked]));
+  t.equal(failed.code, 1);
+  t.match(failed.stderr.toString(), /HOOK_LINK_FAILED.*EROFS.*no hook was linked/);
+  t.same(node.state().hooks, [first.link], "no link made by this enable is left");
+  const ok = await node.command(["enable", "--hooks-only"]);
+  t.equal(ok.code, 0, ok.stderr.toString());
+  t.equal(node.state().hooks.length, HOOK_LINKS.length, "every hook linked, the stale temporary no obstacle");
+  t.notOk(lstatSync(join(node.hooks, `${first.link}.gqb-tmp`), { throwIfNoEntry: false }), "and gone");
 });
 
 t.test("under a translated locale (apt passes LANG and LANGUAGE to maintainer scripts): the same steps", async (t) => {
