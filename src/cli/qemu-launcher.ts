@@ -4,9 +4,11 @@ import { splitOptions } from "../ganeti/kvm-argv.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { pathKind } from "../host/path-kind.js";
 import { appendLog } from "../host/plugin-log.js";
+import { probeQemuOptions } from "../host/qemu-version.js";
 import { cacheDir, isInstanceStart, rememberPassThrough } from "../launcher/pass-through.js";
 import { qemuExec } from "../launcher/qemu-exec.js";
 import { hostHasKvm, LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
+import { bridgeRemoved, mayNeedBridge } from "../launcher/removed-options.js";
 import { rewriteArgv } from "../launcher/rewrite.js";
 import { runMain, say, writeFd } from "./program.js";
 
@@ -66,6 +68,12 @@ void runMain(NAME, () => {
     const started = Date.now(); // not performance.now(): its first use costs ~1.4 ms
     const instance = splitOptions(argv).find((o) => o.name === "name")?.value ?? "";
     out = rewriteArgv(argv, { pathKind });
+    // Options this QEMU removed (Ganeti 3.0's -chroot, -runas, -no-acpi): QEMU is asked only then.
+    if (mayNeedBridge(out)) {
+      const bridged = bridgeRemoved(out, new Set(probeQemuOptions(qemu, cacheDir(env))));
+      out = bridged.argv;
+      for (const line of bridged.lines) appendLog(env, NAME, `${instance}: ${line}`);
+    }
     const warning = tcgWarning(exec.name, argv, hostHasKvm(env));
     if (warning) warn(env, instance, warning);
     const drives = argv.filter((w) => w === "-drive").length;

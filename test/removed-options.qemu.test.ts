@@ -1,0 +1,103 @@
+// Options QEMU removed that Ganeti 3.0 still writes (-chroot, -runas, -no-acpi): through the
+// launcher, QEMU runs chrooted, as the user, with ACPI off, whether this QEMU still has the old
+// options (passed on as Ganeti wrote them) or not (rewritten into -run-with and acpi=off). Which
+// one this QEMU is, is asked of its -help; `npm run test:debian13` runs this on a QEMU without them.
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { bridgeRemoved } from "../src/launcher/removed-options.js";
+import { QmpClient } from "../src/qmp/client.js";
+import { LAUNCHER, launcherEnv, REAL_QEMU, run } from "./helpers/launcher.js";
+import { tempDir } from "./helpers/tmp.js";
+
+const help = execFileSync(REAL_QEMU, ["-help"], { encoding: "utf8" });
+const has = (o: string) => new RegExp(`^-${o}\\b`, "m").test(help);
+const NOBODY = 65534;
+
+t.test("the rewrite itself: only what this QEMU lacks, into its replacement", async (t) => {
+  const argv = ["-name", "i", "-machine", "pc-i440fx-7.2", "-chroot", "/var/lib/x", "-runas", "gnt", "-no-acpi", "-S"];
+  t.same(
+    bridgeRemoved(argv, new Set(["chroot", "runas", "no-acpi", "run-with"])),
+    { argv, lines: [] },
+    "a QEMU with all three: as written",
+  );
+  const none = bridgeRemoved(argv, new Set(["run-with"]));
+  t.same(none.argv, ["-name", "i", "-machine", "pc-i440fx-7.2,acpi=off", "-S", "-run-with", "chroot=/var/lib/x,user=gnt"]);
+  t.equal(none.lines.length, 3, "one log line per rewrite");
+  t.same(
+    bridgeRemoved(["-name", "i", "-runas", "gnt"], new Set(["chroot", "no-acpi"])).argv,
+    ["-name", "i", "-run-with", "user=gnt"],
+    "-runas alone (QEMU 10.0: -chroot had gone before)",
+  );
+  t.same(
+    bridgeRemoved(["-name", "i", "-no-acpi"], new Set()).argv,
+    ["-name", "i", "-machine", "acpi=off"],
+    "no -machine: one of its own",
+  );
+});
+
+t.test(
+  `a start with -chroot, -runas and -no-acpi through the launcher (this QEMU ${has("chroot") ? "has" : "lacks"} -chroot, ${has("runas") ? "has" : "lacks"} -runas, ${has("no-acpi") ? "has" : "lacks"} -no-acpi)`,
+  async (t) => {
+    const dir = tempDir(t);
+    chmodSync(dir, 0o755);
+    const jail = join(dir, "jail");
+    mkdirSync(jail);
+    const pidfile = join(dir, "pid");
+    const qmp = join(dir, "qmp");
+    const argv = [
+      "-name",
+      "bridge-test",
+      "-accel",
+      "tcg",
+      "-nodefaults",
+      "-display",
+      "none",
+      "-m",
+      "64",
+      "-S",
+      "-machine",
+      "pc",
+      "-daemonize",
+      "-pidfile",
+      pidfile,
+      "-qmp",
+      `unix:${qmp},server=on,wait=off`,
+      "-chroot",
+      jail,
+      "-runas",
+      "nobody",
+      "-no-acpi",
+    ];
+    const log = join(dir, "plugin.log");
+    const stock = await run(REAL_QEMU, ["-name", "x", "-chroot", jail, "-runas", "nobody", "-no-acpi", "-version"]);
+    const stockTakes = has("chroot") && has("runas") && has("no-acpi");
+    t.equal(
+      stock.code === 0,
+      stockTakes,
+      stockTakes ? "stock QEMU takes them" : `stock QEMU refuses them: ${stock.stderr.toString().trim()}`,
+    );
+
+    const r = await run(LAUNCHER, argv, { ...launcherEnv(dir, { qemu: REAL_QEMU }), GANETI_QEMU_BLOCKDEV_LOG: log });
+    t.equal(r.code, 0, `started through the launcher: ${r.stderr}`);
+    const pid = Number(readFileSync(pidfile, "utf8"));
+    t.teardown(() => {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    });
+    t.equal(readlinkSync(`/proc/${pid}/root`), jail, "QEMU runs chrooted");
+    t.match(readFileSync(`/proc/${pid}/status`, "utf8"), new RegExp(`^Uid:\\s+${NOBODY}\\s`, "m"), "as the user");
+    const client = await QmpClient.connect(qmp, { timeoutMs: 5000 });
+    t.teardown(() => client.close());
+    t.equal(await client.execute("qom-get", { path: "/machine", property: "acpi" }), "off", "with ACPI off");
+    const logged = readFileSync(log, "utf8");
+    for (const o of ["chroot", "runas", "no-acpi"])
+      t.equal(
+        logged.includes(`-${o} `),
+        !has(o),
+        `-${o}: ${has(o) ? "passed on as written" : "rewritten, and the rewrite logged"}`,
+      );
+  },
+);
