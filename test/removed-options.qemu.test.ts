@@ -101,3 +101,41 @@ t.test(
       );
   },
 );
+
+t.test(
+  "a machine type this QEMU lacks: the start refused in one line naming the instance, the type and what to set",
+  async (t) => {
+    const dir = tempDir(t);
+    const types = execFileSync(REAL_QEMU, ["-machine", "help"], { encoding: "utf8" });
+    const newest = [...types.matchAll(/^(pc-i440fx-(\d+)\.(\d+))\s/gm)]
+      .sort((a, b) => Number(a[2]) - Number(b[2]) || Number(a[3]) - Number(b[3]))
+      .at(-1)?.[1];
+    const argv = [
+      "-name",
+      "old-vm",
+      "-accel",
+      "tcg",
+      "-nodefaults",
+      "-display",
+      "none",
+      "-S",
+      "-machine",
+      "pc-i440fx-0.9,accel=kvm",
+    ];
+    const stock = await run(REAL_QEMU, argv);
+    t.not(stock.code, 0, `stock QEMU fails in its own words: ${stock.stderr.toString().trim()}`);
+    const r = await run(LAUNCHER, argv, launcherEnv(dir, { qemu: REAL_QEMU }));
+    t.equal(r.code, 1);
+    t.equal(
+      r.stderr.toString(),
+      `qemu-launcher: error [MACHINE_TYPE_MISSING]: instance old-vm: this node's QEMU (${REAL_QEMU}) has no machine type pc-i440fx-0.9, so the instance can neither start nor migrate here: gnt-instance modify -H machine_version=${newest} old-vm, then start it (the guest sees the newer board from then on)\n`,
+      "one line",
+    );
+    const ok = await run(
+      LAUNCHER,
+      [...argv.slice(0, -1), `${newest},accel=tcg`, "-version"],
+      launcherEnv(dir, { qemu: REAL_QEMU }),
+    );
+    t.equal(ok.code, 0, `a type it has starts: ${ok.stderr}`);
+  },
+);

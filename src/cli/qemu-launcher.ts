@@ -4,12 +4,13 @@ import { splitOptions } from "../ganeti/kvm-argv.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { pathKind } from "../host/path-kind.js";
 import { appendLog } from "../host/plugin-log.js";
-import { probeQemuOptions } from "../host/qemu-version.js";
+import { probeMachineTypes, probeQemuOptions } from "../host/qemu-version.js";
+import { isVersioned, machineTypes, missingMachineType } from "../launcher/machine-types.js";
 import { cacheDir, isInstanceStart, rememberPassThrough } from "../launcher/pass-through.js";
 import { qemuExec } from "../launcher/qemu-exec.js";
 import { hostHasKvm, LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
 import { bridgeRemoved, mayNeedBridge } from "../launcher/removed-options.js";
-import { rewriteArgv } from "../launcher/rewrite.js";
+import { machineOf, rewriteArgv } from "../launcher/rewrite.js";
 import { runMain, say, writeFd } from "./program.js";
 
 /**
@@ -67,6 +68,11 @@ void runMain(NAME, () => {
   if (isInstanceStart(argv)) {
     const started = Date.now(); // not performance.now(): its first use costs ~1.4 ms
     const instance = splitOptions(argv).find((o) => o.name === "name")?.value ?? "";
+    const type = machineOf(splitOptions(argv));
+    if (isVersioned(type)) {
+      const missing = missingMachineType(instance, type, probeMachineTypes(qemu, cacheDir(env), machineTypes), qemu);
+      if (missing) throw missing;
+    }
     out = rewriteArgv(argv, { pathKind });
     // Options this QEMU removed (Ganeti 3.0's -chroot, -runas, -no-acpi): QEMU is asked only then.
     if (mayNeedBridge(out)) {

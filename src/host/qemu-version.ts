@@ -64,3 +64,7 @@ export const probeQemuVersion = (kvmPath: string, cacheDir: string): QemuVersion
 /** The options a QEMU binary has, from its `-help` (each line that starts with one). */
 export const probeQemuOptions = (kvmPath: string, cacheDir: string): string[] =>
   probeQemu(kvmPath, cacheDir, ["-help"], (out) => [...out.matchAll(/^-([a-z0-9][a-z0-9-]*)/gm)].map((m) => m[1] as string));
+
+/** The machine types a QEMU binary has, from its `-machine help`. */
+export const probeMachineTypes = (kvmPath: string, cacheDir: string, parse: (help: string) => string[]): string[] =>
+  probeQemu(kvmPath, cacheDir, ["-machine", "help"], parse);

@@ -194,7 +194,7 @@ function blockdevNodeName(o: ArgvOption): string {
 }
 
 /** Ganeti's machine type: `-machine pc-i440fx-7.2,accel=kvm` or `type=q35`; absent means QEMU's pc. */
-function machineOf(opts: readonly ArgvOption[]): string {
+export function machineOf(opts: readonly ArgvOption[]): string {
   const m = opts.findLast((o) => o.name === "machine" || o.name === "M");
   if (!m?.value) return "pc";
   const kv = parseOptString(m.value, "type");
