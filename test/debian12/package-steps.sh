@@ -76,8 +76,14 @@ ok "upgraded to $2 while enabled: still enabled, caches made again"
 
 # apt passes LANG and LANGUAGE to the maintainer scripts: the removal's disable --all must not
 # depend on what language dpkg-divert speaks.
-has "Umleitung" "$(LANGUAGE=de dpkg-divert --list /usr/bin/kvm)" || fail "dpkg-divert does not speak German here: the test proves nothing"
-LANG=C.UTF-8 LANGUAGE=de apt-get remove -y -q $P >/dev/null
+# A German locale of its own (Debian 13's glibc ignores LANGUAGE under C.UTF-8).
+if ! locale -a 2>/dev/null | grep -qx de_DE.utf8; then
+  apt-get install -y -q --no-install-recommends locales >/dev/null
+  localedef -i de_DE -c -f UTF-8 de_DE.UTF-8
+fi
+DE=(LANG=de_DE.UTF-8 LANGUAGE=de)
+has "Umleitung" "$(env "${DE[@]}" dpkg-divert --list /usr/bin/kvm)" || fail "dpkg-divert does not speak German here: the test proves nothing"
+env "${DE[@]}" apt-get remove -y -q $P >/dev/null
 [ "$(ours)" = "deinstall ok config-files $2" ] || fail "not removed: $(ours)"
 ! diverted || fail "remove: the diversion is left"
 [ -z "$(links)" ] || fail "remove: hook links left: $(links)"
@@ -87,7 +93,7 @@ probe || fail "remove: QEMU does not run"
 [ -f /etc/$P/config.json ] || fail "remove: the config is gone (only purge removes it)"
 ok "removed under LANGUAGE=de: disabled, /usr/bin/kvm is QEMU again, the config kept"
 
-LANG=C.UTF-8 LANGUAGE=de apt-get purge -y -q $P >/dev/null
+env "${DE[@]}" apt-get purge -y -q $P >/dev/null
 [ -z "$(ours)" ] || [ "$(ours)" = "unknown ok not-installed " ] || fail "not purged: $(ours)"
 [ ! -e /etc/$P ] && [ ! -e /var/cache/$P ] || fail "purge: config or cache left"
 [ ! -e /var/log/ganeti/qemu-blockdev.log ] || fail "purge: the log is left"
