@@ -63,10 +63,12 @@ case "$want" in
   tcg)
     export GQB_ACCEL=tcg
     if [ -e "$KVM" ]; then
-      echo "# accelerator: tcg ($KVM present, hidden from the suite: its QEMUs fall back to TCG; GQB_ACCEL=kvm to use it)"
+      export GQB_ACCEL_WHY="$KVM present, hidden from the suite: its QEMUs fall back to TCG; GQB_ACCEL=kvm to use it"
+      echo "# accelerator: tcg ($GQB_ACCEL_WHY)"
       hidden_kvm "$@"
     else
-      echo "# accelerator: tcg (no $KVM on this host)"
+      export GQB_ACCEL_WHY="no $KVM on this host"
+      echo "# accelerator: tcg ($GQB_ACCEL_WHY)"
       exec "$@"
     fi
     ;;
@@ -74,8 +76,8 @@ case "$want" in
     [ -e "$KVM" ] || { echo "# accelerator: GQB_ACCEL=kvm, but this host has no $KVM" >&2; exit 2; }
     start=$(date +%s%N)
     if why=$(probe_kvm); then
-      export GQB_ACCEL=kvm
-      echo "# accelerator: kvm (GQB_ACCEL=kvm; KVM booted the test guest in $(( ($(date +%s%N) - start) / 1000000 )) ms)"
+      export GQB_ACCEL=kvm GQB_ACCEL_WHY="GQB_ACCEL=kvm; KVM booted the test guest in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+      echo "# accelerator: kvm ($GQB_ACCEL_WHY)"
       exec "$@"
     fi
     echo "# accelerator: GQB_ACCEL=kvm, but $KVM cannot run the test guest: $why (unset GQB_ACCEL to run under TCG)" >&2

@@ -6,6 +6,7 @@
 // stays manageable on the other side.
 import { execFileSync } from "node:child_process";
 import t, { type Test } from "tap";
+import { ACCELERATOR } from "../helpers/accel.js";
 import { guestFiles, guestKernel } from "../helpers/guest.js";
 import {
   addTestInstance,
@@ -40,7 +41,7 @@ const INST = "gqb31m.ganeti.test";
 const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
 const cons = new Console(INST);
 const checks = new Migrations(N1, [N1, N2], () => cons);
-t.comment(`guest kernel: ${guestKernel()}`);
+t.comment(`guest kernel: ${guestKernel()}; ${ACCELERATOR}`);
 
 /** Starts (or reboots) the instance and waits for its guest to boot. */
 async function boot(t: Test, on: NamedNode, ...cmd: string[]) {

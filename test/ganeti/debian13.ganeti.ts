@@ -6,6 +6,7 @@
 // own QMP hot-plug: attach nothing it chose not to attach, finish what it leaves undone.
 import { execFileSync } from "node:child_process";
 import t, { type Test } from "tap";
+import { ACCELERATOR } from "../helpers/accel.js";
 import { guestFiles, guestKernel } from "../helpers/guest.js";
 import {
   addTestInstance,
@@ -43,7 +44,7 @@ let node: NamedNode;
 const run = (cmd: string, ...args: string[]) => gnt(node, cmd, ...args);
 const consoles = new Map<string, Console>();
 const consoleOf = (inst: string) => consoles.get(inst) ?? (consoles.set(inst, new Console(inst)).get(inst) as Console);
-t.comment(`guest kernel: ${guestKernel()}`);
+t.comment(`guest kernel: ${guestKernel()}; ${ACCELERATOR}`);
 
 /** Where each instance's last boot begins in its console text. */
 const booted = new Map<string, number>();

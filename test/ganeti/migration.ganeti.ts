@@ -11,6 +11,7 @@ import { existsSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "no
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
+import { ACCELERATOR } from "../helpers/accel.js";
 import { guestKernel } from "../helpers/guest.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
 import {
@@ -40,7 +41,7 @@ const N1 = twoNodesNode(1);
 const N2 = twoNodesNode(2);
 /** Ganeti's commands go to the master, node 1. */
 const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
-t.comment(`guest kernel: ${guestKernel()}`);
+t.comment(`guest kernel: ${guestKernel()}; ${ACCELERATOR}`);
 
 /**
  * The cluster's kvm_path: a QEMU binary path of this run's own, as /usr/bin/kvm is on a cluster,

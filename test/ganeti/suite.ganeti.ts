@@ -10,6 +10,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
+import { ACCELERATOR } from "../helpers/accel.js";
 import { guestKernel } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import {
@@ -42,7 +43,7 @@ const QMP = ctrlSocket(HERE, INST, "qmp");
 const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
 const gnt = (cmd: string, ...args: string[]) => gntOn(HERE, cmd, ...args);
-t.comment(`guest kernel: ${guestKernel()}`);
+t.comment(`guest kernel: ${guestKernel()}; ${ACCELERATOR}`);
 const storage = () => storageOf(HERE, INST);
 const runtimeDisks = () => runtimeDisksOf(HERE, INST);
 const allBlockdev = (t: Test, what: string) => allBlockdevOn(t, HERE, INST, what);

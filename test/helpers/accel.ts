@@ -13,6 +13,8 @@ export const TRIED_KVM = /failed to initialize kvm[^\n]*\n[^\n]*falling back to 
 
 /** The suite's accelerator, as test/accel.sh chose it (tcg where the suite was run without it). */
 export const SUITE_ACCEL: "kvm" | "tcg" = process.env["GQB_ACCEL"] === "kvm" ? "kvm" : "tcg";
+/** The choice in words, for each suite's first lines. */
+export const ACCELERATOR = `accelerator: ${SUITE_ACCEL} (${process.env["GQB_ACCEL_WHY"] ?? "run without test/accel.sh"})`;
 
 /** The enabled accelerator in an answer of query-accelerators (its shape taken as QEMU gives it). */
 function enabledIn(answer: unknown): string | undefined {
