@@ -1,7 +1,8 @@
 // The cluster-verify hook and `ganeti-qemu-blockdev status`: what `gnt-cluster verify` hears from
 // each node, one line per problem. Run as Ganeti runs the hook, on a cluster described by ssconf
 // files of the test's own (the real-Ganeti suites run it under `gnt-cluster verify`).
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
@@ -244,5 +245,46 @@ t.test("the cluster from Ganeti's ssconf files, and a node's status over SSH", a
     await remoteStatus("n3.example.org", "/x/bin/ganeti-qemu-blockdev", dir, full),
     "sh: 1: /x/bin/ganeti-qemu-blockdev: not found",
     "a node without the plugin: what it said",
+  );
+});
+
+t.test("a running instance whose machine type this node's QEMU deprecates: one line, with the QEMU's version", async (t) => {
+  const help = execFileSync(REAL_QEMU, ["-machine", "help"], { encoding: "utf8" });
+  const old = /^(pc-i440fx-\S+)\s.*\(deprecated\)\s*$/m.exec(help)?.[1];
+  const version = /version (\d+\.\d+\.\d+)/.exec(execFileSync(REAL_QEMU, ["--version"], { encoding: "utf8" }))?.[1];
+  const node = oneNode(t, { qemu: REAL_QEMU });
+  const dirs = ["qmp", "runtime", "cache"].map((d) => join(node.dir, d));
+  for (const d of dirs) mkdirSync(d);
+  const [qmp, runtime, cache] = dirs as [string, string, string];
+  const doc = JSON.parse(readFileSync(join(ROOT, "test/fixtures/ganeti-3.0.2/extra/kvm-runtime.instance-start.json"), "utf8"));
+  const at = doc[0].indexOf("-machine");
+  const place = (name: string, type: string) => {
+    doc[0][at + 1] = type;
+    writeFileSync(join(runtime, `${name}.runtime`), JSON.stringify(doc));
+    writeFileSync(join(qmp, `${name}.qmp`), ""); // it runs here: its QMP socket is here
+  };
+  const newest = /^(pc-i440fx-\S+)\s.*\(default\)/m.exec(help)?.[1] ?? "pc";
+  place("current.example", newest);
+  place("stopped.example", old ?? newest);
+  rmSync(join(qmp, "stopped.example.qmp"));
+  if (old) place("old.example", old);
+  const status = JSON.parse(
+    (await node.command("status", "--json", "--qmp-dir", qmp, "--runtime-dir", runtime, "--cache-dir", cache)).stdout.toString(),
+  ) as NodeStatus;
+  t.equal(status["qemu"], version, "the node's QEMU version");
+  if (!old) {
+    t.same(
+      status.problems.filter((p) => p.includes("deprecates")),
+      [],
+      "this QEMU deprecates no pc-i440fx type: no line",
+    );
+    return;
+  }
+  t.same(
+    status.problems.filter((p) => p.includes("deprecates")),
+    [
+      `instance old.example runs machine type ${old}, which this node's QEMU ${version} deprecates: set its machine_version to a current type before a QEMU upgrade drops it`,
+    ],
+    "one line, for the running instance only",
   );
 });

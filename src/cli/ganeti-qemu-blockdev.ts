@@ -96,10 +96,10 @@ async function reconcile(name: string | undefined, args: Args): Promise<string[]
 
 function status(args: Args): string[] {
   const paths = [str(args, "path") ?? DEFAULT_QEMU];
-  const status = nodeStatus(pluginRoot(), str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, __filename, paths);
+  const status = nodeStatus(pluginRoot(), str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, __filename, paths, nodePaths(args));
   if (args.has("json")) return [JSON.stringify(status)];
   return [
-    `version ${status.version} (build ${status.build})`,
+    `version ${status.version} (build ${status.build})${status.qemu ? `, QEMU ${status.qemu}` : ""}`,
     `hooks linked: ${status.hooks.join(", ") || "none"}`,
     `launcher in front of: ${status.launcher.join(", ") || "nothing (kvm_path, or disabled)"}`,
     ...status.problems.map((p) => `problem: ${p}`),

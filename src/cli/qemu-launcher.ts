@@ -5,7 +5,7 @@ import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { pathKind } from "../host/path-kind.js";
 import { appendLog } from "../host/plugin-log.js";
 import { probeMachineTypes, probeQemuOptions } from "../host/qemu-version.js";
-import { isVersioned, machineTypes, missingMachineType } from "../launcher/machine-types.js";
+import { isVersioned, missingMachineType, parseMachineHelp } from "../launcher/machine-types.js";
 import { cacheDir, isInstanceStart, rememberPassThrough } from "../launcher/pass-through.js";
 import { qemuExec } from "../launcher/qemu-exec.js";
 import { hostHasKvm, LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
@@ -70,7 +70,8 @@ void runMain(NAME, () => {
     const instance = splitOptions(argv).find((o) => o.name === "name")?.value ?? "";
     const type = machineOf(splitOptions(argv));
     if (isVersioned(type)) {
-      const missing = missingMachineType(instance, type, probeMachineTypes(qemu, cacheDir(env), machineTypes), qemu);
+      const { types } = probeMachineTypes(qemu, cacheDir(env), parseMachineHelp);
+      const missing = missingMachineType(instance, type, types, qemu);
       if (missing) throw missing;
     }
     out = rewriteArgv(argv, { pathKind });

@@ -9,6 +9,10 @@ export interface NodeStatus {
    */
   version: string;
   /**
+   * the version of the QEMU behind the launcher (absent: none there)
+   */
+  qemu?: string;
+  /**
    * the operator command's bundle build: the same sources give the same build on every node
    */
   build: string;

@@ -65,6 +65,6 @@ export const probeQemuVersion = (kvmPath: string, cacheDir: string): QemuVersion
 export const probeQemuOptions = (kvmPath: string, cacheDir: string): string[] =>
   probeQemu(kvmPath, cacheDir, ["-help"], (out) => [...out.matchAll(/^-([a-z0-9][a-z0-9-]*)/gm)].map((m) => m[1] as string));
 
-/** The machine types a QEMU binary has, from its `-machine help`. */
-export const probeMachineTypes = (kvmPath: string, cacheDir: string, parse: (help: string) => string[]): string[] =>
+/** The machine types a QEMU binary has and those it deprecates, from its `-machine help`. */
+export const probeMachineTypes = <T>(kvmPath: string, cacheDir: string, parse: (help: string) => T): T =>
   probeQemu(kvmPath, cacheDir, ["-machine", "help"], parse);

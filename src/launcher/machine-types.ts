@@ -10,13 +10,12 @@ import { PluginError } from "../errors.js";
 /** A versioned type of the two families Ganeti uses; others (pc, q35, aliases) always exist. */
 export const isVersioned = (type: string): boolean => /^pc-(i440fx|q35)-\d/.test(type);
 
-/** The machine types in `-machine help`: the first word of each line after the header. */
-export const machineTypes = (help: string): string[] =>
-  help
-    .split("\n")
-    .slice(1)
-    .map((l) => l.split(/\s+/)[0] ?? "")
-    .filter(Boolean);
+/** The machine types in `-machine help` (the first word of each line after the header), and those it marks deprecated. */
+export function parseMachineHelp(help: string): { types: string[]; deprecated: string[] } {
+  const lines = help.split("\n").slice(1).filter(Boolean);
+  const first = (l: string) => l.split(/\s+/)[0] ?? "";
+  return { types: lines.map(first), deprecated: lines.filter((l) => /\(deprecated\)\s*$/.test(l)).map(first) };
+}
 
 const versionOf = (t: string) => (/-(\d+)\.(\d+)$/.exec(t) ?? []).slice(1).map(Number);
 const newer = (a: string, b: string) => {

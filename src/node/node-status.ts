@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { PluginError } from "../errors.js";
+import { DEFAULT_PATHS, type NodePaths } from "../ganeti/paths.js";
 import type { NodeStatus } from "../generated/node-status.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { linkedHooks } from "../host/hook-links.js";
 import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "../host/plugin-files.js";
 import { PLUGIN_VERSION } from "../host/plugin-version.js";
+import { probeQemuVersion } from "../host/qemu-version.js";
 import { hostHasKvm, nameTriesKvm } from "../launcher/qemu-name.js";
+import { deprecatedMachines } from "./machines.js";
 import { launcherState } from "./setup.js";
 
 /** What `ganeti-qemu-blockdev status --json` says of a node (schemas/node-status.schema.json). */
@@ -30,12 +33,19 @@ function buildOf(bundle: string): string {
  * disable at a QEMU path, a QEMU behind the launcher that is missing or would not try KVM where the
  * host has it). `paths`: QEMU paths to look at besides the plugin's diversions.
  */
-export function nodeStatus(root: string, hooksDir: string, bundle: string, paths: string[] = [DEFAULT_QEMU]): NodeStatus {
+export function nodeStatus(
+  root: string,
+  hooksDir: string,
+  bundle: string,
+  paths: string[] = [DEFAULT_QEMU],
+  node: NodePaths = DEFAULT_PATHS,
+): NodeStatus {
   const problems: string[] = [];
   const hooks = linkedHooks(root, hooksDir).filter((h) => h !== KEPT_WHEN_DISABLED);
   const missing = OPERATION_HOOKS.filter((h) => !hooks.includes(h));
   if (missing.length) problems.push(`the plugin is disabled: hooks not linked in ${hooksDir}: ${missing.join(", ")}`);
   let launcher: string[] = [];
+  let qemuVersion: string | undefined;
   try {
     const state = launcherState(root, paths);
     launcher = state.launcher;
@@ -54,9 +64,25 @@ export function nodeStatus(root: string, hooksDir: string, bundle: string, paths
     for (const name of names.filter((n) => kvm && !nameTriesKvm(n))) {
       problems.push(`QEMU runs as ${name}, a name that does not try KVM, on a host with /dev/kvm`);
     }
+    if (existsSync(qemu)) {
+      try {
+        qemuVersion = probeQemuVersion(qemu, node.cacheDir).join(".");
+        problems.push(...deprecatedMachines(node, qemu));
+      } catch (e) {
+        if (!(e instanceof PluginError)) throw e;
+        problems.push(`the QEMU behind the launcher, ${qemu}, does not answer: ${e.message}`);
+      }
+    }
   } catch (e) {
     if (!(e instanceof PluginError)) throw e;
     problems.push(`the config is invalid: ${e.message}`);
   }
-  return { version: PLUGIN_VERSION, build: buildOf(bundle), hooks, launcher, problems };
+  return {
+    version: PLUGIN_VERSION,
+    build: buildOf(bundle),
+    hooks,
+    launcher,
+    problems,
+    ...(qemuVersion ? { qemu: qemuVersion } : {}),
+  };
 }

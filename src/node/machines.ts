@@ -1,0 +1,40 @@
+import { existsSync, readdirSync } from "node:fs";
+import { splitOptions } from "../ganeti/kvm-argv.js";
+import { type NodePaths, qmpSocket } from "../ganeti/paths.js";
+import { readRuntime } from "../ganeti/runtime.js";
+import { probeMachineTypes, probeQemuVersion } from "../host/qemu-version.js";
+import { parseMachineHelp } from "../launcher/machine-types.js";
+import { machineOf } from "../launcher/rewrite.js";
+
+/**
+ * What gnt-cluster verify sees coming on this node: each running instance whose machine type the
+ * node's QEMU deprecates (QEMU drops a versioned type some releases later, and the instance then
+ * can neither restart nor migrate to a node with that QEMU). Ganeti keeps the type an instance was
+ * started with in its runtime file. One line each, naming the QEMU's version.
+ */
+export function deprecatedMachines(paths: NodePaths, qemu: string): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(paths.runtimeDir).filter((f) => f.endsWith(".runtime"));
+  } catch {
+    return []; // no instance ever ran here
+  }
+  const running = files.map((f) => f.slice(0, -".runtime".length)).filter((i) => existsSync(qmpSocket(paths, i)));
+  if (running.length === 0) return [];
+  const { deprecated } = probeMachineTypes(qemu, paths.cacheDir, parseMachineHelp);
+  const version = probeQemuVersion(qemu, paths.cacheDir).join(".");
+  return running.flatMap((instance) => {
+    let argv: string[];
+    try {
+      argv = (readRuntime(`${paths.runtimeDir}/${instance}.runtime`)?.[0] ?? []) as string[];
+    } catch {
+      return [];
+    }
+    const type = machineOf(splitOptions(argv.slice(1)));
+    return deprecated.includes(type)
+      ? [
+          `instance ${instance} runs machine type ${type}, which this node's QEMU ${version} deprecates: set its machine_version to a current type before a QEMU upgrade drops it`,
+        ]
+      : [];
+  });
+}
