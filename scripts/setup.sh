@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
 # e2fsprogs: chattr (the tests make a runtime file unwritable); not in a minimal Debian 13.
-for p in qemu-system-x86 qemu-block-extra qemu-utils xz-utils e2fsprogs; do
+# The shell linter: npm run lint checks every shell script with it (shellcheck).
+for p in qemu-system-x86 qemu-block-extra qemu-utils xz-utils e2fsprogs shellcheck; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -12,7 +12,9 @@
 # Everything else goes through Node, which prints the exec arguments as shell words for this
 # script to exec (so QEMU has this process's pid): through Perl, which sets QEMU's argv[0] to the
 # stock name (`exec -a` is not POSIX).
+# shellcheck disable=SC2124 # @NAME@: a variable's name, written in by scripts/gen-hooks.mjs
 config=${@CONFIG_PATH_VARIABLE@:-@DEFAULT_CONFIG_PATH@}
+# shellcheck disable=SC2124
 record=${@CACHE_DIR_VARIABLE@:-@DEFAULT_CACHE_DIR@}/@PASS_THROUGH_FILE@
 # Reads the rest of stdin into $text, a newline after every line (builtins only: no fork).
 slurp() {

@@ -6,6 +6,7 @@ LIB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$LIB_HERE/../ganeti/node-common.sh"
 ROOT=${GQB_TRIXIE_ROOT:-/srv/gqb-trixie}
 STATE=${GQB_TRIXIE_STATE:-/run/gqb-trixie}
+# shellcheck disable=SC2034 # for the scripts that source this
 NET=127.0.20
 CPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Small test instances: 1 CPU, 32 MiB, disks from 1 MiB.
@@ -39,7 +40,7 @@ cluster_files() {
 # init_cluster RUN... -- CLUSTER_IP NAME GNT-CLUSTER-INIT-OPTIONS...: the cluster initialised by RUN
 # (a node's entry), its master waited for, then the small ipolicy.
 init_cluster() {
-  local run=() ip name i
+  local run=() ip name
   while [ "$1" != -- ]; do run+=("$1"); shift; done
   shift
   ip=$1 name=$2

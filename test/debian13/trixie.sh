@@ -81,8 +81,7 @@ echo \$\$ >$STATE/holder.pid
 exec chroot $ROOT /bin/sleep infinity
 EOF
   unshare --mount --uts --fork -- bash "$STATE/holder.sh" </dev/null >"$STATE/holder.log" 2>&1 &
-  local i
-  for i in $(seq 1 50); do holder >/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 1 50); do holder >/dev/null && return 0; sleep 0.1; done
   say "the namespace did not start: $(cat "$STATE/holder.log")"
   return 1
 }
@@ -135,12 +134,13 @@ EOF
 }
 
 down() {
-  local p pid
+  local p pid d
   if p=$(holder); then
     x /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1 || true
     # Everything else whose root is the chroot (QEMUs, a test run), by pid; then the holder, which
     # takes the namespace and its mounts with it.
-    for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+    for d in /proc/[0-9]*; do
+      pid=${d#/proc/}
       [ "$pid" = "$p" ] && continue
       [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$ROOT" ] && kill -9 "$pid" 2>/dev/null || true
     done

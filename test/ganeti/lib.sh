@@ -5,6 +5,7 @@ LIB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=node-common.sh
 . "$LIB_HERE/node-common.sh"
 CLUSTER=gnt-cluster.ganeti.test CLUSTER_IP=127.0.10.100
+# shellcheck disable=SC2034 # for the scripts that source this
 DU=/usr/lib/ganeti/daemon-util
 # Ganeti looks for OS definitions in /srv/ganeti/os (among others), not in a directory of ours.
 OS_DIR=/srv/ganeti/os/gqbnoop

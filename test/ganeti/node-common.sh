@@ -39,8 +39,7 @@ EOF2
 # wait_master [RUN...]: until the master daemon answers (`gnt-cluster info` asks it; getmaster
 # only reads local files); RUN prefixes the command (a namespace entry), none on the host.
 wait_master() {
-  local i
-  for i in $(seq 1 60); do "$@" gnt-cluster info >/dev/null 2>&1 && return 0; sleep 1; done
+  for _ in $(seq 1 60); do "$@" gnt-cluster info >/dev/null 2>&1 && return 0; sleep 1; done
   say "the master daemon did not answer within 60 s"
   return 1
 }
