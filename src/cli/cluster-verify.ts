@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { InputError } from "../errors.js";
-import { DEFAULT_HOOKS_DIR } from "../host/plugin-files.js";
+import { DEFAULT_HOOKS_DIR, PACKAGE } from "../host/plugin-files.js";
 import { askNodes, clusterProblems, DEFAULT_SSCONF_DIR, nodesToAsk, readCluster, remoteStatus } from "../node/cluster-verify.js";
 import { nodeStatus } from "../node/node-status.js";
 import { COMMON_FLAGS, str } from "./args.js";
@@ -33,13 +33,11 @@ void runHook(NAME, SUMMARY, FLAGS, async (args) => {
   // The bundle runs from the plugin's dist/; its command, at the same path on every node.
   const root = pluginRoot();
   const ssconf = str(args, "ssconf-dir") ?? DEFAULT_SSCONF_DIR;
-  const self = nodeStatus(root, str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, `${root}/dist/ganeti-qemu-blockdev.cjs`);
+  const self = nodeStatus(root, str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, `${root}/dist/${PACKAGE}.cjs`);
   const cluster = readCluster(ssconf, hostname());
-  const answers = await askNodes(nodesToAsk(cluster), (node) =>
-    remoteStatus(node, `${root}/bin/ganeti-qemu-blockdev`, ssconf, cluster),
-  );
+  const answers = await askNodes(nodesToAsk(cluster), (node) => remoteStatus(node, `${root}/bin/${PACKAGE}`, ssconf, cluster));
   const lines = clusterProblems(self, cluster, answers);
   // Named, since Ganeti shows every failed verify hook's output under the same heading.
-  if (lines.length) writeFd(1, lines.map((l) => `ganeti-qemu-blockdev: ${l}\n`).join(""));
+  if (lines.length) writeFd(1, lines.map((l) => `${PACKAGE}: ${l}\n`).join(""));
   return lines.length ? 1 : 0;
 });

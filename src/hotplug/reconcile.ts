@@ -3,6 +3,7 @@ import { fileNodeName, isDiskDeviceId } from "../blockdev/ids.js";
 import { runtimeFile } from "../ganeti/paths.js";
 import { readRuntime } from "../ganeti/runtime.js";
 import type { RuntimeDocument } from "../generated/common.js";
+import { PACKAGE } from "../host/plugin-files.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
 import { peripheralDevices, queryBlock } from "./live.js";
@@ -10,7 +11,7 @@ import { currentRuntime, updateRuntime } from "./runtime-file.js";
 import { type SessionOptions, withInstance } from "./session.js";
 
 /** The operator command that reconciles one instance from its name alone (bin/). */
-export const RECONCILE_COMMAND = "ganeti-qemu-blockdev reconcile";
+export const RECONCILE_COMMAND = `${PACKAGE} reconcile`;
 
 /** Node names of Ganeti's disk ids (`disk-` + the uuid's first three groups) and their protocol children. */
 
