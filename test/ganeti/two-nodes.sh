@@ -37,6 +37,8 @@ namespace() {
   mkdir -p "$d"/{lib,run,log,etc,lock}
   # The package's /etc/ganeti (version links share/ and lib/, ifup scripts); no hooks, our storage.
   cp -a /etc/ganeti/. "$d/etc/"
+  # Debian's ganeti makes no hooks directory: a fresh machine has none until the plugin links one.
+  mkdir -p "$d/etc/hooks"
   find "$d/etc/hooks" -mindepth 2 -delete
   echo "$SHARED" >"$d/etc/file-storage-paths"
   for sub in lib run log; do
