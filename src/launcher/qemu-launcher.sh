@@ -12,7 +12,7 @@
 # Everything else goes through Node, which prints the exec arguments as shell words for this
 # script to exec (so QEMU has this process's pid): through Perl, which sets QEMU's argv[0] to the
 # stock name (`exec -a` is not POSIX).
-# shellcheck disable=SC2124 # @NAME@: a variable's name, written in by scripts/gen-hooks.mjs
+# shellcheck disable=SC2124 # the at-signed words are names scripts/gen-hooks.mjs writes in
 config=${@CONFIG_PATH_VARIABLE@:-@DEFAULT_CONFIG_PATH@}
 # shellcheck disable=SC2124
 record=${@CACHE_DIR_VARIABLE@:-@DEFAULT_CACHE_DIR@}/@PASS_THROUGH_FILE@
