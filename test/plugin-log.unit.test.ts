@@ -16,4 +16,7 @@ t.test("control characters are escaped; a newline never starts a line", async (t
   t.notMatch(text.slice(0, -1), /[\u0000-\u001f\u007f-\u009f]/, "no control character left but the line's end");
   t.match(text, /\\u001b\[2K\\u000ddisk-add/, "ESC and CR shown escaped");
   t.match(text, /medium:done forged \\u009b1m \\u007f$/m, "the newline a space, C1 and DEL escaped");
+  t.doesNotThrow(() =>
+    appendLog({ GANETI_QEMU_BLOCKDEV_LOG: tempDir(t) }, "x", "a log that cannot be written costs the record only"),
+  );
 });

@@ -223,8 +223,8 @@ export function runEnable(steps: Step[], say: (line: string) => void): void {
 export function runDisable(steps: Step[], say: (line: string) => void): void {
   for (const step of [...steps].reverse()) {
     if (!step.left()) continue;
-    fault("fail", step.name);
     try {
+      fault("fail", step.name);
       for (const l of step.remove()) say(l);
     } catch (e) {
       const msg = `${step.name}: ${(e as Error).message}; run disable again`;
