@@ -3,14 +3,17 @@
 // the operator command. A scratch node: its own QEMU path, hooks directory, config, cache and dpkg
 // database (DPKG_ADMINDIR), never the host's.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { writeAtomically } from "../src/host/atomic-write.js";
+import { privateDir } from "../src/host/cache-dir.js";
 import { HOOK_LINKS } from "../src/host/plugin-files.js";
+import { qemuLinkDir } from "../src/launcher/qemu-exec.js";
 import { diversionOf } from "../src/node/diversion.js";
 import { deprecatedMachines } from "../src/node/machines.js";
 import { nodeStatus } from "../src/node/node-status.js";
-import { disableNode, diversionSteps, enableNode, halfState, launcherState } from "../src/node/setup.js";
+import { disableNode, diversionSteps, enableNode, halfState, hookStep, launcherState } from "../src/node/setup.js";
 import { ROOT } from "./helpers/hook.js";
 import { REAL_QEMU } from "./helpers/launcher.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -132,4 +135,94 @@ t.test("deprecated machine types of running instances, from the runtime files", 
     old ? 1 : 0,
     old ? `${old} is deprecated by this QEMU: one line, none for the torn file` : "none deprecated",
   );
+});
+
+t.test(
+  "hook links: someone else's file refuses the step; a moved link is replaced; a failure unlinks what was made",
+  async (t) => {
+    const { dir, n, lines, say } = scratch(t);
+    const [first, second] = HOOK_LINKS;
+    mkdirSync(join(n.hooksDir, first.link, ".."), { recursive: true });
+    writeFileSync(join(n.hooksDir, first.link), "#!/bin/sh\n");
+    t.throws(() => enableNode(n, true, say), { code: "HOOK_LINK_TAKEN" });
+    rmSync(join(n.hooksDir, first.link));
+    symlinkSync("/opt/old/hooks/instance-start", join(n.hooksDir, first.link));
+    const blocked = join(n.hooksDir, second.link, "..");
+    mkdirSync(blocked, { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "ro", "gqb-ro", blocked]);
+    try {
+      t.throws(() => enableNode(n, true, say), { code: "HOOK_LINK_FAILED" });
+    } finally {
+      execFileSync("umount", [blocked]);
+    }
+    t.equal(readlinkSync(join(n.hooksDir, first.link)), join(ROOT, "hooks", first.hook), "and it stays this plugin's");
+    lines.length = 0;
+    enableNode(n, true, say);
+    t.equal(lines.length, HOOK_LINKS.length - 1, "then every other hook is linked");
+    void dir;
+  },
+);
+
+t.test("status names what is wrong with the QEMU behind the launcher", async (t) => {
+  const { dir, n, say } = scratch(t);
+  enableNode(n, true, say);
+  const config = process.env["GANETI_QEMU_BLOCKDEV_CONFIG"] as string;
+  const problems = (qemu: string) => {
+    writeFileSync(config, JSON.stringify({ qemu }));
+    return nodeStatus(ROOT, n.hooksDir, "/nonexistent", [n.path]).problems;
+  };
+  t.match(problems(join(dir, "gone")), [/the QEMU behind the launcher, .*gone, is missing/]);
+  t.match(problems("/bin/false"), [/the QEMU behind the launcher, \/bin\/false, does not answer: /]);
+  writeFileSync(join(dir, "kvm-device"), "");
+  process.env["GANETI_QEMU_BLOCKDEV_KVM_DEVICE"] = join(dir, "kvm-device");
+  t.teardown(() => {
+    delete process.env["GANETI_QEMU_BLOCKDEV_KVM_DEVICE"];
+  });
+  t.match(problems(REAL_QEMU), [/QEMU runs as .*qemu-system-x86_64, a name that does not try KVM/]);
+  t.same(problems(n.path), [], "a QEMU named kvm on a host with /dev/kvm: nothing to say");
+});
+
+t.test("a QEMU that is a file (not a link): its second name a hard link; the launcher's QEMU links go at disable", async (t) => {
+  const { dir, n, say } = scratch(t);
+  rmSync(n.path);
+  writeFileSync(n.path, "#!/bin/sh\n", { mode: 0o755 });
+  enableNode(n, false, say);
+  t.ok(statSync(`${n.path}.distrib`).isFile(), "the file, under its second name");
+  const links = qemuLinkDir(process.env["GANETI_QEMU_BLOCKDEV_CACHE_DIR"] as string, `${n.path}.distrib`);
+  mkdirSync(links, { recursive: true });
+  const lines: string[] = [];
+  disableNode(n, false, (l) => lines.push(l));
+  t.ok(lines.includes(`removed ${links}`), "the launcher's links for that QEMU removed");
+  t.ok(statSync(n.path).isFile(), "QEMU a file again");
+  void dir;
+});
+
+t.test("a failing dpkg-divert, a hook step's own undo, and writes that cannot land", async (t) => {
+  const { dir, n, say } = scratch(t);
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  writeFileSync(join(bin, "dpkg-divert"), "#!/bin/sh\necho 'dpkg-divert: error: no' >&2\nexit 2\n", { mode: 0o755 });
+  const path = process.env["PATH"];
+  process.env["PATH"] = `${bin}:${path}`;
+  try {
+    t.throws(() => enableNode(n, false, say), {
+      code: "DPKG_DIVERT_FAILED",
+      message: /dpkg-divert --listpackage .*: dpkg-divert: error: no/,
+    });
+  } finally {
+    process.env["PATH"] = path;
+  }
+  const step = hookStep(ROOT, n.hooksDir, false, () => [], []);
+  const made = step.apply();
+  t.equal(made.undo().length, HOOK_LINKS.length, "the hook step's undo unlinks what it linked");
+  const aDir = join(dir, "a-directory");
+  mkdirSync(aDir);
+  t.throws(() => writeAtomically(aDir, "x"), "a write over a directory fails");
+  t.same(
+    readdirSync(dir).filter((f) => f.includes(".tmp-")),
+    [],
+    "and leaves no temporary",
+  );
+  writeFileSync(join(dir, "a-file"), "");
+  t.notOk(privateDir(join(dir, "a-file", "cache")), "a cache directory that cannot be made is not trusted");
 });
