@@ -58,7 +58,8 @@ t.test("enable, status, disable: every step, in order, each said; then nothing t
   t.equal(status.build, "source");
   lines.length = 0;
   enableNode(n, false, say);
-  t.same(lines, [], "enabled again: nothing to do");
+  t.same(lines, [`${n.path} is the launcher already`], "enabled again: nothing to do, and said so");
+  lines.length = 0;
   disableNode(n, false, say);
   t.equal(readlinkSync(n.path), REAL_QEMU, "QEMU at the path again");
   t.match(lines, [/removed the hook link/], "the hooks first");

@@ -277,7 +277,14 @@ export function enableNode(n: NodeSetup, hooksOnly: boolean, say: (line: string)
     () => linkedHooks(n.root, n.hooksDir),
     HOOK_LINKS.map((l) => l.hook),
   );
-  runEnable(hooksOnly ? [hooks] : [...diversionSteps(diversionOf(n.path, n.root)), hooks], say);
+  if (hooksOnly) {
+    runEnable([hooks], say);
+    return;
+  }
+  const steps = diversionSteps(diversionOf(n.path, n.root));
+  // Said, since nodes that share /usr share one diversion: the second node's enable finds it made.
+  if (steps.every((s) => s.done())) say(`${n.path} is the launcher already`);
+  runEnable([...steps, hooks], say);
 }
 
 /** `disable`: the hooks (all of them with `all`), then the launcher at `path`, or at every path of ours with `all`. */
