@@ -213,7 +213,7 @@ t.test("a failing dpkg-divert, a hook step's own undo, and writes that cannot la
   } finally {
     process.env["PATH"] = path;
   }
-  const step = hookStep(ROOT, n.hooksDir, false, () => [], []);
+  const step = hookStep(ROOT, n.hooksDir, false);
   const made = step.apply();
   t.equal(made.undo().length, HOOK_LINKS.length, "the hook step's undo unlinks what it linked");
   const aDir = join(dir, "a-directory");

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { PluginError } from "../errors.js";
 import type { PluginConfig } from "../generated/config.js";
@@ -108,15 +108,7 @@ export function writeConfigText(text: string | undefined): void {
     return;
   }
   const real = existsSync(path) ? realpathSync(path) : path;
-  let mode = 0o644;
-  if (existsSync(real)) {
-    const fd = openSync(real, "r");
-    try {
-      mode = fstatSync(fd).mode & 0o7777;
-    } finally {
-      closeSync(fd);
-    }
-  }
+  const mode = (statSync(real, { throwIfNoEntry: false })?.mode ?? 0o644) & 0o7777;
   mkdirSync(dirname(real), { recursive: true, mode: 0o755 });
   writeAtomically(real, text, mode);
 }

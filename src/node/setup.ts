@@ -146,12 +146,16 @@ export function diversionSteps(d: Diversion): Step[] {
   return [copy, divert, config, link];
 }
 
-/** The step that links the plugin's hooks; `all` removes cluster-verify's link too. */
-export function hookStep(root: string, hooksDir: string, all: boolean, linked: () => string[], every: string[]): Step {
+/**
+ * The step that links the plugin's hooks: done when every hook is linked; what is left of it, the
+ * links `disable` removes (cluster-verify's, which reports a disabled node, only with `all`).
+ */
+export function hookStep(root: string, hooksDir: string, all: boolean): Step {
+  const linked = () => linkedHooks(root, hooksDir);
   const step: Step = {
     name: "hooks",
-    done: () => every.every((h) => linked().includes(h)),
-    left: () => linked().length > 0,
+    done: () => HOOK_LINKS.every(({ hook }) => linked().includes(hook)),
+    left: () => linked().some((h) => all || h !== KEPT_WHEN_DISABLED),
     apply: () => {
       const made = linkHooks(root, hooksDir);
       return {
@@ -171,7 +175,7 @@ export function hookStep(root: string, hooksDir: string, all: boolean, linked: (
 /**
  * A test's faults at chosen steps (GANETI_QEMU_BLOCKDEV_SETUP_FAULT=<kind>:<step>[,...]): `fail`
  * before the step, `kill` (SIGKILL) right after it, `undo-fail` in its undo. What a full disk, a failing
- * dpkg-divert or a kill -9 does at that point, for test/setup-faults.qemu.test.ts.
+ * dpkg-divert or a kill -9 does at that point, for test/node-setup-faults.qemu.test.ts.
  */
 const FAULT_VARIABLE = "GANETI_QEMU_BLOCKDEV_SETUP_FAULT";
 function fault(kind: "fail" | "kill" | "undo-fail", step: StepName): void {
@@ -270,13 +274,7 @@ export function pluginPaths(root: string, also: string[]): string[] {
 
 /** `enable`: the launcher in front of `path` (unless hooks only), then the hooks; each line said as done. */
 export function enableNode(n: NodeSetup, hooksOnly: boolean, say: (line: string) => void): void {
-  const hooks = hookStep(
-    n.root,
-    n.hooksDir,
-    false,
-    () => linkedHooks(n.root, n.hooksDir),
-    HOOK_LINKS.map((l) => l.hook),
-  );
+  const hooks = hookStep(n.root, n.hooksDir, false);
   if (hooksOnly) {
     runEnable([hooks], say);
     return;
@@ -289,14 +287,10 @@ export function enableNode(n: NodeSetup, hooksOnly: boolean, say: (line: string)
 
 /** `disable`: the hooks (all of them with `all`), then the launcher at `path`, or at every path of ours with `all`. */
 export function disableNode(n: NodeSetup, all: boolean, say: (line: string) => void): void {
-  const hooks = hookStep(n.root, n.hooksDir, all, () => operationHooksLinked(n, all), []);
+  const hooks = hookStep(n.root, n.hooksDir, all);
   runDisable([hooks], say);
   for (const p of all ? pluginPaths(n.root, [n.path]) : [n.path]) runDisable(diversionSteps(diversionOf(p, n.root)), say);
 }
-
-/** The hooks `disable` removes that are linked now: cluster-verify's only with `all`. */
-const operationHooksLinked = (n: NodeSetup, all: boolean) =>
-  linkedHooks(n.root, n.hooksDir).filter((h) => all || h !== KEPT_WHEN_DISABLED);
 
 /** What `status` says of the launcher: the paths it is in front of, and each half state by its path. */
 export function launcherState(root: string, also: string[]): { launcher: string[]; half: string[] } {
