@@ -67,8 +67,9 @@ void runMain(NAME, () => {
   let out = argv;
   if (isInstanceStart(argv)) {
     const started = Date.now(); // not performance.now(): its first use costs ~1.4 ms
-    const instance = splitOptions(argv).find((o) => o.name === "name")?.value ?? "";
-    const type = machineOf(splitOptions(argv));
+    const opts = splitOptions(argv);
+    const instance = opts.find((o) => o.name === "name")?.value ?? "";
+    const type = machineOf(opts);
     if (isVersioned(type)) {
       const { types } = probeMachineTypes(qemu, cacheDir(env), parseMachineHelp);
       const missing = missingMachineType(instance, type, types, qemu);
