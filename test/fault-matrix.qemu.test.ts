@@ -144,7 +144,7 @@ t.test("a rollback the guest does not let finish: what is left is said, recorded
   const inst = await startInstance(t, { disk_type: "paravirtual" }); // virtio-blk, and no guest to release it
   inst.addImage(2, 1 << 20);
   const { proxy, dir } = await proxyFor(t, inst);
-  proxy.inject({ command: "query-block", nth: 3 }, "error", async () => {});
+  proxy.inject({ command: "query-block", nth: 2 }, "error", async () => {});
   const env = inst.env(ADD_ENV);
   const res = await runHook("disk-add", env, { args: [...inst.pathArgs, "--qmp-dir", dir, "--unplug-timeout", "0.5"] });
   t.equal(res.code, 1, "fails");
@@ -178,8 +178,8 @@ t.test("an error that is no QMP error (a reply QEMU never gives) after device_ad
   const { inst, env } = await prepared(t, "disk-add");
   const { proxy, dir } = await proxyFor(t, inst);
   const before = await state(inst);
-  // query-block #3 is the check after device_add: node and device are in QEMU by then.
-  proxy.inject({ command: "query-block", nth: 3 }, "unexpected reply", async () => {});
+  // query-block #2 is the check after device_add (#1 is the look reconcile-first takes): node and device are in QEMU by then.
+  proxy.inject({ command: "query-block", nth: 2 }, "unexpected reply", async () => {});
   const res = await runHook("disk-add", env, { args: [...inst.pathArgs, "--qmp-dir", dir, "--qmp-timeout", "1"] });
   t.equal(res.code, 1, `fails: ${res.stderr}`);
   t.same(res.json?.change?.[1], "hotplug:failed", "and says so to Ganeti");

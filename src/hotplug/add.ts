@@ -6,7 +6,16 @@ import { HotplugError } from "../errors.js";
 import type { HvInfo, RuntimeDiskEntry } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
-import { blockOf, type LiveState, liveState, peripheralDevices, peripheralPath, presence, queryBlock } from "./live.js";
+import {
+  blockOf,
+  type LiveState,
+  liveState,
+  peripheralDevices,
+  peripheralPath,
+  presence,
+  queryBlock,
+  type Seen,
+} from "./live.js";
 import { RECONCILE_COMMAND } from "./reconcile.js";
 import { onOpenConnection } from "./session.js";
 
@@ -80,9 +89,10 @@ export async function hotAdd(
   warn: (m: string) => void,
   unplugTimeoutMs: number,
   reconnect?: () => Promise<QmpClient>,
+  seen?: Seen,
 ): Promise<AddResult> {
   const { id, disk, settings } = plan;
-  const live = await liveState(qmp, { scsi: diskDevice(settings.diskType).bus === "scsi" });
+  const live = await liveState(qmp, { scsi: diskDevice(settings.diskType).bus === "scsi" }, seen);
   const entry = (place: Placement): RuntimeDiskEntry => [
     { ...disk.ganeti, hvinfo: hvinfoFor(settings.diskType, id, place, pciRoot(settings.machine)) },
     disk.link,
@@ -106,15 +116,27 @@ export async function hotAdd(
 /** A step of the attach that the rollback undoes. */
 type Step = "node" | "device";
 
-/** blockdev-add, device_add, then QEMU's word that the device has the node; each step recorded in `done`. */
+/**
+ * blockdev-add, device_add, then QEMU's word that the device has the node; each step recorded in
+ * `done`. The three are sent back to back: QEMU runs one client's commands in order, each after
+ * the one before has finished, so device_add meets the node blockdev-add made, and query-block
+ * the device. If blockdev-add fails, device_add finds no node of that name (a stale one was
+ * cleared before) and fails too; the rollback asks QEMU what is there either way.
+ */
 async function attach(qmp: QmpClient, plan: AddPlan, place: Placement, done: Step[]): Promise<void> {
   const { id } = plan;
   const planned = diskGuestDevice(plan.disk, id, plan.settings, place);
-  await qmp.execute("blockdev-add", plan.node.props);
+  const [node, device, blocks] = await Promise.allSettled([
+    qmp.execute("blockdev-add", plan.node.props),
+    qmp.execute("device_add", { driver: planned.device.driver, ...planned.device.props }),
+    queryBlock(qmp),
+  ]);
+  if (node.status === "rejected") throw node.reason;
   done.push("node");
-  await qmp.execute("device_add", { driver: planned.device.driver, ...planned.device.props });
+  if (device.status === "rejected") throw device.reason;
   done.push("device");
-  if (blockOf(await queryBlock(qmp), id)?.inserted?.["node-name"] !== id) {
+  if (blocks.status === "rejected") throw blocks.reason;
+  if (blockOf(blocks.value, id)?.inserted?.["node-name"] !== id) {
     throw new HotplugError("VERIFY_FAILED", `device ${id} was added but QEMU does not show node ${id} behind it`);
   }
 }

@@ -30,10 +30,13 @@ export interface HotplugContext extends RuntimeSource {
   warnings: string[];
 }
 
-/** The context of one run: the runtime document from the JSON input, else the runtime file. */
-export function hotplugContext(request: HotplugRequest): HotplugContext {
+/**
+ * The context of one run: the runtime document from the JSON input, else the runtime file, read
+ * here once. Made under the instance's lock, which the run holds to its end: the document stays
+ * current, kept so as the run writes it (driver.ts).
+ */
+export function hotplugContext(request: HotplugRequest, timeouts: ReturnType<HotplugRequest["timeouts"]>): HotplugContext {
   const { env, paths } = request;
-  const timeouts = request.timeouts();
   const input = request.input && normalisedInput(request.input);
   const name = env.pre.name;
   // Printed with the result: input that turns out invalid gets its one error line and nothing else.

@@ -9,14 +9,21 @@ export interface BlockEntry {
   inserted?: { "node-name": string; ro: boolean; image?: { "virtual-size": number } };
 }
 
-/** What the running VM has right now, as QEMU reports it; slot choices are made from this. */
-export interface LiveState {
-  /** qdev id → QOM type, for /machine/peripheral. */
+/**
+ * One look at the VM: its devices with an id (qdev id → QOM type, from /machine/peripheral), its
+ * block node names, and query-block. A hook run takes it once and keeps it until it changes the VM
+ * (driver.ts): under the instance's lock, nothing else of ours changes it meanwhile.
+ */
+export interface Seen {
   devices: Map<string, string>;
-  pciSlots: Set<number>;
-  scsiIds: Set<number>;
   nodes: Set<string>;
   blocks: BlockEntry[];
+}
+
+/** What the running VM has right now, as QEMU reports it; slot choices are made from this. */
+export interface LiveState extends Seen {
+  pciSlots: Set<number>;
+  scsiIds: Set<number>;
 }
 
 /** Where QEMU keeps the devices that have an id, and one of them. */
@@ -48,11 +55,20 @@ export async function presence(qmp: QmpClient): Promise<Pick<LiveState, "devices
   return { devices, nodes: new Set(nodes.map((n) => n["node-name"])) };
 }
 
-export async function liveState(qmp: QmpClient, opts: { scsi: boolean }): Promise<LiveState> {
-  const [{ devices, nodes }, pci, blocks] = await Promise.all([
-    presence(qmp),
-    qmp.execute<{ bus: number; devices: { slot: number }[] }[]>("query-pci"),
-    queryBlock(qmp),
+/** The three questions of a look, sent back to back (QEMU answers in order, so the round trips overlap). */
+export async function look(qmp: QmpClient): Promise<Seen> {
+  const [{ devices, nodes }, blocks] = await Promise.all([presence(qmp), queryBlock(qmp)]);
+  return { devices, nodes, blocks };
+}
+
+/**
+ * A look at the VM with the slots of the bus a new disk goes on: SCSI ids (one qom-get per SCSI
+ * device) or the PCI root's slots. `seen` is a look taken earlier in the same run, still true.
+ */
+export async function liveState(qmp: QmpClient, opts: { scsi: boolean }, seen?: Seen): Promise<LiveState> {
+  const [{ devices, nodes, blocks }, pci] = await Promise.all([
+    seen ?? look(qmp),
+    opts.scsi ? [] : qmp.execute<{ bus: number; devices: { slot: number }[] }[]>("query-pci"),
   ]);
   const scsiIds = new Set<number>();
   if (opts.scsi) {

@@ -2,6 +2,7 @@ import type { HotplugError } from "../errors.js";
 import type { RuntimeDiskEntry, RuntimeDocument } from "../generated/common.js";
 import type { QmpClient } from "../qmp/client.js";
 import type { HotplugContext } from "./context.js";
+import type { Seen } from "./live.js";
 
 /** Why there is nothing to do: every node and both phases run the hook, most of them idly. */
 export type NoChange = { none: string };
@@ -16,16 +17,20 @@ export interface Skipped {
   skip: string | undefined;
 }
 
-/** Connects to the instance's QEMU for a look, under its lock, before the change itself. */
-export type Peek = <R>(fn: (qmp: QmpClient) => Promise<R>) => Promise<R>;
+/**
+ * What an operation reads of the VM, all under the run's one lock: a look at QEMU (taken once and
+ * shared until something changes the VM), and the runtime document (read once, kept as written).
+ */
+export interface View {
+  seen: () => Promise<Seen>;
+  doc: () => RuntimeDocument | undefined;
+}
 
-/** What `apply` hands the operation: one QMP session under the instance's lock. */
-export interface Session {
+/** What `apply` hands the operation: the run's QMP session, under the instance's lock. */
+export interface Session extends View {
   qmp: QmpClient;
   /** A new connection, for undoing steps after the first one dropped (the caller closes it). */
   reconnect: () => Promise<QmpClient>;
-  /** The runtime document as it is now, read under the lock; the base of the runtime change. */
-  doc: () => RuntimeDocument | undefined;
 }
 
 /**
@@ -43,9 +48,9 @@ export interface Applied {
 
 /**
  * A hot-plug hook's operation: select → prepare → apply, where apply rolls its own QMP steps back
- * (src/hotplug/add.ts, medium.ts). The driver (driver.ts) owns everything around it: the context,
- * reconcile-first, the lock and the QMP session, the runtime-file write, the output line and the
- * exit status.
+ * (src/hotplug/add.ts, medium.ts). The driver (driver.ts) owns everything around it: the lock and
+ * the QMP session (one of each per run), the context, reconcile-first, the runtime-file writes, the
+ * output line and the exit status.
  * - An InputError from select or prepare is invalid input: exit 2, nothing sent to QEMU.
  * - A HotplugError thrown, or returned in Applied, fails the change: `<verb>:failed`, exit 1.
  */
@@ -56,8 +61,8 @@ export interface HotplugOperation<C extends Change, P extends object = C> {
   select(ctx: HotplugContext): C[] | NoChange;
   /** Reconcile the instance first (disk-add, disk-remove), sparing the disks `adding` (uuids). */
   reconcileFirst?: (changes: readonly C[]) => ReadonlySet<string>;
-  /** Host-side checks and steps before the change's session: a medium's URL, a disk's link. */
-  prepare(ctx: HotplugContext, change: C, peek: Peek): Promise<P | Skipped> | P | Skipped;
+  /** Checks and host-side steps before the change: a medium's URL, a disk's link, what QEMU has. */
+  prepare(ctx: HotplugContext, change: C, view: View): Promise<P | Skipped> | P | Skipped;
   /** The QMP steps, and their rollback on failure. */
   apply(ctx: HotplugContext, change: P, session: Session): Promise<Applied>;
 }

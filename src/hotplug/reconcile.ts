@@ -6,20 +6,20 @@ import type { RuntimeDocument } from "../generated/common.js";
 import { PACKAGE } from "../host/plugin-files.js";
 import type { QmpClient } from "../qmp/client.js";
 import { reason } from "../qmp/errors.js";
-import { peripheralDevices, queryBlock } from "./live.js";
-import { currentRuntime, updateRuntime } from "./runtime-file.js";
-import { type SessionOptions, withInstance } from "./session.js";
+import { look, type Seen } from "./live.js";
+import { updateRuntime } from "./runtime-file.js";
+import { InstanceSession, type SessionOptions } from "./session.js";
 
 /** The operator command that reconciles one instance from its name alone (bin/). */
 export const RECONCILE_COMMAND = `${PACKAGE} reconcile`;
-
-/** Node names of Ganeti's disk ids (`disk-` + the uuid's first three groups) and their protocol children. */
 
 export interface Reconciled {
   /** The runtime document to write, when an entry was dropped. */
   doc?: RuntimeDocument;
   /** One line per action taken or refused. */
   actions: string[];
+  /** The VM as the reconcile leaves it: its look, less the nodes it deleted. */
+  seen: Seen;
 }
 
 /**
@@ -40,17 +40,15 @@ export async function reconcile(
   doc: RuntimeDocument | undefined,
   adding: ReadonlySet<string> = new Set(),
 ): Promise<Reconciled> {
-  const [devices, nodeList, blocks] = await Promise.all([
-    peripheralDevices(qmp),
-    qmp.execute<{ "node-name": string }[]>("query-named-block-nodes", { flat: true }),
-    queryBlock(qmp),
-  ]);
-  const nodes = new Set(nodeList.map((n) => n["node-name"]));
+  const seen = await look(qmp);
+  const { devices, nodes, blocks } = seen;
   const inUse = new Set(blocks.flatMap((b) => (b.inserted ? [b.inserted["node-name"]] : [])));
   const actions: string[] = [];
+  const left = new Set(nodes);
   const del = async (name: string, why: string) => {
     try {
       await qmp.execute("blockdev-del", { "node-name": name });
+      left.delete(name);
       actions.push(`deleted block node ${name}, ${why}`);
     } catch (e) {
       actions.push(`block node ${name} is ${why.replace(/^which /, "")} but could not be deleted: ${reason(e)}`);
@@ -64,30 +62,28 @@ export async function reconcile(
     if (name === fileNodeName(parent) && isDiskDeviceId(parent) && !nodes.has(parent))
       await del(name, "which its disk node left behind");
   }
-  if (!doc) return { actions };
+  const after = { devices, nodes: left, blocks };
+  if (!doc) return { actions, seen: after };
   const kept = doc[3].filter(([disk]) => {
     const hv = disk.hvinfo;
     if (!hv || !isHotpluggableDriver(hv.driver) || devices.has(hv.id) || adding.has(disk.uuid)) return true;
     actions.push(`dropped the runtime entry of disk ${disk.uuid} (${hv.id}), which QEMU no longer has`);
     return false;
   });
-  return kept.length === doc[3].length ? { actions } : { doc: [doc[0], doc[1], doc[2], kept], actions };
+  return kept.length === doc[3].length ? { actions, seen: after } : { doc: [doc[0], doc[1], doc[2], kept], actions, seen: after };
 }
 
 /** Reconciles one instance from its name alone (the operator command): its actions, one line each. */
-export async function reconcileInstance(name: string, session: SessionOptions): Promise<string[]> {
-  const runtimePath = runtimeFile(session.paths, name);
-  const source = { runtime: undefined, runtimePath: readRuntime(runtimePath) ? runtimePath : undefined };
-  const { actions } = await withInstance(
-    name,
-    session,
-    async (qmp) => {
-      const base = currentRuntime(source);
-      return { ...(await reconcile(qmp, base)), base };
-    },
-    ({ doc, base }) => {
-      if (doc) updateRuntime(source, () => doc, base);
-    },
-  );
-  return actions;
+export async function reconcileInstance(name: string, options: SessionOptions): Promise<string[]> {
+  const runtimePath = runtimeFile(options.paths, name);
+  const session = await InstanceSession.open(name, options);
+  try {
+    const qmp = await session.client();
+    const base = readRuntime(runtimePath); // under the lock, as every write of it is
+    const { actions, doc } = await reconcile(qmp, base);
+    if (doc) updateRuntime({ runtime: base, runtimePath: base ? runtimePath : undefined }, () => doc, base);
+    return actions;
+  } finally {
+    session.close();
+  }
 }

@@ -10,27 +10,23 @@ export interface RuntimeSource {
 }
 
 /**
- * The runtime document as it is now. Call it under the instance lock: another hook may have
- * rewritten the file since this one started.
- */
-export function currentRuntime(ctx: RuntimeSource): RuntimeDocument | undefined {
-  return ctx.runtimePath ? readRuntime(ctx.runtimePath) : ctx.runtime;
-}
-
-/**
  * Applies a change to the runtime file, if one is in use; call it under the instance lock.
- * `current` is the document already read under that same lock, when the caller has one.
+ * `current` is the document already read under that same lock, when the caller has one. Returns
+ * the document as changed (undefined when there is none to change).
  */
 export function updateRuntime(
   ctx: RuntimeSource,
   change: (doc: RuntimeDocument) => RuntimeDocument,
   current?: RuntimeDocument,
-): void {
+): RuntimeDocument | undefined {
   const path = ctx.runtimePath;
-  if (!path) return;
+  const now = current ?? (path ? readRuntime(path) : ctx.runtime);
+  if (!now) return undefined;
+  const next = change(now);
+  if (!path) return next;
   try {
-    const now = current ?? readRuntime(path);
-    if (now) writeRuntime(path, change(now));
+    writeRuntime(path, next);
+    return next;
   } catch (e) {
     // QEMU has already changed; the file has not (the write is atomic). Running the hook again
     // finds the VM in its new state and records it.

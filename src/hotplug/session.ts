@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { HotplugError, InputError } from "../errors.js";
+import { HotplugError, PluginError } from "../errors.js";
 import { lockDirOf, type NodePaths, qmpSocket } from "../ganeti/paths.js";
 import { QmpClient } from "../qmp/client.js";
 import { lockInstance } from "./lock.js";
@@ -27,41 +27,59 @@ export interface SessionOptions {
 export const runsHere = (paths: NodePaths, instance: string) => existsSync(qmpSocket(paths, instance));
 
 /**
- * Runs `fn` holding the instance's lock and a QMP connection. The connection is closed as soon as
- * `fn` is done with QEMU (QEMU serves one client per socket; Ganeti needs it too); `after` runs
- * still under the lock, for the runtime file. `fn`'s `reconnect` opens a new connection (the
- * caller closes it): a step whose connection dropped can still look at QEMU and undo what it did.
+ * One hook run's hold on an instance: its lock, taken once for the whole run, and one QMP
+ * connection, opened when QEMU is first asked something (a run that only refuses its input, or
+ * checks a medium on the network first, keeps QEMU's single QMP client slot free meanwhile).
+ * A lock that could not be taken is kept as `refused`: the run reports it per change.
  */
-export async function withInstance<T>(
-  instance: string,
-  opts: SessionOptions,
-  fn: (qmp: QmpClient, reconnect: () => Promise<QmpClient>) => Promise<T>,
-  after: (result: T) => void = () => {},
-): Promise<T> {
-  const release = await lockInstance(instance, opts.lockTimeoutMs, lockDirOf(opts.paths));
-  try {
-    const connect = () =>
-      QmpClient.connect(qmpSocket(opts.paths, instance), {
-        timeoutMs: opts.qmpTimeoutMs,
-        commandTimeoutMs: opts.qmpTimeoutMs,
-      });
-    const qmp = await connect();
-    let result: T;
+export class InstanceSession {
+  private qmp: QmpClient | undefined;
+  readonly instance: string;
+  private readonly opts: SessionOptions;
+  private readonly release: () => void;
+  readonly refused: PluginError | undefined;
+  private constructor(instance: string, opts: SessionOptions, release: () => void, refused: PluginError | undefined) {
+    this.instance = instance;
+    this.opts = opts;
+    this.release = release;
+    this.refused = refused;
+  }
+
+  /** Takes the instance's lock; a lock that cannot be had is not thrown but kept as `refused`. */
+  static async open(instance: string, opts: SessionOptions): Promise<InstanceSession> {
     try {
-      result = await fn(qmp, connect);
+      const release = await lockInstance(instance, opts.lockTimeoutMs, lockDirOf(opts.paths));
+      return new InstanceSession(instance, opts, release, undefined);
     } catch (e) {
-      // The one place that classifies: exit 2 means invalid input with nothing sent to QEMU, and
-      // by now QEMU has been talked to. What the live VM refuses (no free slot, a missing feature)
-      // is a failure to hot-plug, reported as such (exit 1, hotplug:failed), under its own code.
-      if (e instanceof InputError) throw new HotplugError(e.code, e.message);
-      throw e;
-    } finally {
-      qmp.close();
+      const refused =
+        e instanceof PluginError
+          ? e
+          : new HotplugError("LOCK_FAILED", `cannot take the lock of ${instance}: ${(e as Error).message}`);
+      return new InstanceSession(instance, opts, () => {}, refused);
     }
-    after(result);
-    return result;
-  } finally {
-    release();
+  }
+
+  /**
+   * The open connection: made on first use, and made again when the last one dropped (QEMU still
+   * runs and takes another client; a step whose connection dropped can still look and undo).
+   */
+  async client(): Promise<QmpClient> {
+    if (this.refused) throw this.refused;
+    if (!this.qmp || this.qmp.closed) this.qmp = await this.connect();
+    return this.qmp;
+  }
+
+  /** A connection of its own, which the caller closes. */
+  readonly connect = (): Promise<QmpClient> =>
+    QmpClient.connect(qmpSocket(this.opts.paths, this.instance), {
+      timeoutMs: this.opts.qmpTimeoutMs,
+      commandTimeoutMs: this.opts.qmpTimeoutMs,
+    });
+
+  /** Closes the connection, then lets the lock go. */
+  close(): void {
+    this.qmp?.close();
+    this.release();
   }
 }
 

@@ -7,10 +7,9 @@ import { ganetiHotplugsByDefault } from "../../host/ganeti-release.js";
 import { type AddPlan, hotAdd, planAdd } from "../add.js";
 import { startedSettings } from "../context.js";
 import { settleDiskLink } from "../disk-link.js";
-import { blockOf, hostCaps, liveCaps, queryBlock } from "../live.js";
+import { blockOf, hostCaps, liveCaps } from "../live.js";
 import type { Change, HotplugOperation } from "../operation.js";
 import { disksToAdd, entryOf } from "../request.js";
-import { currentRuntime } from "../runtime-file.js";
 
 interface DiskToAdd extends Change {
   plan: AddPlan;
@@ -53,15 +52,13 @@ export const DISK_ADD: HotplugOperation<DiskToAdd> = {
 
   // Ganeti 3.1 attached the disk itself, or was told not to (--no-hotplug): the hook attaches
   // nothing, and only records what Ganeti attached without recording it (its SCSI hot-add).
-  async prepare(ctx, change, peek) {
+  async prepare(ctx, change, view) {
     const { plan } = change;
     if (change.ganetiAttaches) {
-      // What QEMU has and what the runtime file records, both read under the instance's lock: the
-      // file's own rule (runtime-file.ts), so that no other hook's write falls between them.
-      const { attached, current } = await peek(async (qmp) => ({
-        attached: blockOf(await queryBlock(qmp), plan.id)?.inserted?.["node-name"] === plan.id,
-        current: currentRuntime(ctx),
-      }));
+      // What QEMU has and what the runtime file records, both under the run's lock, so that no
+      // other hook's write falls between them.
+      const attached = blockOf((await view.seen()).blocks, plan.id)?.inserted?.["node-name"] === plan.id;
+      const current = view.doc();
       const recorded = entryOf(current, plan.disk.uuid) !== undefined;
       // On a runtime file 3.0 wrote, 3.1's own hot-add fails (disk_discard=default): the hook does it.
       if (!attached && keepsDiscardDefault(current)) {
@@ -80,12 +77,12 @@ export const DISK_ADD: HotplugOperation<DiskToAdd> = {
     return change;
   },
 
-  async apply(ctx, { plan, caps, ganetiAttaches }, { qmp, reconnect, doc }) {
+  async apply(ctx, { plan, caps, ganetiAttaches }, { qmp, reconnect, doc, seen }) {
     caps.live ??= liveCaps(qmp, plan.settings.aio === "io_uring");
     planAdd(plan.disk, plan.settings, await caps.live, () => {}); // its warnings were given in select
     // The slots the runtime file records, read under the lock: a disk's own is given back to it.
     const recorded = (doc()?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
-    const { entry, error } = await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs, reconnect);
+    const { entry, error } = await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs, reconnect, await seen());
     if (!entry) return { error };
     // Under 3.1, disk_discard mended too, so that Ganeti's next hot-add works (see keepsDiscardDefault).
     return {

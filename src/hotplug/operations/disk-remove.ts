@@ -21,8 +21,8 @@ export const DISK_REMOVE: HotplugOperation<DiskToRemove> = {
   prepare: (_ctx, change) => change,
 
   // The disk leaves the runtime file once the guest no longer has it, even with its node left.
-  async apply(ctx, { removal }, { qmp }) {
-    const { error } = await hotRemove(qmp, ctx.name, removal.id, ctx.unplugTimeoutMs, ctx.warn);
+  async apply(ctx, { removal }, { qmp, seen }) {
+    const { error } = await hotRemove(qmp, ctx.name, removal.id, ctx.unplugTimeoutMs, ctx.warn, await seen());
     return { error, runtime: (doc) => withoutDisk(doc, removal.uuid) };
   },
 };
