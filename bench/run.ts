@@ -16,8 +16,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { runtimeDocument } from "../scripts/lib/ganeti-runtime.js";
-import { QEMU_TCG } from "../scripts/lib/qemu-args.js";
+import { runtimeDocument } from "../scripts/lib/ganeti-runtime.mjs";
+import { QEMU_TCG } from "../scripts/lib/qemu-args.mjs";
 import { storageArgv } from "../src/blockdev/argv.js";
 import { instanceStorage } from "../src/blockdev/instance.js";
 import type { DiskSpec, QemuCaps } from "../src/blockdev/model.js";

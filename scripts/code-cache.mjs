@@ -2,10 +2,23 @@
 // Writes dist/<hook>.<build>.env.cache and .json.cache: V8's code cache after a representative run
 // of each hook in each input mode (and of each operator command), so that a hook started by Ganeti does not compile its bundle
 // again (src/loader/hook-loader.ts picks one; <build> is the bundle's own, scripts/bundle.mjs).
-import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
+import { runtimeDocument } from "./lib/ganeti-runtime.mjs";
 import { COMMANDS } from "./lib/hooks.mjs";
+import { QEMU_TCG } from "./lib/qemu-args.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 // Beside the bundles, not in $TMPDIR: a node's /tmp may be noexec, and the stand-in QEMU below runs.
@@ -60,6 +73,121 @@ env["GANETI_QEMU_BLOCKDEV_CONFIG"] = join(scratch, "config.json");
 env["GANETI_QEMU_BLOCKDEV_CACHE_DIR"] = scratch;
 env["GANETI_INSTANCE_HV_kvm_path"] = fakeQemu;
 env["GANETI_POST_INSTANCE_HV_kvm_path"] = fakeQemu;
+
+/** @typedef {[string, string[], string | null, string?, Record<string, string>?]} Run */
+
+/**
+ * The hot-plug hooks' runs against a real QEMU, paused (TCG, no guest) with the example instance's
+ * storage: the path they take on a node, QMP included, so that what talks to QEMU is in their
+ * caches too. Each hook runs as Ganeti 3.0 runs it (the environment alone) and with 3.1's JSON.
+ * Where no QEMU can be started here (a build machine without one), or not as root (the hooks'
+ * lock directory must be root's), the hooks run as on a node the instance is not on.
+ * @returns {Promise<{ runs: Run[], stop: () => void, paths: string[] } | undefined>}
+ */
+async function liveInstance() {
+  const found = spawnSync("sh", ["-c", "command -v qemu-system-x86_64"], { encoding: "utf8", env }).stdout.trim();
+  if (!found || process.getuid?.() !== 0) return undefined;
+  const live = join(scratch, "live");
+  const disks = join(live, "disks");
+  mkdirSync(disks, { recursive: true });
+  const name = env["GANETI_INSTANCE_NAME"] ?? "demo1.example.org";
+  /** @param {string} file @param {number} bytes */
+  const image = (file, bytes) => {
+    writeFileSync(join(live, file), "");
+    truncateSync(join(live, file), bytes);
+    return join(live, file);
+  };
+  for (const i of [0, 1, 2]) symlinkSync(image(`disk${i}.img`, 16 << 20), join(disks, `${name}:${i}`));
+  const [iso1, iso2] = [image("cd1.iso", 1 << 20), image("cd2.iso", 1 << 20)];
+  const livePaths = ["--disk-dir", disks, "--qmp-dir", live, "--runtime-dir", live, "--cache-dir", scratch];
+  /** @type {Record<string, string>} */
+  const startEnv = { ...env, GQB_CODE_CACHE: "", GANETI_HOOKS_PHASE: "pre" };
+  for (const k of Object.keys(startEnv)) if (k.startsWith("GANETI_POST_")) delete startEnv[k];
+  Object.assign(startEnv, {
+    GANETI_INSTANCE_HV_cdrom_image_path: iso1,
+    GANETI_INSTANCE_HV_floppy_image_path: "",
+    GANETI_INSTANCE_HV_kvm_path: found,
+  });
+  const start = spawnSync(join(root, "hooks/instance-start"), livePaths, { env: startEnv, cwd: "/", encoding: "utf8" });
+  if (start.status !== 0) throw new Error(`instance-start exited ${start.status}: ${start.stderr}`);
+  const out = /** @type {{ argv: string[], disks: unknown[] }} */ (JSON.parse(start.stdout));
+  writeFileSync(join(live, `${name}.runtime`), runtimeDocument(found, startEnv, out.disks));
+  const socket = join(live, `${name}.qmp`);
+  const qemu = spawn(
+    found,
+    [...QEMU_TCG, "-S", "-m", "64", "-machine", "pc", "-qmp", `unix:${socket},server=on,wait=off`, ...out.argv],
+    {
+      // The log to /dev/null as well: on a node, this QEMU may be the launcher in front of the real one.
+      env,
+      stdio: "ignore",
+    },
+  );
+  const stop = () => {
+    if (qemu.exitCode === null) qemu.kill("SIGKILL");
+  };
+  for (let i = 0; i < 200 && !existsSync(socket) && qemu.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+  if (!existsSync(socket)) {
+    stop();
+    return undefined;
+  }
+  // The pre view holds disks 0–1 and the post view 0–2 (disk-add, disk-grow), or the other way round (disk-remove).
+  /** @type {Record<string, string>} */
+  const added = {
+    ...env,
+    GANETI_INSTANCE_HV_kvm_path: found,
+    GANETI_POST_INSTANCE_HV_kvm_path: found,
+    GANETI_DISK: "2",
+    // A file disk: its path is the environment's own (a plain one would need its VG's device).
+    GANETI_POST_INSTANCE_DISK2_DEV_TYPE: "file",
+    GANETI_POST_INSTANCE_DISK2_ID: join(live, "disk2.img"),
+  };
+  for (const k of ["cdrom_image_path", "floppy_image_path"]) {
+    added[`GANETI_INSTANCE_HV_${k}`] = startEnv[`GANETI_INSTANCE_HV_${k}`] ?? "";
+    added[`GANETI_POST_INSTANCE_HV_${k}`] = startEnv[`GANETI_INSTANCE_HV_${k}`] ?? "";
+  }
+  /** @type {Record<string, string>} */
+  const removed = { ...added };
+  for (const [k, v] of Object.entries(added)) {
+    if (!/^GANETI_(POST_)?INSTANCE_DISK/.test(k)) continue;
+    const other = k.startsWith("GANETI_POST_") ? `GANETI_${k.slice(12)}` : `GANETI_POST_${k.slice(7)}`;
+    removed[other] = v;
+    if (added[other] === undefined) delete removed[k];
+  }
+  Object.assign(removed, { GANETI_INSTANCE_DISK_COUNT: "3", GANETI_POST_INSTANCE_DISK_COUNT: "2" });
+  const medium = { ...added, GANETI_POST_INSTANCE_HV_cdrom_image_path: iso2 };
+  const payload = JSON.stringify({
+    disk: {
+      uuid: "7e8f9a0b-3a3b-4c3d-8e3f-404142434445",
+      dev_type: "file",
+      mode: "rw",
+      logical_id: ["loop", join(live, "disk2.img")],
+    },
+    index: 2,
+  });
+  const json = {
+    PATH: env["PATH"] ?? "",
+    GQB_CODE_CACHE: "write",
+    GANETI_QEMU_BLOCKDEV_LOG: "/dev/null",
+    GANETI_INSTANCE_NAME: name,
+    GANETI_HOOKS_PHASE: "post",
+  };
+  /** @type {Run[]} */
+  const runs = [
+    ["hooks/disk-add", livePaths, null, undefined, added],
+    ["hooks/disk-grow", livePaths, null, undefined, added],
+    ["hooks/disk-remove", livePaths, null, undefined, removed],
+    ["hooks/cdrom-change", livePaths, null, undefined, medium],
+    ["hooks/disk-add", livePaths, payload, undefined, json],
+    ["hooks/disk-grow", livePaths, payload, undefined, json],
+    ["hooks/disk-remove", livePaths, payload, undefined, json],
+  ];
+  return { runs, stop, paths: livePaths };
+}
+
+const live = await liveInstance().catch((e) => {
+  rmSync(scratch, { recursive: true, force: true });
+  throw e;
+});
 try {
   // A loaded cache is carried into the one written after the run, and V8 checks a cache against
   // the bundle's length only: start from none, so that no cache ever describes an older bundle.
@@ -72,15 +200,17 @@ try {
   // that only fills the plugin's QEMU version cache, as a node's first start does.
   const done = join(scratch, "caches");
   mkdirSync(done);
-  /** @type {[string, string[], string | null, string?][]} */
+  /** @type {Run[]} */
   const runs = [
     ["hooks/instance-start", paths, null, "prime"],
     ["hooks/instance-start", paths, null],
     ["hooks/instance-start", paths, JSON.stringify(startRequest)],
-    ["hooks/disk-add", paths, null],
-    ["hooks/disk-remove", paths, null],
-    ["hooks/disk-grow", paths, null],
-    ["hooks/cdrom-change", paths, null],
+    ...(live?.runs ?? [
+      ["hooks/disk-add", paths, null],
+      ["hooks/disk-remove", paths, null],
+      ["hooks/disk-grow", paths, null],
+      ["hooks/cdrom-change", paths, null],
+    ]),
     // Verifying a cluster: its usage (the real run needs Ganeti's ssconf).
     ["hooks/cluster-verify", ["--help"], null],
     // The launcher's Node part, rewriting a Ganeti-like start (its sh front needs no cache).
@@ -99,18 +229,22 @@ try {
     // The operator commands: their usage (a run that needs no instance).
     ...COMMANDS.map((c) => /** @type {[string, string[], null]} */ ([`bin/${c}`, ["--help"], null])),
   ];
-  for (const [hook, args, input, prime] of runs) {
+  for (const [hook, args, input, prime, runEnv = env] of runs) {
     const r = spawnSync(join(root, hook), args, {
-      env: prime ? { ...env, GQB_CODE_CACHE: "" } : env,
+      env: prime ? { ...env, GQB_CODE_CACHE: "" } : runEnv,
       cwd: "/",
       input: input ?? undefined,
-      stdio: [input === null ? "ignore" : "pipe", "ignore", "pipe"],
+      stdio: [input === null ? "ignore" : "pipe", "pipe", "pipe"],
       encoding: "utf8",
     });
     if (r.status !== 0) throw new Error(`${hook} exited ${r.status} while writing its code cache: ${r.stderr}`);
+    // A run against the live QEMU that changed nothing would make a cache of the wrong path.
+    if (args === live?.paths && !/:done"/.test(r.stdout))
+      throw new Error(`${hook} changed nothing while writing its code cache: ${r.stderr}`);
     for (const f of caches()) renameSync(join(dist, f), join(done, f));
   }
   for (const f of readdirSync(done)) renameSync(join(done, f), join(dist, f));
 } finally {
+  live?.stop();
   rmSync(scratch, { recursive: true, force: true });
 }

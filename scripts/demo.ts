@@ -6,8 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { QmpClient } from "../src/qmp/client.js";
-import { runtimeDocument } from "./lib/ganeti-runtime.js";
-import { QEMU_TCG } from "./lib/qemu-args.js";
+import { runtimeDocument } from "./lib/ganeti-runtime.mjs";
+import { QEMU_TCG } from "./lib/qemu-args.mjs";
 
 const root = resolve(__dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "gqb-demo-"));

@@ -55,7 +55,8 @@ copy(join(root, "dist/validators-verbose.cjs"), join(lib, "dist/validators-verbo
 execFileSync(process.execPath, [join(root, "scripts/gen-hooks.mjs"), "/usr/bin/node", lib], { stdio: "inherit" });
 for (const d of ["hooks", "bin"]) copy(join(root, d, "package.json"), join(lib, d, "package.json"));
 copy(join(root, "scripts/code-cache.mjs"), join(lib, "scripts/code-cache.mjs"));
-copy(join(root, "scripts/lib/hooks.mjs"), join(lib, "scripts/lib/hooks.mjs"));
+for (const m of ["hooks", "ganeti-runtime", "qemu-args"])
+  copy(join(root, `scripts/lib/${m}.mjs`), join(lib, `scripts/lib/${m}.mjs`));
 copy(join(root, "examples/instance.env"), join(lib, "examples/instance.env"));
 mkdirSync(join(stage, "usr/sbin"), { recursive: true });
 symlinkSync(relative("/usr/sbin", `${PACKAGE_ROOT}/bin/${PACKAGE}`), join(stage, "usr/sbin", PACKAGE));

@@ -19,7 +19,15 @@ function checkAio(disk: DiskSpec, s: StorageSettings, cache: CacheSetting, caps:
       `disk_aio=native needs disk_cache=none or directsync (O_DIRECT), but ${where(disk)} has disk_cache=${cache.mode}`,
     );
   }
-  if (s.aio === "io_uring" && !caps.ioUring.usable) {
+  checkIoUring(disk, s, caps);
+}
+
+/**
+ * Rejects disk_aio=io_uring where the host or QEMU cannot give it: the one part of a disk's plan
+ * that depends on QEMU's build, so a plan made before QEMU was asked is checked again with it.
+ */
+export function checkIoUring(disk: DiskSpec, s: StorageSettings, caps: QemuCaps): void {
+  if (disk.access === "kernelspace" && s.aio === "io_uring" && !caps.ioUring.usable) {
     throw new InputError("IO_URING_UNAVAILABLE", `disk_aio=io_uring cannot be used here: ${caps.ioUring.reason}`);
   }
 }

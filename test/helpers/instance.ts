@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Test } from "tap";
-import { runtimeDocument } from "../../scripts/lib/ganeti-runtime.js";
+import { runtimeDocument } from "../../scripts/lib/ganeti-runtime.mjs";
 import type { RuntimeDocument } from "../../src/generated/common.js";
 import { type EnvVars, loadEnv, runHook } from "./hook.js";
 import { namedNodes, peripheralIds } from "./inspect.js";

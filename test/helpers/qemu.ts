@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Test } from "tap";
-import { QEMU_TCG } from "../../scripts/lib/qemu-args.js";
+import { QEMU_TCG } from "../../scripts/lib/qemu-args.mjs";
 import { QmpClient } from "../../src/qmp/client.js";
 
 export const QEMU = process.env["QEMU"] ?? "qemu-system-x86_64";

@@ -1,4 +1,5 @@
 import { isHotpluggable } from "../../blockdev/devices.js";
+import { checkIoUring } from "../../blockdev/disk.js";
 import type { QemuCaps } from "../../blockdev/model.js";
 import { InputError } from "../../errors.js";
 import { instanceDiskPaths } from "../../ganeti/env.js";
@@ -13,7 +14,7 @@ import { disksToAdd, entryOf } from "../request.js";
 
 interface DiskToAdd extends Change {
   plan: AddPlan;
-  /** The running QEMU's capabilities, read once per run, by the first disk's session. */
+  /** The running QEMU's capabilities, read once per run (only for io_uring), by the first disk. */
   caps: { live?: Promise<QemuCaps> };
   /** Ganeti 3.1 hot-plugs the disk itself, unless told not to (--no-hotplug). */
   ganetiAttaches: boolean;
@@ -78,8 +79,11 @@ export const DISK_ADD: HotplugOperation<DiskToAdd> = {
   },
 
   async apply(ctx, { plan, caps, ganetiAttaches }, { qmp, reconnect, doc, seen }) {
-    caps.live ??= liveCaps(qmp, plan.settings.aio === "io_uring");
-    planAdd(plan.disk, plan.settings, await caps.live, () => {}); // its warnings were given in select
+    // The plan, made once in select, assumed QEMU able; only io_uring depends on what it is.
+    if (plan.settings.aio === "io_uring") {
+      caps.live ??= liveCaps(qmp, true);
+      checkIoUring(plan.disk, plan.settings, await caps.live);
+    }
     // The slots the runtime file records, read under the lock: a disk's own is given back to it.
     const recorded = (doc()?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
     const { entry, error } = await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs, reconnect, await seen());
