@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { appendLog } from "../src/host/plugin-log.js";
+import { appendLog, isoTime } from "../src/host/plugin-log.js";
 import { tempDir } from "./helpers/tmp.js";
 
 t.test("control characters are escaped; a newline never starts a line", async (t) => {
@@ -19,4 +19,9 @@ t.test("control characters are escaped; a newline never starts a line", async (t
   t.doesNotThrow(() =>
     appendLog({ GANETI_QEMU_BLOCKDEV_LOG: tempDir(t) }, "x", "a log that cannot be written costs the record only"),
   );
+});
+
+t.test("a line's time is exactly what toISOString() writes, without its first-use cost", async (t) => {
+  const times = [0, 951782400000, 1735689599999, Date.UTC(2026, 11, 7, 9, 5, 3, 7), Date.now()];
+  for (const ms of times) t.equal(isoTime(new Date(ms)), new Date(ms).toISOString(), new Date(ms).toISOString());
 });

@@ -1,4 +1,4 @@
-import { appendFileSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 
 /**
  * The plugin's own log, for what must outlive a call whose output nobody reads: Ganeti discards
@@ -22,10 +22,28 @@ export const printable = (msg: string) =>
     // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
-/** Appends one line; a log that cannot be written costs the record, never the operation. */
+const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+
+/**
+ * A time as toISOString() writes it (UTC, ms). Made from the UTC getters: the first toISOString()
+ * of a process costs ~0.85 ms, the getters ~0.02 ms, and a hook writes one line per action.
+ */
+export function isoTime(d: Date): string {
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}Z`;
+}
+
+/**
+ * Appends one line, in one write(2) to a file opened O_APPEND (lines of concurrent hooks never
+ * interleave); a log that cannot be written costs the record, never the operation.
+ */
 export function appendLog(env: Readonly<Record<string, string | undefined>>, program: string, line: string): void {
   try {
-    appendFileSync(logPath(env), `${new Date().toISOString()} ${program}[${process.pid}]: ${printable(line)}\n`);
+    const fd = openSync(logPath(env), "a");
+    try {
+      writeSync(fd, `${isoTime(new Date())} ${program}[${process.pid}]: ${printable(line)}\n`);
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     // stderr has it
   }
