@@ -123,6 +123,15 @@ for (const hook of HOOKS) {
       t.equal(res.code, 0, res.stderr);
       steps = [...proxy.steps];
       t.ok(steps.length >= 5, `${steps.length} QMP commands: ${steps.map(stepName).join(", ")}`);
+      t.equal(proxy.connections, 1, "one QMP connection for the whole run, reconcile-first included");
+      for (const query of ["qom-list", "query-named-block-nodes", "query-pci"]) {
+        t.ok(steps.filter((s) => s.command === query).length <= 1, `${query} asked at most once`);
+      }
+      t.equal(
+        steps.filter((s) => s.command === "query-block").length,
+        hook === "disk-add" ? 2 : 1,
+        "query-block: one look, and the check after device_add",
+      );
     });
     const rows: string[] = [];
     for (const step of steps) {

@@ -25,6 +25,8 @@ export const stepName = (s: Step) => (s.nth > 1 ? `${s.command} #${s.nth}` : s.c
  */
 export class QmpProxy {
   readonly steps: Step[] = [];
+  /** How many connections clients opened through the proxy. */
+  connections = 0;
   /** The steps whose reply (a return or an error) QEMU sent and the proxy passed on to the hook. */
   readonly answered: Step[] = [];
   /** The step of each command id in flight, to know what a reply answers. */
@@ -62,6 +64,7 @@ export class QmpProxy {
   }
 
   private connection(client: Socket): void {
+    this.connections++;
     const qemu = createConnection(this.qemuPath);
     this.open.add(client);
     this.open.add(qemu);
