@@ -708,7 +708,7 @@ async function main() {
   const lines = [
     `machine: ${machine}; ${N} runs per figure (figure 1: ${STARTUP_N} each, interleaved; figure 4: ${GUEST_N} of the hook and ${GUEST_N} of its floor), medians${without.size ? `; without ${[...without].join(", ")}` : ""}`,
     "",
-    `The day's speed: bare \`node -e ''\` took ${bareNodeMs.toFixed(1)} ms (about 25 ms on a fast day here, 60–65 ms on a slow one). Hot-plug figures are judged against floors from the same loop: see bench/README.md.`,
+    `The day's speed: bare \`node -e ''\` took ${bareNodeMs.toFixed(1)} ms (about 25 ms on a fast day here, 60–65 ms on a slow one). Hot-plug figures are judged against floors from the same loop: see docs/benchmarks.md.`,
     "",
     "| figure | median | p10–p90 | baseline (same run) | budget | verdict |",
     "|---|---:|---:|---|---|---|",
