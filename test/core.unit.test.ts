@@ -4,7 +4,7 @@ import { join } from "node:path";
 import t from "tap";
 import { deviceArg, storageArgv } from "../src/blockdev/argv.js";
 import { cacheSetting } from "../src/blockdev/cache.js";
-import { diskDeviceId } from "../src/blockdev/ids.js";
+import { checkNodeName, diskDeviceId, fileNodeName } from "../src/blockdev/ids.js";
 import { instanceStorage } from "../src/blockdev/instance.js";
 import type { DiskSpec, QemuCaps } from "../src/blockdev/model.js";
 import { storageSettings } from "../src/blockdev/settings.js";
@@ -12,6 +12,7 @@ import { PluginError } from "../src/errors.js";
 import { readHookEnv } from "../src/ganeti/env.js";
 import { normalisedInput } from "../src/ganeti/uuid.js";
 import type { HvParams } from "../src/generated/common.js";
+import { wiring } from "./helpers/argv-wiring.js";
 import { ROOT } from "./helpers/hook.js";
 
 interface Case {
@@ -102,7 +103,11 @@ for (const c of cases) {
         [...warnings, ...out.warnings].some((x) => x.includes(w)),
         `warns: ${w}`,
       );
-    t.notOk(storageArgv(out, caps).includes("-drive"), "never -drive");
+    t.same(
+      wiring(storageArgv(out, caps)),
+      { dangling: [], unused: [] },
+      "each device's drive is a -blockdev node, each node is used",
+    );
     t.end();
   });
 }
@@ -167,6 +172,9 @@ t.test("device ids are Ganeti's and fit QEMU's 31-character node names", (t) => 
     code: "INVALID_ENV",
     message: /GANETI_INSTANCE_DISK1_UUID: required but missing \(GANETI_INSTANCE_DISK_COUNT=2\)/,
   });
-  t.ok(diskDeviceId("932df160-7a22-4067-a566-7e0ca8386133").length + "-file".length <= 31);
+  // The longest name a disk gets, its protocol child's, is one QEMU takes; one character more is refused.
+  const child = fileNodeName(diskDeviceId("932df160-7a22-4067-a566-7e0ca8386133"));
+  t.equal(checkNodeName(child), child, `${child} is a valid node name`);
+  t.throws(() => checkNodeName(child.padEnd(32, "x")), { code: "BAD_NODE_NAME" }, "32 characters are not");
   t.end();
 });

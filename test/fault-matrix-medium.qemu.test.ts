@@ -3,12 +3,11 @@
 // QMP proxy in front of a real QEMU. After each: the exit status and the output line agree; the
 // drive holds the old medium with its tray closed and no node left over, or the message says
 // exactly what the drive holds; and a following run converges. Written to
-// docs/fault-matrix-cdrom-change.md (never pasted there by hand).
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+// docs/fault-matrix-cdrom-change.md by `npm run docs:tables` (never pasted there by hand).
 import t, { type Test } from "tap";
 import { change, inDrive, instanceWithCdrom } from "./helpers/cdrom.js";
-import { ROOT, runHook } from "./helpers/hook.js";
+import { writeDoc } from "./helpers/docs.js";
+import { runHook } from "./helpers/hook.js";
 import { type BlockInfo, namedNodes } from "./helpers/inspect.js";
 import type { Instance } from "./helpers/instance.js";
 import { FAULTS, type Fault, proxyFor, type Step, stepName } from "./helpers/qmp-proxy.js";
@@ -101,11 +100,11 @@ t.test("cdrom-change: every QMP command × every fault", async (t) => {
   const table = [`| step | ${FAULTS.join(" | ")} |`, `|---|${FAULTS.map(() => "---").join("|")}|`, ...rows].join("\n");
   t.comment(`cdrom-change: step × fault → outcome\n${table}`);
   if (steps.length === 0 || rows.length !== steps.length) return;
-  writeFileSync(
-    join(ROOT, "docs/fault-matrix-cdrom-change.md"),
+  writeDoc(
+    "fault-matrix-cdrom-change.md",
     `# The fault matrix of cdrom-change
 
-Written by \`test/fault-matrix-medium.qemu.test.ts\` at every run: edit the test, not this file.
+Written by \`test/fault-matrix-medium.qemu.test.ts\`, run by \`npm run docs:tables\`: edit the test, not this file.
 
 A medium change on an IDE CD-ROM (\`--qmp-timeout 1\`), with a QMP proxy between the hook and a
 real QEMU that answers one step with an error, swallows it, cuts the connection, or has QEMU

@@ -3,11 +3,11 @@
 // of a real QEMU. After each: the exit status and the output line; the VM's state exactly as
 // before, or exactly what the output says is left; and a following run that converges. The matrix
 // is printed as a table (test output and README "Failure behaviour").
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import t, { type Test } from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
-import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
+import { writeDoc } from "./helpers/docs.js";
+import { loadEnv, runHook } from "./helpers/hook.js";
 import { type Instance, startInstance } from "./helpers/instance.js";
 import { resetCompletingUnplug } from "./helpers/qemu.js";
 import { FAULTS, type Fault, proxyFor, type Step, stepName } from "./helpers/qmp-proxy.js";
@@ -98,7 +98,7 @@ t.teardown(() => {
   if (tables.size !== HOOKS.length) return; // a run of part of the matrix writes nothing
   const intro = `# The fault matrix
 
-Written by \`test/fault-matrix.qemu.test.ts\` at every run: edit the test, not this file.
+Written by \`test/fault-matrix.qemu.test.ts\`, run by \`npm run docs:tables\`: edit the test, not this file.
 
 A QMP proxy between the hook and a real QEMU answers one step with an error, swallows it, cuts the
 connection, or has QEMU killed, for every QMP command of each hook (SCSI disk, \`--qmp-timeout 1\`).
@@ -109,7 +109,7 @@ goes on. "as before": the VM as it was; "left": what the message says is left. A
 connection is not the end: the hook connects again to undo what it did. cdrom-change's matrix:
 [fault-matrix-cdrom-change.md](fault-matrix-cdrom-change.md).
 `;
-  writeFileSync(join(ROOT, "docs/fault-matrix.md"), [intro, ...HOOKS.map((h) => tables.get(h))].join("\n"));
+  writeDoc("fault-matrix.md", [intro, ...HOOKS.map((h) => tables.get(h))].join("\n"));
 });
 
 for (const hook of HOOKS) {

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "n
 import { join } from "node:path";
 import t from "tap";
 import { diskDeviceId } from "../src/blockdev/ids.js";
+import { wiring } from "./helpers/argv-wiring.js";
 import { type EnvVars, loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { serveFile } from "./helpers/http.js";
 import { blockOf, namedNodes, qemuIo, qomGet } from "./helpers/inspect.js";
@@ -91,7 +92,7 @@ for (const c of cases) {
     });
     t.equal(res.code, 0, `hook exits 0: ${res.stderr}`);
     const argv = res.json.argv as string[];
-    t.notOk(argv.includes("-drive"), "no -drive");
+    t.same(wiring(argv), { dangling: [], unused: [] }, "each device's drive is a -blockdev node, each node is used");
     if (c.expect.stderr) t.match(res.stderr, c.expect.stderr, "warning on stderr");
     for (const s of c.expect.argvIncludes ?? []) t.ok(argv.includes(s), `argv has ${s}`);
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { HOOK_LINKS } from "../src/host/plugin-files.js";
 import type { StepName } from "../src/node/setup.js";
-import { ROOT } from "./helpers/hook.js";
+import { writeDoc } from "./helpers/docs.js";
 import { LAUNCHER, REAL_QEMU, run } from "./helpers/launcher.js";
 import { type NodeState, type ScratchNode, scratchNode } from "./helpers/node-setup.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -175,7 +175,7 @@ t.test("real faults: dpkg-divert fails, /etc is full, /etc is read-only", async 
 t.teardown(() => {
   const intro = `# The node's setup under faults
 
-Written by \`test/node-setup-faults.qemu.test.ts\` at every run: edit the test, not this file.
+Written by \`test/node-setup-faults.qemu.test.ts\`, run by \`npm run docs:tables\`: edit the test, not this file.
 
 \`enable\` takes the steps ${ENABLE.join(" → ")} (src/node/setup.ts); \`disable\` removes them in
 reverse. Each case runs on a scratch node (its own QEMU path, hooks directory, config and dpkg
@@ -187,5 +187,5 @@ status\` said in between ("half: …" names the steps the node has).
 | command | fault | exit, state | \`enable\` again | \`disable\` again |
 |---|---|---|---|---|
 `;
-  writeFileSync(join(ROOT, "docs/fault-matrix-setup.md"), `${intro}${rows.join("\n")}\n`);
+  writeDoc("fault-matrix-setup.md", `${intro}${rows.join("\n")}\n`);
 });
