@@ -6,6 +6,9 @@ import { accessSync, constants, copyFileSync, mkdirSync, readdirSync, readFileSy
 import { join } from "node:path";
 import t from "tap";
 import { COMMANDS, HOOKS } from "../scripts/lib/hooks.mjs";
+import { DEFAULT_PATHS } from "../src/ganeti/paths.js";
+import { CONFIG_PATH_VARIABLE, DEFAULT_CONFIG_PATH } from "../src/host/config.js";
+import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE } from "../src/launcher/pass-through.js";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -129,4 +132,15 @@ t.test("every hook installed through a symlink in a hook directory runs from the
     else if (hook === "cluster-verify") t.equal(res.stdout, "", "and did its work (nothing in the pre phase)");
     else t.match(res.stderr, /does not run on this node/, "and did its work (nothing to do on this node)");
   }
+});
+
+t.test("the launcher's sh front reads the files the Node part writes", async (t) => {
+  // The front as generated: scripts/gen-hooks.mjs fills in these names from the TypeScript.
+  const front = readFileSync(join(ROOT, "hooks/qemu-launcher"), "utf8");
+  t.match(
+    front,
+    `\${${CACHE_DIR_VARIABLE}:-${DEFAULT_PATHS.cacheDir}}/${PASS_THROUGH_FILE}`,
+    "the sh front reads the pass-through record",
+  );
+  t.match(front, `\${${CONFIG_PATH_VARIABLE}:-${DEFAULT_CONFIG_PATH}}`, "and the same config file");
 });
