@@ -19,9 +19,10 @@ The operator's command of the Ganeti QEMU blockdev plugin, run on each node as r
 
 Commands:
   enable              link the hooks into Ganeti's hooks directory, and put the launcher in front of
-                      the QEMU Ganeti runs: <path> is diverted (dpkg-divert --rename) to
-                      <path>.distrib, <path> becomes a link to the launcher, and the config file
-                      names <path>.distrib as the real QEMU. Instances started before reach the
+                      the QEMU Ganeti runs: <path> gets a second name, <path>.distrib, to which
+                      dpkg-divert diverts it; the config file names <path>.distrib as the real
+                      QEMU; then <path> becomes, in one rename, a link to the launcher (so that
+                      <path> runs QEMU at every point in between). Instances started before reach the
                       launcher at their next restart, soft reboot or migration to this node.
                       Running VMs are not touched. Each step is said as it is done; if one fails,
                       the steps this run made are undone in reverse. Run it again at any time,
