@@ -28,7 +28,14 @@ const scratch = mkdtempSync(join(root, "dist", ".code-cache-"));
  * this at every install and upgrade; its "demo" instance would land in the production log).
  * @type {Record<string, string>}
  */
-const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", GQB_CODE_CACHE: "write", GANETI_QEMU_BLOCKDEV_LOG: "/dev/null" };
+const env = {
+  PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+  GQB_CODE_CACHE: "write",
+  GANETI_QEMU_BLOCKDEV_LOG: "/dev/null",
+  // The runs play Ganeti 3.0, whatever Ganeti this node has: under 3.1, which hot-plugs by itself,
+  // disk-add would only look and find that Ganeti did not (src/host/ganeti-release.ts).
+  GANETI_QEMU_BLOCKDEV_GANETI_SHARE: "/usr/share/ganeti/3.0",
+};
 for (const line of readFileSync(join(root, "examples/instance.env"), "utf8").split("\n")) {
   const i = line.indexOf("=");
   if (i > 0) env[line.slice(0, i)] = line.slice(i + 1).replace(/@[A-Z]+@/, "/nonexistent/image");
@@ -168,6 +175,7 @@ async function liveInstance() {
     PATH: env["PATH"] ?? "",
     GQB_CODE_CACHE: "write",
     GANETI_QEMU_BLOCKDEV_LOG: "/dev/null",
+    GANETI_QEMU_BLOCKDEV_GANETI_SHARE: env["GANETI_QEMU_BLOCKDEV_GANETI_SHARE"] ?? "",
     GANETI_INSTANCE_NAME: name,
     GANETI_HOOKS_PHASE: "post",
   };
