@@ -7,14 +7,14 @@
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
-import { PROGRAMS } from "./lib/hooks.mjs";
+import { pluginFiles } from "./lib/plugin-files.mjs";
 
 // V8 accepts a code cache for any source of the same length: a cache must never outlive the bundle
 // it was made from (scripts/code-cache.mjs writes new ones).
 const stale = existsSync("dist") ? readdirSync("dist").filter((f) => f.endsWith(".cache")) : [];
 for (const f of stale) rmSync(`dist/${f}`);
 
-const hooks = PROGRAMS;
+const hooks = (await pluginFiles()).PROGRAMS.map((p) => p.name);
 await build({
   entryPoints: {
     ...Object.fromEntries(hooks.map((h) => [h, `src/cli/${h}.ts`])),

@@ -17,10 +17,19 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { runtimeDocument } from "./lib/ganeti-runtime.mjs";
-import { COMMANDS } from "./lib/hooks.mjs";
 import { QEMU_TCG } from "./lib/qemu-args.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
+/**
+ * The programs' table (src/host/plugin-files.ts), as scripts/gen-hooks.mjs wrote it next to the
+ * bundles: on a node, at postinst, there is no esbuild to read the TypeScript.
+ * @type {{ PROGRAMS: { name: string, kind: "hook" | "launcher" | "command", cache: string }[], LAYOUT: Record<string, string> }}
+ */
+const { PROGRAMS, LAYOUT } = JSON.parse(readFileSync(join(root, "dist/programs.json"), "utf8"));
+/** @param {{ name: string, kind: string }} p A program's executable that its runs start (the launcher's Node part). */
+const exe = (p) => join(LAYOUT[p.kind] ?? "", p.kind === "launcher" ? `${p.name}-node.cjs` : p.name);
+/** @param {string} cache */
+const having = (cache) => PROGRAMS.filter((p) => p.cache === cache).map(exe);
 // Beside the bundles, not in $TMPDIR: a node's /tmp may be noexec, and the stand-in QEMU below runs.
 const scratch = mkdtempSync(join(root, "dist", ".code-cache-"));
 /**
@@ -115,7 +124,11 @@ async function liveInstance() {
     GANETI_INSTANCE_HV_floppy_image_path: "",
     GANETI_INSTANCE_HV_kvm_path: found,
   });
-  const start = spawnSync(join(root, "hooks/instance-start"), livePaths, { env: startEnv, cwd: "/", encoding: "utf8" });
+  const start = spawnSync(join(root, LAYOUT["hook"] ?? "", "instance-start"), livePaths, {
+    env: startEnv,
+    cwd: "/",
+    encoding: "utf8",
+  });
   if (start.status !== 0) throw new Error(`instance-start exited ${start.status}: ${start.stderr}`);
   const out = /** @type {{ argv: string[], disks: unknown[] }} */ (JSON.parse(start.stdout));
   writeFileSync(join(live, `${name}.runtime`), runtimeDocument(found, startEnv, out.disks));
@@ -181,13 +194,13 @@ async function liveInstance() {
   };
   /** @type {Run[]} */
   const runs = [
-    ["hooks/disk-add", livePaths, null, undefined, added],
-    ["hooks/disk-grow", livePaths, null, undefined, added],
-    ["hooks/disk-remove", livePaths, null, undefined, removed],
-    ["hooks/cdrom-change", livePaths, null, undefined, medium],
-    ["hooks/disk-add", livePaths, payload, undefined, json],
-    ["hooks/disk-grow", livePaths, payload, undefined, json],
-    ["hooks/disk-remove", livePaths, payload, undefined, json],
+    [join(LAYOUT["hook"] ?? "", "disk-add"), livePaths, null, undefined, added],
+    [join(LAYOUT["hook"] ?? "", "disk-grow"), livePaths, null, undefined, added],
+    [join(LAYOUT["hook"] ?? "", "disk-remove"), livePaths, null, undefined, removed],
+    [join(LAYOUT["hook"] ?? "", "cdrom-change"), livePaths, null, undefined, medium],
+    [join(LAYOUT["hook"] ?? "", "disk-add"), livePaths, payload, undefined, json],
+    [join(LAYOUT["hook"] ?? "", "disk-grow"), livePaths, payload, undefined, json],
+    [join(LAYOUT["hook"] ?? "", "disk-remove"), livePaths, payload, undefined, json],
   ];
   return { runs, stop, paths: livePaths };
 }
@@ -208,35 +221,44 @@ try {
   // that only fills the plugin's QEMU version cache, as a node's first start does.
   const done = join(scratch, "caches");
   mkdirSync(done);
+  // Each program's runs, by its cache kind in the table. The hot-plug hooks' runs against the paused
+  // QEMU come as one sequence (add, grow, remove: each finds what the one before left).
+  const hotplug = live?.runs ?? having("hotplug").map((e) => /** @type {Run} */ ([e, paths, null]));
+  for (const e of having("hotplug")) {
+    if (!hotplug.some((r) => r[0] === e)) throw new Error(`${e}: no run against the paused QEMU writes its code cache`);
+  }
   /** @type {Run[]} */
   const runs = [
-    ["hooks/instance-start", paths, null, "prime"],
-    ["hooks/instance-start", paths, null],
-    ["hooks/instance-start", paths, JSON.stringify(startRequest)],
-    ...(live?.runs ?? [
-      ["hooks/disk-add", paths, null],
-      ["hooks/disk-remove", paths, null],
-      ["hooks/disk-grow", paths, null],
-      ["hooks/cdrom-change", paths, null],
-    ]),
-    // Verifying a cluster: its usage (the real run needs Ganeti's ssconf).
-    ["hooks/cluster-verify", ["--help"], null],
+    ...having("start").flatMap(
+      (e) =>
+        /** @type {Run[]} */ ([
+          [e, paths, null, "prime"],
+          [e, paths, null],
+          [e, paths, JSON.stringify(startRequest)],
+        ]),
+    ),
+    ...hotplug,
+    // Verifying a cluster, and the operator command: their usage (a real run needs Ganeti's ssconf, or an instance).
+    ...having("help").map((e) => /** @type {Run} */ ([e, ["--help"], null])),
     // The launcher's Node part, rewriting a Ganeti-like start (its sh front needs no cache).
-    [
-      "hooks/qemu-launcher-node.cjs",
-      [
-        "-name",
-        "demo",
-        "-device",
-        "virtio-blk-pci,id=d0,bus=pci.0,addr=0xc,drive=d0",
-        "-drive",
-        "file=/nonexistent/d0,format=raw,if=none,id=d0",
-      ],
-      null,
-    ],
-    // The operator commands: their usage (a run that needs no instance).
-    ...COMMANDS.map((c) => /** @type {[string, string[], null]} */ ([`bin/${c}`, ["--help"], null])),
+    ...having("launcher").map(
+      (e) =>
+        /** @type {Run} */ ([
+          e,
+          [
+            "-name",
+            "demo",
+            "-device",
+            "virtio-blk-pci,id=d0,bus=pci.0,addr=0xc,drive=d0",
+            "-drive",
+            "file=/nonexistent/d0,format=raw,if=none,id=d0",
+          ],
+          null,
+        ]),
+    ),
   ];
+  const known = new Set(["start", "hotplug", "help", "launcher"]);
+  for (const p of PROGRAMS) if (!known.has(p.cache)) throw new Error(`${p.name}: no code-cache run of kind ${p.cache}`);
   for (const [hook, args, input, prime, runEnv = env] of runs) {
     const r = spawnSync(join(root, hook), args, {
       env: prime ? { ...env, GQB_CODE_CACHE: "" } : runEnv,

@@ -10,8 +10,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { transformSync } from "esbuild";
-import { COMMANDS, HOOKS, LAUNCHER } from "./lib/hooks.mjs";
-import { pluginFiles } from "./lib/plugin-files.mjs";
+import { fillIn, PROGRAMS_FILE, pluginFiles } from "./lib/plugin-files.mjs";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const node = process.argv[2] || process.execPath;
@@ -31,31 +30,30 @@ const hookFile = (hook) => `#!${interpreter}
 "use strict";
 const GQB_HOOK = ${JSON.stringify(hook)};
 ${loader}`;
-/** @type {[string, string][]} */
-const programs = [
-  ...HOOKS.map((h) => /** @type {[string, string]} */ (["hooks", h])),
-  ...COMMANDS.map((c) => /** @type {[string, string]} */ (["bin", c])),
-];
-for (const [dir, hook] of programs) {
-  mkdirSync(join(out, dir), { recursive: true });
-  const path = join(out, dir, hook);
-  writeFileSync(path, hookFile(hook));
+const files = await pluginFiles();
+const { LAYOUT, PROGRAMS } = files;
+// Each hook and command: its executable in its kind's folder. The launcher's is its sh front (below).
+for (const { name, kind } of PROGRAMS) {
+  if (kind === "launcher") continue;
+  mkdirSync(join(out, LAYOUT[kind]), { recursive: true });
+  const path = join(out, LAYOUT[kind], name);
+  writeFileSync(path, hookFile(name));
   chmodSync(path, 0o755);
 }
+// The table, for the code caches' runs on a node (scripts/code-cache.mjs has no esbuild there).
+mkdirSync(join(out, LAYOUT.bundles), { recursive: true });
+writeFileSync(join(out, LAYOUT.bundles, PROGRAMS_FILE), `${JSON.stringify({ PROGRAMS, LAYOUT }, null, 1)}\n`);
 // The launcher: its sh front, and the loader of its bundle that the front runs with this Node. The
 // front's paths and variable names are the TypeScript's own (src/host/plugin-files.ts, which
 // imports nothing), read at build time.
-const front = join(out, "hooks", LAUNCHER);
-const nodeWord = interpreter.startsWith("/usr/bin/env") ? "node" : interpreter;
-/** @type {Record<string, unknown>} */
-const values = { NODE: nodeWord, ...(await pluginFiles()) };
-const frontText = readFileSync(join(root, "src/launcher/qemu-launcher.sh"), "utf8").replace(/@([A-Z_]+)@/g, (m, name) => {
-  const value = values[name];
-  if (typeof value !== "string") throw new Error(`src/launcher/qemu-launcher.sh: no value for ${m}`);
-  return value;
-});
-writeFileSync(front, frontText);
-chmodSync(front, 0o755);
-const launcherNode = join(out, "hooks", `${LAUNCHER}-node.cjs`);
-writeFileSync(launcherNode, hookFile(LAUNCHER));
-chmodSync(launcherNode, 0o755);
+for (const { name, kind } of PROGRAMS) {
+  if (kind !== "launcher") continue;
+  const front = join(out, LAYOUT.launcher, name);
+  const nodeWord = interpreter.startsWith("/usr/bin/env") ? "node" : interpreter;
+  const template = "src/launcher/qemu-launcher.sh";
+  writeFileSync(front, fillIn(readFileSync(join(root, template), "utf8"), { NODE: nodeWord, ...files }, template));
+  chmodSync(front, 0o755);
+  const launcherNode = join(out, LAYOUT.launcher, `${name}-node.cjs`);
+  writeFileSync(launcherNode, hookFile(name));
+  chmodSync(launcherNode, 0o755);
+}

@@ -22,10 +22,11 @@ import {
 } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
-import { PROGRAMS } from "./lib/hooks.mjs";
-import { pluginFiles } from "./lib/plugin-files.mjs";
+import { fillIn, pluginFiles } from "./lib/plugin-files.mjs";
 
-const { PACKAGE, PACKAGE_ROOT, DEFAULT_CONFIG_PATH, DEFAULT_CACHE_DIR } = await pluginFiles();
+const plugin = await pluginFiles();
+const { PACKAGE, PACKAGE_ROOT, DEFAULT_CONFIG_PATH, DEFAULT_CACHE_DIR, LAYOUT, PROGRAMS } = plugin;
+const MAINTAINER = `${PACKAGE} maintainers <maintainers@${PACKAGE}.invalid>`;
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 /** PACKAGE_VERSION overrides the version: the upgrade test builds a newer copy of the same tree. */
@@ -50,16 +51,15 @@ const gz = (data) => gzipSync(data, { level: 9 });
 
 // The bundles (no caches: postinst makes them for the Node installed), the executables naming
 // Debian's /usr/bin/node, and what postinst needs to make the caches.
-for (const p of PROGRAMS) copy(join(root, "dist", `${p}.cjs`), join(lib, "dist", `${p}.cjs`));
-copy(join(root, "dist/validators-verbose.cjs"), join(lib, "dist/validators-verbose.cjs"));
+for (const { name } of PROGRAMS) copy(join(root, LAYOUT.bundles, `${name}.cjs`), join(lib, LAYOUT.bundles, `${name}.cjs`));
+copy(join(root, LAYOUT.bundles, "validators-verbose.cjs"), join(lib, LAYOUT.bundles, "validators-verbose.cjs"));
 execFileSync(process.execPath, [join(root, "scripts/gen-hooks.mjs"), "/usr/bin/node", lib], { stdio: "inherit" });
-for (const d of ["hooks", "bin"]) copy(join(root, d, "package.json"), join(lib, d, "package.json"));
+for (const d of new Set([LAYOUT.hook, LAYOUT.command])) copy(join(root, d, "package.json"), join(lib, d, "package.json"));
 copy(join(root, "scripts/code-cache.mjs"), join(lib, "scripts/code-cache.mjs"));
-for (const m of ["hooks", "ganeti-runtime", "qemu-args"])
-  copy(join(root, `scripts/lib/${m}.mjs`), join(lib, `scripts/lib/${m}.mjs`));
+for (const m of ["ganeti-runtime", "qemu-args"]) copy(join(root, `scripts/lib/${m}.mjs`), join(lib, `scripts/lib/${m}.mjs`));
 copy(join(root, "examples/instance.env"), join(lib, "examples/instance.env"));
 mkdirSync(join(stage, "usr/sbin"), { recursive: true });
-symlinkSync(relative("/usr/sbin", `${PACKAGE_ROOT}/bin/${PACKAGE}`), join(stage, "usr/sbin", PACKAGE));
+symlinkSync(relative("/usr/sbin", `${PACKAGE_ROOT}/${LAYOUT.command}/${PACKAGE}`), join(stage, "usr/sbin", PACKAGE));
 
 // The cache directory, root's and 0755 as the launcher trusts it (src/host/cache-dir.ts): made by
 // dpkg, never left to a umask at first use.
@@ -71,7 +71,7 @@ put(join(stage, DEFAULT_CONFIG_PATH), "{}\n");
 const doc = join(stage, "usr/share/doc", PACKAGE);
 copy(join(root, "packaging/debian/copyright"), join(doc, "copyright"));
 const date = new Date(epoch * 1000).toUTCString().replace("GMT", "+0000");
-const changelog = `${PACKAGE} (${version}) unstable; urgency=medium\n\n  * Built from commit ${execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()}; see the project's history.\n\n -- ganeti-qemu-blockdev maintainers <maintainers@ganeti-qemu-blockdev.invalid>  ${date.replace(/^(\w+), 0?/, "$1, ")}\n`;
+const changelog = `${PACKAGE} (${version}) unstable; urgency=medium\n\n  * Built from commit ${execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()}; see the project's history.\n\n -- ${MAINTAINER}  ${date.replace(/^(\w+), 0?/, "$1, ")}\n`;
 put(join(doc, "changelog.gz"), gz(changelog));
 /** @type {[string, string][]} */
 const MAN_PAGES = [
@@ -83,7 +83,18 @@ for (const [page, section] of MAN_PAGES)
 
 // Control files.
 const control = join(stage, "DEBIAN");
-for (const script of ["postinst", "prerm", "postrm"]) copy(join(root, "packaging/debian", script), join(control, script), 0o755);
+/** The words the maintainer scripts and control.in are written with, from the one table. */
+const words = {
+  ...plugin,
+  CONFIG_DIR: dirname(DEFAULT_CONFIG_PATH),
+  BUNDLES_DIR: `${PACKAGE_ROOT}/${LAYOUT.bundles}`,
+  WORDS: "@WORDS@",
+  MAINTAINER,
+  VERSION: version,
+};
+/** @param {string} template @param {Record<string, unknown>} [more] */
+const filled = (template, more = {}) => fillIn(readFileSync(join(root, template), "utf8"), { ...words, ...more }, template);
+for (const script of ["postinst", "prerm", "postrm"]) put(join(control, script), filled(`packaging/debian/${script}`), 0o755);
 put(join(control, "conffiles"), `${DEFAULT_CONFIG_PATH}\n`);
 /** @param {string} dir @returns {string[]} */
 const files = (dir) =>
@@ -99,28 +110,7 @@ put(
     .join(""),
 );
 const kib = Math.ceil(files(stage).reduce((n, f) => n + statSync(f).size, 0) / 1024);
-put(
-  join(control, "control"),
-  `Package: ${PACKAGE}
-Version: ${version}
-Architecture: all
-Section: admin
-Priority: optional
-Maintainer: ganeti-qemu-blockdev maintainers <maintainers@ganeti-qemu-blockdev.invalid>
-Installed-Size: ${kib}
-Depends: nodejs (>= 18.19), qemu-system-x86
-Enhances: ganeti
-Description: QEMU -blockdev storage and QMP disk hot-plug for Ganeti's KVM instances
- Runs Ganeti's KVM instances on QEMU's -blockdev storage backend instead of the
- deprecated -drive: a launcher in front of the QEMU binary Ganeti runs rewrites
- Ganeti 3.0's command lines, and Ganeti hooks hot-add, hot-remove and grow
- disks and change CD-ROM media over QMP, with rollback. Ganeti 3.1's own
- -blockdev command lines are passed on, with their defects mended.
- .
- Installing the package changes nothing; run "ganeti-qemu-blockdev enable" on
- each node.
-`,
-);
+put(join(control, "control"), filled("packaging/debian/control.in", { INSTALLED_SIZE: String(kib) }));
 
 // Reproducible: every directory and file at the commit's time, as dpkg-deb then records them.
 /** @param {string} dir */

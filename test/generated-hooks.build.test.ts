@@ -2,15 +2,27 @@
 // interpreter they name, and V8 code caches that V8 actually takes in each input mode. A rejected
 // or missing cache still runs, only ~8 ms slower at every start: nothing else would notice.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { COMMANDS, HOOKS } from "../scripts/lib/hooks.mjs";
 import { DEFAULT_PATHS } from "../src/ganeti/paths.js";
 import { CONFIG_PATH_VARIABLE, DEFAULT_CONFIG_PATH } from "../src/host/config.js";
+import { HOOK_LINKS, LAYOUT, PROGRAMS } from "../src/host/plugin-files.js";
 import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE } from "../src/launcher/pass-through.js";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
+
+const HOOKS = PROGRAMS.filter((p) => p.kind === "hook").map((p) => p.name);
 
 /** The build named on a bundle's last line (scripts/bundle.mjs). */
 const build = (hook: string) =>
@@ -52,22 +64,48 @@ t.test("V8 takes the code cache of the mode a hook runs in", async (t) => {
   }
 });
 
-t.test("every hook and every operator command has its generated executable and a code cache V8 takes", async (t) => {
-  const programs: [string, string][] = [
-    ...HOOKS.map((h): [string, string] => ["hooks", h]),
-    ...COMMANDS.map((c): [string, string] => ["bin", c]),
-  ];
-  for (const [dir, name] of programs) {
-    const res = spawnSync(join(ROOT, dir, name), ["--help"], {
+t.test("every program of the table has all its parts, and the build made no program the table lacks", async (t) => {
+  const names: string[] = PROGRAMS.map((p) => p.name);
+  t.equal(new Set(names).size, names.length, "each name once");
+  for (const p of PROGRAMS) {
+    t.ok(existsSync(join(ROOT, "src/cli", `${p.name}.ts`)), `${p.name}: its source, src/cli/${p.name}.ts`);
+    t.ok(existsSync(join(ROOT, LAYOUT.bundles, `${p.name}.cjs`)), `${p.name}: its bundle`);
+    const exe = join(ROOT, LAYOUT[p.kind], p.name);
+    accessSync(exe, constants.X_OK);
+    t.pass(`${p.name}: its executable, ${LAYOUT[p.kind]}/${p.name}`);
+    const caches = readdirSync(join(ROOT, LAYOUT.bundles)).filter((f) => f.startsWith(`${p.name}.${build(p.name)}.`));
+    t.ok(
+      caches.some((f) => f.endsWith(".env.cache")),
+      `${p.name}: a code cache of its ${p.cache} run`,
+    );
+    if (p.kind === "hook") {
+      const link = HOOK_LINKS.find((l) => l.hook === p.name)?.link ?? "";
+      t.match(link, /^[a-z-]+-(pre|post)\.d\/[a-zA-Z0-9_-]+$/, `${p.name}: a link Ganeti runs, ${link}`);
+    }
+  }
+  const links = HOOK_LINKS.map((l) => l.link);
+  t.equal(new Set(links).size, links.length, "no two hooks share a link");
+  // What the build wrote: every executable and bundle is one of the table's programs.
+  for (const dir of new Set([LAYOUT.hook, LAYOUT.command])) {
+    for (const f of readdirSync(join(ROOT, dir)).filter((f) => f !== "package.json" && !f.endsWith("-node.cjs"))) {
+      t.ok(names.includes(f), `${dir}/${f} is a program of the table`);
+    }
+  }
+});
+
+t.test("every program runs from its executable and V8 takes its code cache", async (t) => {
+  for (const p of PROGRAMS.filter((p) => p.kind !== "launcher")) {
+    const dir = LAYOUT[p.kind];
+    const res = spawnSync(join(ROOT, dir, p.name), ["--help"], {
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", GQB_CODE_CACHE: "report" },
       stdio: ["ignore", "pipe", "pipe"], // stdin /dev/null, as Ganeti runs hooks: the env mode
       encoding: "utf8",
     });
-    t.equal(res.status, 0, `${dir}/${name} --help runs: ${res.error?.message ?? ""}`);
+    t.equal(res.status, 0, `${dir}/${p.name} --help runs: ${res.error?.message ?? ""}`);
     t.match(
       res.stderr,
-      new RegExp(`^${name}: code cache env accepted \\(.*/${name}\\.${build(name)}\\.env\\.cache\\)$`, "m"),
-      name,
+      new RegExp(`^${p.name}: code cache env accepted \\(.*/${p.name}\\.${build(p.name)}\\.env\\.cache\\)$`, "m"),
+      p.name,
     );
   }
 });

@@ -9,7 +9,7 @@ import t from "tap";
 import { HOOK_LINKS } from "../src/host/plugin-files.js";
 import { ROOT } from "./helpers/hook.js";
 import { LAUNCHER, REAL_QEMU, run } from "./helpers/launcher.js";
-import { COMMAND, scratchNode } from "./helpers/node-setup.js";
+import { COMMAND, hookLink, scratchNode } from "./helpers/node-setup.js";
 
 t.test(
   "enable links the hooks, diverts the binary and puts the launcher there; disable undoes both, running VMs untouched",
@@ -90,7 +90,7 @@ t.test("refusals: no such binary (the hooks linked are unlinked again), a relati
   const help = await run(COMMAND, ["--help"], env);
   t.match(help.stdout.toString(), /enable[\s\S]*disable[\s\S]*reconcile INSTANCE/, "--help lists every command");
 
-  const other = join(hooks, HOOK_LINKS[1].link);
+  const other = join(hooks, hookLink(1).link);
   mkdirSync(join(other, ".."), { recursive: true });
   writeFileSync(other, "#!/bin/sh\n");
   const taken = await setup("enable", ["--hooks-only"]);
@@ -141,7 +141,7 @@ t.test("enable creates the config file's directory, and keeps the mode and the p
 
 t.test("hook links are all or nothing, and a temporary left by a killed enable is no obstacle", async (t) => {
   const node = scratchNode(t);
-  const [first, second] = HOOK_LINKS;
+  const [first, second] = [hookLink(0), hookLink(1)];
   // A killed enable's temporary beside a link of the plugin's from another place (replaced by rename).
   mkdirSync(join(node.hooks, first.link, ".."), { recursive: true });
   symlinkSync("/opt/gqb-old-checkout/hooks/instance-start", join(node.hooks, first.link));

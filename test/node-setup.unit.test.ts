@@ -16,6 +16,7 @@ import { nodeStatus } from "../src/node/node-status.js";
 import { disableNode, diversionSteps, enableNode, halfState, hookStep, launcherState } from "../src/node/setup.js";
 import { ROOT } from "./helpers/hook.js";
 import { REAL_QEMU } from "./helpers/launcher.js";
+import { hookLink } from "./helpers/node-setup.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const FAULT = "GANETI_QEMU_BLOCKDEV_SETUP_FAULT";
@@ -142,7 +143,7 @@ t.test(
   "hook links: someone else's file refuses the step; a moved link is replaced; a failure unlinks what was made",
   async (t) => {
     const { dir, n, lines, say } = scratch(t);
-    const [first, second] = HOOK_LINKS;
+    const [first, second] = [hookLink(0), hookLink(1)];
     mkdirSync(join(n.hooksDir, first.link, ".."), { recursive: true });
     writeFileSync(join(n.hooksDir, first.link), "#!/bin/sh\n");
     t.throws(() => enableNode(n, true, say), { code: "HOOK_LINK_TAKEN" });

@@ -15,19 +15,40 @@ export const DEFAULT_CACHE_DIR = `/var/cache/${PACKAGE}`;
 export const CACHE_DIR_VARIABLE = "GANETI_QEMU_BLOCKDEV_CACHE_DIR";
 /** The launcher's record of the real QEMU, in the cache, that its sh front reads. */
 export const PASS_THROUGH_FILE = "launcher-qemu";
-/** Where Ganeti runs hooks from: <dir>/<operation>-<phase>.d/<executable>. */
 export const DEFAULT_HOOKS_DIR = "/etc/ganeti/hooks";
 /**
- * The plugin's hooks as Ganeti runs them, each a link in Ganeti's hooks directory (`enable` makes
- * them). Ganeti runs only executables named ^[a-zA-Z0-9_-]+$, in name order within a directory.
+ * The plugin's own log, for what must outlive a call whose output nobody reads (src/host/plugin-log.ts).
+ * /var/log/ganeti/*.log is rotated by Ganeti's logrotate.
  */
-export const HOOK_LINKS = [
-  { hook: "instance-start", link: "instance-start-pre.d/50-qemu-blockdev" },
-  { hook: "disk-add", link: "instance-modify-post.d/50-qemu-blockdev-add" },
-  { hook: "disk-remove", link: "instance-modify-post.d/51-qemu-blockdev-remove" },
-  { hook: "disk-grow", link: "disk-grow-post.d/50-qemu-blockdev-grow" },
-  { hook: "cdrom-change", link: "instance-modify-post.d/52-qemu-blockdev-cdrom" },
-  { hook: "cluster-verify", link: "cluster-verify-post.d/50-qemu-blockdev-verify" },
+export const DEFAULT_LOG_PATH = "/var/log/ganeti/qemu-blockdev.log";
+export const LOG_PATH_VARIABLE = "GANETI_QEMU_BLOCKDEV_LOG";
+
+/**
+ * The bill of materials: every program the plugin is made of, stated once. Each is
+ * src/cli/<name>.ts, bundled to <dist>/<name>.cjs (scripts/bundle.mjs), started by an executable
+ * in its kind's folder (scripts/gen-hooks.mjs), given V8 code caches from a run of its `cache`
+ * kind (scripts/code-cache.mjs), and shipped by the package (scripts/package.mjs). A hook's `link`
+ * is its name in Ganeti's hooks directory, which `enable` makes: Ganeti runs only executables
+ * named ^[a-zA-Z0-9_-]+$, in name order within a directory. test/generated-hooks.build.test.ts
+ * fails when a program lacks any of its parts.
+ * Cache runs: `start` (an instance start in each input mode), `hotplug` (against a paused QEMU,
+ * each input mode), `help` (its usage text), `launcher` (a Ganeti-like start rewritten).
+ */
+export const PROGRAMS = [
+  { name: "instance-start", kind: "hook", cache: "start", link: "instance-start-pre.d/50-qemu-blockdev" },
+  { name: "disk-add", kind: "hook", cache: "hotplug", link: "instance-modify-post.d/50-qemu-blockdev-add" },
+  { name: "disk-remove", kind: "hook", cache: "hotplug", link: "instance-modify-post.d/51-qemu-blockdev-remove" },
+  { name: "disk-grow", kind: "hook", cache: "hotplug", link: "disk-grow-post.d/50-qemu-blockdev-grow" },
+  { name: "cdrom-change", kind: "hook", cache: "hotplug", link: "instance-modify-post.d/52-qemu-blockdev-cdrom" },
+  { name: "cluster-verify", kind: "hook", cache: "help", link: "cluster-verify-post.d/50-qemu-blockdev-verify" },
+  { name: "qemu-launcher", kind: "launcher", cache: "launcher" },
+  { name: PACKAGE, kind: "command", cache: "help" },
 ] as const;
+
+/** The plugin's folders under its root, by what they hold (the launcher's sh front sits with the hooks). */
+export const LAYOUT = { hook: "hooks", launcher: "hooks", command: "bin", bundles: "dist" } as const;
+
+/** The hooks as Ganeti runs them: each a link in Ganeti's hooks directory to hooks/<hook>. */
+export const HOOK_LINKS = PROGRAMS.flatMap((p) => ("link" in p ? [{ hook: p.name, link: p.link }] : []));
 /** The hook `disable` leaves linked, so that `gnt-cluster verify` reports the node as disabled. */
 export const KEPT_WHEN_DISABLED = "cluster-verify";

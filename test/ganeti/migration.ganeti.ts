@@ -14,6 +14,7 @@ import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { ACCELERATOR } from "../helpers/accel.js";
 import { guestKernel } from "../helpers/guest.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
+import { hookLink } from "../helpers/node-setup.js";
 import {
   addTestInstance,
   allBlockdev,
@@ -138,13 +139,13 @@ t.test(
     const both = master("gnt-cluster", "verify");
     t.equal(verifyReport(both.out), "", `the plugin on both nodes: nothing to report: ${both.out}`);
     t.notOk(verifyHookFailed(both.out), "the plugin on both nodes: its hook does not fail verify");
-    rmSync(join(N2.hooks, HOOK_LINKS[1].link));
+    rmSync(join(N2.hooks, hookLink(1).link));
     const one = master("gnt-cluster", "verify");
     t.not(one.code, 0, "node 2's hooks incomplete: verify fails");
     t.ok(verifyHookFailed(one.out), "node 2's hooks incomplete: Ganeti counts the plugin's hook as failed");
     t.match(
       verifyReport(one.out),
-      `ganeti-qemu-blockdev: ${N2.name}: the plugin is disabled: hooks not linked in /etc/ganeti/hooks: ${HOOK_LINKS[1].hook}`,
+      `ganeti-qemu-blockdev: ${N2.name}: the plugin is disabled: hooks not linked in /etc/ganeti/hooks: ${hookLink(1).hook}`,
       "one line naming node 2 and why",
     );
     execFileSync(COMMAND, ["enable", "--path", KVM, "--hooks-dir", N2.hooks], { encoding: "utf8" });
@@ -204,7 +205,7 @@ t.test("disable: running instances untouched; -blockdev instances then migrate t
   t.match(out, `${KVM} is QEMU again (was the launcher)`);
   t.match(out, `removed the diversion of ${KVM}`);
   execFileSync(COMMAND, ["disable", "--path", KVM, "--hooks-dir", N2.hooks], { encoding: "utf8" });
-  for (const n of [N1, N2]) t.notOk(existsSync(join(n.hooks, HOOK_LINKS[0].link)), `${n.name}: the hook links are gone`);
+  for (const n of [N1, N2]) t.notOk(existsSync(join(n.hooks, hookLink(0).link)), `${n.name}: the hook links are gone`);
   t.same([qemuPid(N1, NEW), qemuPid(N2, OLD)], pids, "both QEMUs still run");
   // Ganeti's runtime holds its own -drive command line: the target runs it with stock QEMU, and the
   // guest must not notice, since the launcher kept Ganeti's layout.

@@ -1,10 +1,12 @@
 // A scratch node for enable and disable: a QEMU path, a hooks directory, a config, a cache and a
 // dpkg database of the test's own (DPKG_ADMINDIR), so that no test diverts anything of the host's
 // and parallel tests never see each other's diversions.
+
 import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Test } from "tap";
+import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { ROOT } from "./hook.js";
 import { REAL_QEMU, run } from "./launcher.js";
 import { tempDir } from "./tmp.js";
@@ -78,4 +80,11 @@ export function scratchNode(t: Test, name = "kvm"): ScratchNode {
     };
   };
   return { dir, hooks, path, env, command, state, dpkgDivert };
+}
+
+/** The i-th hook link of the plugin's table, for tests that pick one (a missing one is a broken table). */
+export function hookLink(i: number): (typeof HOOK_LINKS)[number] {
+  const l = HOOK_LINKS[i];
+  if (!l) throw new Error(`the plugin has no hook link #${i}`);
+  return l;
 }
