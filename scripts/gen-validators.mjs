@@ -30,9 +30,14 @@ const entry = {
   validateHotplugOutput: "hotplug-output",
   validateConfig: "config",
   validateNodeStatus: "node-status",
+  // The operator command's INSTANCE operand: the rule the hook environment's names follow.
+  validateInstanceName: "common#/definitions/InstanceName",
 };
 const refs = Object.fromEntries(
-  Object.entries(entry).map(([fn, name]) => [fn, `https://ganeti-qemu-blockdev.invalid/schemas/${name}.schema.json`]),
+  Object.entries(entry).map(([fn, name]) => [
+    fn,
+    `https://ganeti-qemu-blockdev.invalid/schemas/${name.replace(/(#|$)/, ".schema.json$1")}`,
+  ]),
 );
 /** @param {boolean} verbose @param {boolean} esm */
 const generate = (verbose, esm) =>

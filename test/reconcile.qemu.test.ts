@@ -86,6 +86,12 @@ t.test(
     t.match(elsewhere.stderr.toString(), /does not run on this node/);
     const bad = await RECONCILE(["two", "names"]);
     t.equal(bad.code, 2, "invalid arguments: exit 2");
+    // The instance-name rule of Ganeti's environment (schemas/common.schema.json), not one of its own.
+    for (const name of ["inst_1.example.org", "-inst1", "inst1..example.org", `${"a".repeat(64)}.example.org`]) {
+      const refused = await RECONCILE([name]);
+      t.equal(refused.code, 2, `${name}: not a host name, exit 2`);
+      t.match(refused.stderr.toString(), /BAD_ARGUMENT.*INSTANCE/, "naming the operand");
+    }
   },
 );
 

@@ -1,4 +1,5 @@
 import { InputError, PluginError } from "../errors.js";
+import { validateInstanceName } from "../generated/validators.js";
 import { DEFAULT_QEMU } from "../host/config.js";
 import { DEFAULT_HOOKS_DIR, PACKAGE } from "../host/plugin-files.js";
 import { appendLog } from "../host/plugin-log.js";
@@ -79,10 +80,11 @@ const sayDone = (command: string) => (line: string) => {
 };
 
 async function reconcile(name: string | undefined, args: Args): Promise<string[]> {
-  if (!name || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(name)) {
+  // The rule Ganeti's instance names follow in the hook environment (schemas/common.schema.json).
+  if (!name || !validateInstanceName(name)) {
     throw new InputError(
       "BAD_ARGUMENT",
-      `INSTANCE: one instance name is required (got ${JSON.stringify(name ?? "")}); see --help`,
+      `INSTANCE: one instance name is required, a host name (letters, digits, '-', '.'; at most 253 characters) (got ${JSON.stringify(name ?? "")}); see --help`,
     );
   }
   const paths = nodePaths(args);

@@ -14,3 +14,4 @@ export declare const validateHotplugInput: GeneratedValidator;
 export declare const validateHotplugOutput: GeneratedValidator;
 export declare const validateConfig: GeneratedValidator;
 export declare const validateNodeStatus: GeneratedValidator;
+export declare const validateInstanceName: GeneratedValidator;
