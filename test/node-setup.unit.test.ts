@@ -41,7 +41,7 @@ function scratch(t: Test) {
   });
   const path = join(dir, "kvm");
   symlinkSync(REAL_QEMU, path);
-  const n = { root: ROOT, hooksDir: join(dir, "hooks"), path };
+  const n = { root: ROOT, hooksDir: join(dir, "hooks"), path, cacheDir: join(dir, "cache") };
   const lines: string[] = [];
   const say = (l: string) => lines.push(l);
   return { dir, n, lines, say };
@@ -53,7 +53,7 @@ t.test("enable, status, disable: every step, in order, each said; then nothing t
   t.match(lines.slice(0, 4), [/is a second name for/, /^diverted /, /names .* as the real QEMU/, /is now a link to/]);
   t.equal(lines.length, 4 + HOOK_LINKS.length, "and one line per hook");
   t.equal(readlinkSync(n.path), LAUNCHER);
-  t.same(launcherState(ROOT, [n.path]), { launcher: [n.path], half: [] });
+  t.same(launcherState(ROOT, [n.path], n.cacheDir), { launcher: [n.path], half: [] });
   const status = nodeStatus(ROOT, n.hooksDir, "/nonexistent/bundle", [n.path]);
   t.same(status.launcher, [n.path]);
   t.equal(status.build, "source");
@@ -74,15 +74,15 @@ t.test("a step that fails: what this run made is undone in reverse, the first er
   process.env[FAULT] = "fail:link";
   t.throws(() => enableNode(n, false, say), { message: /injected fault \(fail:link\); the steps done before were undone/ });
   t.match(lines.slice(-3), [/^undone: .* as it was/, /^undone: removed the diversion/, /^undone: removed .*the second name/]);
-  t.same(halfState(diversionSteps(diversionOf(n.path, ROOT))), undefined, "the node is clean");
+  t.same(halfState(diversionSteps(diversionOf(n.path, ROOT), n.cacheDir)), undefined, "the node is clean");
   process.env[FAULT] = "fail:hooks,undo-fail:divert";
   t.throws(() => enableNode(n, false, say), { message: /could not undo: divert .*nor what comes before it/ });
-  t.match(launcherState(ROOT, [n.path]).half, [/is half enabled: it has copy, divert, lacks config, link/]);
+  t.match(launcherState(ROOT, [n.path], n.cacheDir).half, [/is half enabled: it has copy, divert, lacks config, link/]);
   process.env[FAULT] = "fail:divert";
   t.throws(() => disableNode(n, false, say), { message: /^divert: injected fault/ });
   delete process.env[FAULT];
   disableNode(n, false, say);
-  t.same(launcherState(ROOT, [n.path]), { launcher: [], half: [] }, "run again: clean");
+  t.same(launcherState(ROOT, [n.path], n.cacheDir), { launcher: [], half: [] }, "run again: clean");
 });
 
 t.test("refusals before anything changes", async (t) => {
@@ -190,11 +190,13 @@ t.test("a QEMU that is a file (not a link): its second name a hard link; the lau
   writeFileSync(n.path, "#!/bin/sh\n", { mode: 0o755 });
   enableNode(n, false, say);
   t.ok(statSync(`${n.path}.distrib`).isFile(), "the file, under its second name");
-  const links = qemuLinkDir(process.env["GANETI_QEMU_BLOCKDEV_CACHE_DIR"] as string, `${n.path}.distrib`);
+  // The cache the command was given (--cache-dir), not the variable's: one setting says where it is.
+  const cache = join(dir, "given-cache");
+  const links = qemuLinkDir(cache, `${n.path}.distrib`);
   mkdirSync(links, { recursive: true });
   const lines: string[] = [];
-  disableNode(n, false, (l) => lines.push(l));
-  t.ok(lines.includes(`removed ${links}`), "the launcher's links for that QEMU removed");
+  disableNode({ ...n, cacheDir: cache }, false, (l) => lines.push(l));
+  t.ok(lines.includes(`removed ${links}`), "the launcher's links for that QEMU removed, from the cache given");
   t.ok(statSync(n.path).isFile(), "QEMU a file again");
   void dir;
 });

@@ -7,6 +7,7 @@ import { InputError } from "../errors.js";
 import { DEFAULT_PATHS, type NodePaths } from "../ganeti/paths.js";
 import type { GeneratedValidator } from "../generated/validators.js";
 import { check, jsonPath } from "../host/validate.js";
+import { cacheDir } from "../launcher/pass-through.js";
 
 export interface Flag {
   name: string;
@@ -70,7 +71,8 @@ export function nodePaths(args: Args): NodePaths {
     diskDir: str(args, "disk-dir") ?? DEFAULT_PATHS.diskDir,
     qmpDir: str(args, "qmp-dir") ?? DEFAULT_PATHS.qmpDir,
     runtimeDir: str(args, "runtime-dir") ?? DEFAULT_PATHS.runtimeDir,
-    cacheDir: str(args, "cache-dir") ?? DEFAULT_PATHS.cacheDir,
+    // The flag, else the variable the launcher reads (it takes no flags of its own), else the default.
+    cacheDir: str(args, "cache-dir") ?? cacheDir(process.env),
   };
 }
 

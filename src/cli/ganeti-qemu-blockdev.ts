@@ -70,7 +70,7 @@ const FLAGS: Flag[] = [...COMMON_FLAGS.filter((f) => f.name !== "input"), ...SET
 function nodeSetup(args: Args): NodeSetup {
   const path = str(args, "path") ?? DEFAULT_QEMU;
   if (!path.startsWith("/")) throw new InputError("BAD_ARGUMENT", `--path ${path}: must be an absolute path`);
-  return { root: pluginRoot(), hooksDir: str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, path };
+  return { root: pluginRoot(), hooksDir: str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, path, cacheDir: nodePaths(args).cacheDir };
 }
 
 /** Each line on stdout and in the plugin's log as the step is done: a failure later loses none of them. */

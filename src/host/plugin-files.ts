@@ -45,6 +45,9 @@ export const PROGRAMS = [
   { name: PACKAGE, kind: "command", cache: "help" },
 ] as const;
 
+/** The launcher's name: its sh front, hooks/<LAUNCHER>, is what stands at Ganeti's QEMU path. */
+export const LAUNCHER = "qemu-launcher";
+
 /** The plugin's folders under its root, by what they hold (the launcher's sh front sits with the hooks). */
 export const LAYOUT = { hook: "hooks", launcher: "hooks", command: "bin", bundles: "dist" } as const;
 

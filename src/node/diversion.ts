@@ -5,7 +5,7 @@ import type { PluginConfig } from "../generated/config.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { builtin } from "../host/builtin.js";
 import { configPath, readConfigFile } from "../host/config.js";
-import { PACKAGE, PACKAGE_ROOT } from "../host/plugin-files.js";
+import { LAUNCHER, LAYOUT, PACKAGE, PACKAGE_ROOT } from "../host/plugin-files.js";
 import { DIVERTED_SUFFIX } from "../launcher/qemu-name.js";
 
 /**
@@ -63,7 +63,7 @@ export function sameFile(a: string, b: string): boolean {
 
 /** The diversion of `path` to the launcher of the plugin at `root`. */
 export function diversionOf(path: string, root: string): Diversion {
-  const launcher = `${root}/hooks/qemu-launcher`;
+  const launcher = `${root}/${LAYOUT.launcher}/${LAUNCHER}`;
   const ours = () => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && readlinkSync(path) === launcher;
   // Installed by the package, the diversion is the package's (dpkg-divert --package), as Debian's
   // policy has it; from a checkout, the operator's own (--local).

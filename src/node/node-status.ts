@@ -47,7 +47,7 @@ export function nodeStatus(
   let launcher: string[] = [];
   let qemuVersion: string | undefined;
   try {
-    const state = launcherState(root, paths);
+    const state = launcherState(root, paths, node.cacheDir);
     launcher = state.launcher;
     problems.push(...state.half);
   } catch (e) {

@@ -3,7 +3,6 @@ import { PluginError } from "../errors.js";
 import { configPath, readConfigFile } from "../host/config.js";
 import { linkedHooks, linkHooks, unlinkHooks } from "../host/hook-links.js";
 import { HOOK_LINKS, KEPT_WHEN_DISABLED, PACKAGE } from "../host/plugin-files.js";
-import { cacheDir } from "../launcher/pass-through.js";
 import { qemuLinkDir } from "../launcher/qemu-exec.js";
 import {
   type Diversion,
@@ -56,7 +55,7 @@ function cloneTo(from: string, to: string): void {
 }
 
 /** The four steps that put the launcher in front of the QEMU at `d.path`. */
-export function diversionSteps(d: Diversion): Step[] {
+export function diversionSteps(d: Diversion, cache: string): Step[] {
   const { path, divertTo, launcher } = d;
   const diverted = () => {
     const r = diversionRecord(path);
@@ -135,7 +134,7 @@ export function diversionSteps(d: Diversion): Step[] {
       cloneTo(divertTo, path);
       const lines = [`${path} is QEMU again (was the launcher)`];
       // The launcher's link with the stock file name (qemu-exec.ts); running VMs hold the binary itself.
-      const links = qemuLinkDir(cacheDir(process.env), divertTo);
+      const links = qemuLinkDir(cache, divertTo);
       if (lexists(links)) {
         rmSync(links, { recursive: true, force: true });
         lines.push(`removed ${links}`);
@@ -250,6 +249,8 @@ export interface NodeSetup {
   root: string;
   hooksDir: string;
   path: string;
+  /** The plugin's cache (--cache-dir, else GANETI_QEMU_BLOCKDEV_CACHE_DIR, else the default). */
+  cacheDir: string;
 }
 
 /**
@@ -279,7 +280,7 @@ export function enableNode(n: NodeSetup, hooksOnly: boolean, say: (line: string)
     runEnable([hooks], say);
     return;
   }
-  const steps = diversionSteps(diversionOf(n.path, n.root));
+  const steps = diversionSteps(diversionOf(n.path, n.root), n.cacheDir);
   // Said, since nodes that share /usr share one diversion: the second node's enable finds it made.
   if (steps.every((s) => s.done())) say(`${n.path} is the launcher already`);
   runEnable([...steps, hooks], say);
@@ -289,15 +290,16 @@ export function enableNode(n: NodeSetup, hooksOnly: boolean, say: (line: string)
 export function disableNode(n: NodeSetup, all: boolean, say: (line: string) => void): void {
   const hooks = hookStep(n.root, n.hooksDir, all);
   runDisable([hooks], say);
-  for (const p of all ? pluginPaths(n.root, [n.path]) : [n.path]) runDisable(diversionSteps(diversionOf(p, n.root)), say);
+  for (const p of all ? pluginPaths(n.root, [n.path]) : [n.path])
+    runDisable(diversionSteps(diversionOf(p, n.root), n.cacheDir), say);
 }
 
 /** What `status` says of the launcher: the paths it is in front of, and each half state by its path. */
-export function launcherState(root: string, also: string[]): { launcher: string[]; half: string[] } {
+export function launcherState(root: string, also: string[], cache: string): { launcher: string[]; half: string[] } {
   const launcher: string[] = [];
   const half: string[] = [];
   for (const p of pluginPaths(root, also)) {
-    const steps = diversionSteps(diversionOf(p, root));
+    const steps = diversionSteps(diversionOf(p, root), cache);
     const h = halfState(steps);
     if (h)
       half.push(`${p} is half enabled: it has ${h.has.join(", ")}, lacks ${h.lacks.join(", ")}: run enable or disable again`);
