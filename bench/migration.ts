@@ -3,6 +3,9 @@
 // the source's kvm_path) and one started by stock QEMU, both booted, migrated back and forth in
 // turns, in the same run. As root; the cluster takes ~10 s to come up and each migration ~5 s.
 import { execFileSync } from "node:child_process";
+import { join, resolve } from "node:path";
+import { REAL_QEMU } from "../scripts/lib/qemu-args.mjs";
+import { LAUNCHER as LAUNCHER_NAME, LAYOUT } from "../src/host/plugin-files.js";
 import {
   addTestInstance,
   Console,
@@ -13,10 +16,11 @@ import {
   twoNodesNode,
   writePluginConfig,
 } from "../test/ganeti/harness.js";
-import { LAUNCHER, REAL_QEMU } from "../test/helpers/launcher.js";
 import { type Row, type Stats, stats } from "./report.js";
 
 const RUNS = Number(process.env["BENCH_MIGRATIONS"] ?? 5);
+/** The launcher of this checkout, as an instance's kvm_path. */
+const LAUNCHER = join(resolve(__dirname, ".."), LAYOUT.launcher, LAUNCHER_NAME);
 
 export async function migrationUnderGaneti(): Promise<Row[]> {
   const nodes = [twoNodesNode(1), twoNodesNode(2)] as const;

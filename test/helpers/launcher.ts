@@ -2,10 +2,12 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Test } from "tap";
+import { REAL_QEMU } from "../../scripts/lib/qemu-args.mjs";
 import { QmpClient } from "../../src/qmp/client.js";
 import { ROOT } from "./hook.js";
 
-export const REAL_QEMU = "/usr/bin/qemu-system-x86_64";
+export { REAL_QEMU };
+
 export const LAUNCHER = join(ROOT, "hooks/qemu-launcher");
 export const INSTANCE = "inst1.ganeti.test";
 export interface Run {
