@@ -1,0 +1,330 @@
+// Each hot-plug operation's branches, in-process against the scripted QMP server: what QEMU may
+// answer that a real QEMU rarely can be made to (a stale node, a device of that id on another node,
+// a legacy -drive disk, an unplug already pending, a refused blockdev-del), and what the hook then
+// says, sends and records. The real-QEMU suites prove the common paths; this is the edit loop.
+import { readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import type { HotplugInput } from "../src/generated/hotplug-input.js";
+import { runOperation } from "../src/hotplug/driver.js";
+import { DISK_ADD } from "../src/hotplug/operations/disk-add.js";
+import { DISK_GROW } from "../src/hotplug/operations/disk-grow.js";
+import { DISK_REMOVE } from "../src/hotplug/operations/disk-remove.js";
+import {
+  asGaneti30,
+  fixture,
+  HOT,
+  IDS,
+  NAME,
+  REMOVE_ENV,
+  runtimeDisks,
+  scene,
+  socket,
+  vm,
+  WITH_HOT,
+} from "./helpers/hotplug-scene.js";
+import { QmpFake, type Script } from "./helpers/qmp-fake.js";
+import { tempDir } from "./helpers/tmp.js";
+
+asGaneti30();
+const POST = { GANETI_INSTANCE_NAME: NAME, GANETI_HOOKS_PHASE: "post" };
+const UUID = "0123abcd-0000-4000-8000-000000000002";
+const ID = "disk-0123abcd-0000-4000";
+
+/** Ganeti 3.1's payload for a new file disk at index 2, with its image. */
+function addInput(t: Test): HotplugInput {
+  const image = join(tempDir(t), "hot.img");
+  writeFileSync(image, Buffer.alloc(1 << 20));
+  return { disk: { uuid: UUID, dev_type: "file", mode: "rw", logical_id: ["loop", image] }, index: 2 } as HotplugInput;
+}
+
+const PCI = { "query-pci": { return: [{ bus: 0, devices: [0, 1, 2, 3, 0xc, 0xd].map((slot) => ({ slot })) }] } };
+const blockOf = (id: string, node: string, device = "") => ({
+  device,
+  qdev: `/machine/peripheral/${id}/virtio-backend`,
+  inserted: { "node-name": node, ro: false, image: { "virtual-size": 1 << 20 } },
+});
+
+async function add(t: Test, script: Script) {
+  const s = scene(t, fixture("kvm-runtime.instance-start.json"));
+  const fake = await QmpFake.listen(t, socket(s), { ...vm(IDS), ...PCI, ...script });
+  const status = await runOperation(DISK_ADD, s.run(POST, addInput(t)), s.out);
+  return { s, fake, status, result: s.results[0] };
+}
+
+t.test("disk-add: attached, at the first free PCI slot, recorded", async (t) => {
+  const { s, fake, status, result } = await add(t, {
+    "blockdev-add": { return: {} },
+    device_add: { return: {} },
+    "query-block": (_a, n) => ({ return: [...IDS.map((id) => blockOf(id, id)), ...(n > 1 ? [blockOf(ID, ID)] : [])] }),
+  });
+  t.equal(status, 0, s.said.join("; "));
+  t.same(result?.change, ["disk/2", "hotplug:done"]);
+  const device = fake.received.find((r) => r.execute === "device_add")?.arguments;
+  t.match(
+    device,
+    { driver: "virtio-blk-pci", id: ID, drive: ID, addr: "0xe" },
+    "slot 0xe: Ganeti reserves 0–11, and 0xc, 0xd are taken",
+  );
+  t.ok(runtimeDisks(s).includes(UUID), "recorded in the runtime file");
+  t.match(result?.disk?.[0].hvinfo, { id: ID, addr: "0xe" });
+});
+
+t.test("disk-add: a retry finds the disk attached and records it, adding nothing", async (t) => {
+  const { fake, status, result, s } = await add(t, {
+    "qom-list": { return: [...IDS, ID].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })) },
+    "query-named-block-nodes": { return: [...IDS, ID].map((id) => ({ "node-name": id })) },
+    "query-block": { return: [...IDS, ID].map((id) => blockOf(id, id)) },
+    "qom-get": { return: 0x5 << 3 },
+  });
+  t.equal(status, 0);
+  t.notOk(fake.commands.includes("blockdev-add"), "nothing added");
+  t.match(result?.warnings, [/already attached; recording it/]);
+  t.match(result?.disk?.[0].hvinfo, { addr: "0x5" }, "its slot, as QEMU has it");
+  t.ok(runtimeDisks(s).includes(UUID));
+});
+
+t.test("disk-add: Ganeti 3.0's own legacy drive_add went first: recorded, with a warning", async (t) => {
+  const { status, result } = await add(t, {
+    "qom-list": { return: [...IDS, ID].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })) },
+    "query-block": { return: [...IDS.map((id) => blockOf(id, id)), blockOf(ID, "#block123", "hotdisk-0123")] },
+    "qom-get": { return: 0x6 << 3 },
+  });
+  t.equal(status, 0);
+  t.match(result?.warnings, [/legacy -drive backend \('hotdisk-0123'\)/]);
+});
+
+t.test("disk-add: a device of that id on another node is refused, nothing changed", async (t) => {
+  const { fake, status, result } = await add(t, {
+    "qom-list": { return: [...IDS, ID].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })) },
+    "query-block": { return: [...IDS.map((id) => blockOf(id, id)), blockOf(ID, "other-node")] },
+  });
+  t.equal(status, 1);
+  t.equal(result?.error?.code, "DEVICE_ID_TAKEN");
+  t.notOk(
+    fake.commands.some((c) => c.startsWith("blockdev") || c.startsWith("device")),
+    "nothing sent to change QEMU",
+  );
+});
+
+t.test("disk-add: a node left by a crash is deleted before the disk is added; one in use is refused", async (t) => {
+  const stale = { "query-named-block-nodes": { return: [...IDS, ID].map((id) => ({ "node-name": id })) } };
+  const added = {
+    "blockdev-add": { return: {} },
+    device_add: { return: {} },
+    "query-block": (_a: unknown, n: number) => ({
+      return: [...IDS.map((id) => blockOf(id, id)), ...(n > 1 ? [blockOf(ID, ID)] : [])],
+    }),
+  };
+  await t.test("by reconcile-first", async (t) => {
+    const { status, s } = await add(t, { ...stale, ...added, "blockdev-del": { return: {} } });
+    t.equal(status, 0);
+    t.match(s.said, [`reconcile: deleted block node ${ID}, which no device used`]);
+  });
+  await t.test("by the hot-add, where reconcile-first could not", async (t) => {
+    const { status, result, fake } = await add(t, {
+      ...stale,
+      ...added,
+      "blockdev-del": (_a, n) => (n === 1 ? { error: { class: "GenericError", desc: "busy" } } : { return: {} }),
+    });
+    t.equal(status, 0);
+    t.match(result?.warnings, [`removed block node ${ID} left behind by an earlier attempt`]);
+    t.ok(fake.commands.lastIndexOf("blockdev-del") < fake.commands.indexOf("blockdev-add"), "before the new one");
+  });
+  await t.test("in use: refused", async (t) => {
+    const { status, result } = await add(t, {
+      ...stale,
+      "blockdev-del": { error: { class: "GenericError", desc: `Node ${ID} is in use` } },
+    });
+    t.equal(status, 1);
+    t.equal(result?.error?.code, "STALE_NODE");
+    t.match(result?.error?.message, /in use.*nothing was changed/);
+  });
+});
+
+t.test("disk-add: the check after device_add fails; the device is unplugged and the node deleted, in reverse", async (t) => {
+  const { fake, status, result } = await add(t, {
+    "qom-list": (_a, n) => ({
+      return: [...IDS, ...(n === 2 ? [ID] : [])].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })),
+    }),
+    "query-named-block-nodes": (_a, n) => ({ return: [...IDS, ...(n === 2 ? [ID] : [])].map((id) => ({ "node-name": id })) }),
+    "blockdev-add": { return: {} },
+    device_add: { return: {} },
+    // QEMU shows the device without the node behind it.
+    "query-block": (_a, n) => ({ return: [...IDS.map((id) => blockOf(id, id)), ...(n > 1 ? [blockOf(ID, "elsewhere")] : [])] }),
+    device_del: { return: {}, events: [{ event: "DEVICE_DELETED", data: { device: ID } }] },
+    "blockdev-del": { return: {} },
+  });
+  t.equal(status, 1);
+  t.equal(result?.error?.code, "VERIFY_FAILED");
+  t.match(result?.error?.message, /device .* and block node .* were removed again, the VM is as it was/);
+  const tail = fake.commands.slice(fake.commands.indexOf("device_add") + 1);
+  t.same(tail, ["query-block", "qom-list", "query-named-block-nodes", "device_del", "blockdev-del"], "device first, then node");
+});
+
+t.test("disk-add: the connection drops at device_add; a new one undoes blockdev-add", async (t) => {
+  const { fake, status, result } = await add(t, {
+    "query-named-block-nodes": (_a, n) => ({ return: [...IDS, ...(n === 2 ? [ID] : [])].map((id) => ({ "node-name": id })) }),
+    "blockdev-add": { return: {} },
+    device_add: "drop",
+    "blockdev-del": { return: {} },
+  });
+  t.equal(status, 1);
+  t.match(result?.error?.message, /block node .* was removed again, the VM is as it was/);
+  t.equal(fake.connections, 2, "one more connection, for the rollback");
+  t.equal(fake.commands.at(-1), "blockdev-del");
+});
+
+async function remove(t: Test, script: Script, runtime = WITH_HOT) {
+  const s = scene(t, runtime);
+  const before = readFileSync(s.runtimePath, "utf8");
+  const fake = await QmpFake.listen(t, socket(s), { ...vm([...IDS, HOT]), ...script });
+  const status = await runOperation(DISK_REMOVE, s.run(REMOVE_ENV), s.out);
+  return { s, fake, status, result: s.results[0], before };
+}
+
+const deleted = { return: {}, events: [{ event: "DEVICE_DELETED", data: { device: HOT } }] };
+/** The hot disk's device and node, there at the first look and gone at every later one. */
+const goneAfterFirstLook: Script = {
+  "qom-list": (_a, n) => ({
+    return: [...IDS, ...(n === 1 ? [HOT] : [])].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })),
+  }),
+  "query-named-block-nodes": (_a, n) => ({ return: [...IDS, ...(n === 1 ? [HOT] : [])].map((id) => ({ "node-name": id })) }),
+};
+
+t.test("disk-remove: a legacy -drive disk is refused, nothing changed", async (t) => {
+  const { status, result, fake } = await remove(t, {
+    "query-block": { return: [...IDS.map((id) => blockOf(id, id)), blockOf(HOT, "#block1", "hotdisk-2")] },
+  });
+  t.equal(status, 1);
+  t.equal(result?.error?.code, "LEGACY_DRIVE");
+  t.notOk(fake.commands.includes("device_del"));
+});
+
+t.test("disk-remove: an unplug already pending is waited for again", async (t) => {
+  const { status, result } = await remove(t, {
+    device_del: {
+      error: { class: "GenericError", desc: `Device ${HOT} is already in the process of unplug` },
+    },
+    "blockdev-del": { return: {} },
+    // The guest lets go meanwhile (no event: it came before this hook listened).
+    ...goneAfterFirstLook,
+  });
+  t.equal(status, 0, "done once the device is gone");
+  t.match(result?.warnings, [/unplug of .* was already pending/]);
+});
+
+t.test("disk-remove: Ganeti's own unplug finished first (DeviceNotFound): done, checked with QEMU", async (t) => {
+  const { status, fake, s } = await remove(t, {
+    device_del: { error: { class: "DeviceNotFound", desc: `Device '${HOT}' not found` } },
+    ...goneAfterFirstLook,
+    "blockdev-del": { return: {} },
+  });
+  t.equal(status, 0, s.said.join("; "));
+  t.ok(fake.commands.filter((c) => c === "qom-list").length >= 2, "QEMU asked whether the device is gone");
+});
+
+t.test("disk-remove: the guest refuses; the disk stays, recorded", async (t) => {
+  const { status, result, s, before } = await remove(t, {
+    device_del: { return: {}, events: [{ event: "DEVICE_UNPLUG_GUEST_ERROR", data: { device: HOT } }] },
+  });
+  t.equal(status, 1);
+  t.equal(result?.error?.code, "GUEST_REFUSED");
+  t.equal(readFileSync(s.runtimePath, "utf8"), before);
+});
+
+t.test("disk-remove: blockdev-del refused after the guest let go: the node named as left, the entry dropped", async (t) => {
+  const { status, result, s } = await remove(t, {
+    device_del: deleted,
+    "blockdev-del": { error: { class: "GenericError", desc: "Node is in use" } },
+  });
+  t.equal(status, 1);
+  t.equal(result?.error?.code, "BLOCKDEV_DEL_FAILED");
+  t.match(result?.error?.message, /block node disk-f0647398-5c2c-4b5c is left/);
+  t.notOk(runtimeDisks(s).includes("f0647398-5c2c-4b5c-903a-76aaad150ecc"), "the guest no longer has it: the entry goes");
+});
+
+t.test("disk-remove: a node already gone is not an error, and is checked once", async (t) => {
+  const { status, fake } = await remove(t, {
+    ...goneAfterFirstLook,
+    device_del: deleted,
+    "blockdev-del": { error: { class: "GenericError", desc: `Failed to find node with node-name='${HOT}'` } },
+  });
+  t.equal(status, 0);
+  t.equal(fake.commands.at(-2), "qom-list", "QEMU's word that both are gone, asked since it did not confirm the node's deletion");
+});
+
+t.test("reconcile-first: nodes no device uses and their orphaned children go, entries QEMU lacks are dropped", async (t) => {
+  const { s, status, fake } = await remove(t, {
+    "qom-list": { return: [HOT].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })) },
+    "query-named-block-nodes": {
+      return: [IDS[0], `${IDS[1]}-file`, HOT].map((id) => ({ "node-name": id })),
+    },
+    "query-block": { return: [blockOf(HOT, HOT)] },
+    device_del: deleted,
+    "blockdev-del": { return: {} },
+  });
+  t.equal(status, 0);
+  t.match(s.said, [
+    `reconcile: deleted block node ${IDS[0]}, which no device used`,
+    `reconcile: deleted block node ${IDS[1]}-file, which its disk node left behind`,
+    /reconcile: dropped the runtime entry of disk 077af63e/,
+    /reconcile: dropped the runtime entry of disk 10aa34ab/,
+  ]);
+  t.same(runtimeDisks(s), [], "the runtime file follows QEMU, then loses the removed disk");
+  t.same(
+    fake.received.filter((r) => r.execute === "blockdev-del").map((r) => r.arguments?.["node-name"]),
+    [IDS[0], `${IDS[1]}-file`, HOT],
+  );
+});
+
+t.test("disk-grow: block_resize to the backing store's size, by node name; never shrinks", async (t) => {
+  const grow = async (t: Test, bytes: number) => {
+    const s = scene(t, WITH_HOT);
+    const image = join(tempDir(t), "grown.img");
+    writeFileSync(image, "");
+    truncateSync(image, bytes);
+    const size = { n: 1 << 20 };
+    const fake = await QmpFake.listen(t, socket(s), {
+      "query-block": () => ({
+        return: [{ ...blockOf(HOT, HOT), inserted: { "node-name": HOT, ro: false, image: { "virtual-size": size.n } } }],
+      }),
+      block_resize: (a) => {
+        size.n = Number(a?.["size"]);
+        return { return: {} };
+      },
+    });
+    const input = {
+      disk: { uuid: "f0647398-5c2c-4b5c-903a-76aaad150ecc", dev_type: "file", mode: "rw", logical_id: ["loop", image] },
+      index: 2,
+    };
+    const status = await runOperation(DISK_GROW, s.run(POST, input as HotplugInput), s.out);
+    return { status, fake, s, result: s.results[0] };
+  };
+  await t.test("grown", async (t) => {
+    const { status, fake, result } = await grow(t, 2 << 20);
+    t.equal(status, 0);
+    t.same(fake.received.find((r) => r.execute === "block_resize")?.arguments, { "node-name": HOT, size: 2 << 20 });
+    t.equal(result?.disk?.[0].size, 2, "the runtime entry in MiB");
+  });
+  await t.test("smaller: refused", async (t) => {
+    const { status, fake, result } = await grow(t, 1 << 19);
+    t.equal(status, 1);
+    t.equal(result?.error?.code, "WOULD_SHRINK");
+    t.notOk(fake.commands.includes("block_resize"));
+  });
+  await t.test("the same size: nothing to tell QEMU", async (t) => {
+    const { status, result } = await grow(t, 1 << 20);
+    t.equal(status, 0);
+    t.match(result?.warnings, [/already has 1048576 bytes in QEMU/]);
+  });
+});
+
+t.test("QEMU does not answer at all: reconcile-first says so, the change fails with the connection's error", async (t) => {
+  const s = scene(t, WITH_HOT);
+  writeFileSync(socket(s), ""); // a socket path nobody listens on
+  const status = await runOperation(DISK_REMOVE, s.run(REMOVE_ENV), s.out);
+  t.equal(status, 1);
+  t.match(s.said[0], /^warning: reconciling .* first was not possible/);
+  t.match(s.results[0]?.error?.code, /^QMP_/);
+});
