@@ -64,6 +64,20 @@ const RULES: { name: string; check: (i: Import) => string | undefined }[] = [
         : undefined,
   },
   {
+    name: "src/launcher builds QEMU's command line before QEMU runs: no QMP, hot-plug, start-hook or node-setup code",
+    check: ({ from, target }) =>
+      folder(from) === "launcher" && ["qmp", "hotplug", "start", "node"].includes(folder(target))
+        ? `${target}, which the launcher has no use for`
+        : undefined,
+  },
+  {
+    name: "src/node (enable, disable, status, verify) acts on the node, not on VMs: no QMP, hot-plug or start-hook code",
+    check: ({ from, target }) =>
+      folder(from) === "node" && ["qmp", "hotplug", "start"].includes(folder(target))
+        ? `${target}, which acts on VMs`
+        : undefined,
+  },
+  {
     name: "only src/cli is a hook entry point: nothing imports it from below",
     check: ({ from, target }) =>
       folder(from) !== "cli" && folder(target) === "cli" ? `${target}, a hook entry point` : undefined,
@@ -96,7 +110,10 @@ t.test("each rule fails a deliberate violation", async (t) => {
     ["blockdev/evil.ts", 'import { readHookEnv } from "../ganeti/env.js";'],
     ["qmp/evil.ts", 'import type { NodePaths } from "../ganeti/paths.js";'],
     ["qmp/evil.ts", 'import { hotAdd } from "../hotplug/add.js";'],
-    ["ganeti/evil.ts", 'import { withInstance } from "../hotplug/session.js";'],
+    ["ganeti/evil.ts", 'import { InstanceSession } from "../hotplug/session.js";'],
+    ["launcher/evil.ts", 'import { QmpClient } from "../qmp/client.js";'],
+    ["launcher/evil.ts", 'import { storageFor } from "../start/storage.js";'],
+    ["node/evil.ts", 'import { reconcile } from "../hotplug/reconcile.js";'],
     ["hotplug/evil.ts", 'import { say } from "../cli/program.js";'],
   ];
   for (const [file, line] of bad) t.equal(violations(importsOf(file, line)).length, 1, `${file}: ${line}`);
