@@ -1,4 +1,5 @@
 import type { BootOrder, CdromDiskType, DiskType, HvInfo } from "../generated/common.js";
+import { FDC_ID } from "./ids.js";
 import type { Device, JsonValue, Props, StorageSettings } from "./model.js";
 import { pciAddr } from "./slots.js";
 
@@ -125,4 +126,13 @@ export function device(driver: string, props: { [k: string]: JsonValue | undefin
   const clean: Props = {};
   for (const [k, v] of Object.entries(props)) if (v !== undefined) clean[k] = v;
   return { driver, props: clean };
+}
+
+/**
+ * The floppy controller, the same on both roads (instance-start, the launcher): q35 has none of its
+ * own, so one is added, booting with its bootindexA; pc's board controller is told by -global.
+ */
+export function floppyController(machine: string, boots: boolean): { devices: Device[]; extraArgs: string[] } {
+  if (isQ35(machine)) return { devices: [device("isa-fdc", { id: FDC_ID, bootindexA: boots ? 1 : undefined })], extraArgs: [] };
+  return { devices: [], extraArgs: boots ? ["-global", "isa-fdc.bootindexA=1"] : [] };
 }

@@ -36,3 +36,12 @@ export function checkNodeName(name: string): string {
   }
   return name;
 }
+
+/**
+ * Ganeti's CD-ROM drive n (1 or 2, its cdrom_image_path or cdrom2_image_path): the node and device
+ * id it has on every road (instance-start, the launcher, cdrom-change).
+ */
+export const cdromId = <N extends number>(drive: N) => `cdrom${drive}` as `cdrom${N}`;
+/** The floppy's node and device id, and the id of the floppy controller a q35 board is given. */
+export const FLOPPY_ID = "floppy1";
+export const FDC_ID = "fdc0";

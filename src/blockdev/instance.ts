@@ -7,16 +7,17 @@ import {
   cdromDeviceFor,
   device,
   diskDevice,
+  floppyController,
   type IdeSlot,
   ideCapacity,
   ideSlot,
-  isQ35,
   type Placement,
   pciRoot,
   placementProps,
   SCSI_CONTROLLER_ID,
 } from "./devices.js";
 import { diskBlockNode, diskGuestDevice, diskId } from "./disk.js";
+import { cdromId, FLOPPY_ID } from "./ids.js";
 import type { BlockNode, Device, DiskSpec, QemuCaps, StorageSettings } from "./model.js";
 import { type Location, storageNode } from "./nodes.js";
 import { isHttpUrl } from "./protocols.js";
@@ -69,7 +70,7 @@ export function instanceStorage(
   const boot = bootOrder(s);
   const dev = diskDevice(s.diskType);
   const cdroms: Cdrom[] = s.cdromImages.flatMap((image, i) =>
-    image === "" ? [] : [{ drive: i, name: `cdrom${i + 1}`, image, dev: cdromDeviceFor(s, i, boot) }],
+    image === "" ? [] : [{ drive: i, name: cdromId(i + 1), image, dev: cdromDeviceFor(s, i, boot) }],
   );
   const ids = diskIds(disks);
   checkCapacity(disks.length, cdroms, s);
@@ -181,15 +182,11 @@ function cdromGuestDevice(
   });
 }
 
-/** The floppy: the board's controller on pc; q35 has none, so one is added. */
+/** The floppy: its node, its controller (devices.ts), and the drive on it. */
 function floppyStorage(s: StorageSettings, boot: StorageSettings["bootOrder"] | undefined) {
-  const fdBoot = boot === "floppy";
-  const devices: Device[] = [];
-  const extraArgs: string[] = [];
-  if (isQ35(s.machine)) devices.push(device("isa-fdc", { id: "fdc0", bootindexA: fdBoot ? 1 : undefined }));
-  else if (fdBoot) extraArgs.push("-global", "isa-fdc.bootindexA=1");
-  devices.push(device("floppy", { id: "floppy1", unit: 0, drive: "floppy1" }));
-  return { node: mediaNode("floppy1", { path: s.floppyImage, kind: "file" }, false), devices, extraArgs };
+  const { devices, extraArgs } = floppyController(s.machine, boot === "floppy");
+  devices.push(device("floppy", { id: FLOPPY_ID, unit: 0, drive: FLOPPY_ID }));
+  return { node: mediaNode(FLOPPY_ID, { path: s.floppyImage, kind: "file" }, false), devices, extraArgs };
 }
 
 /**

@@ -2,14 +2,14 @@ import { blockdevArg, deviceArg } from "../blockdev/argv.js";
 import { aioFitsCache, type CacheSetting, cacheMode, isAioMode, isCacheMode } from "../blockdev/cache.js";
 import {
   device,
+  floppyController,
   hasWriteCache,
   ideSlot,
-  isQ35,
   keptDefaultCdrom,
   legacyScsiSlot,
   suppressesDefaultCdrom,
 } from "../blockdev/devices.js";
-import { checkNodeName } from "../blockdev/ids.js";
+import { cdromId, checkNodeName, FLOPPY_ID } from "../blockdev/ids.js";
 import type { BlockNode, Device, Props } from "../blockdev/model.js";
 import { type Location, type NodeSpec, storageNode } from "../blockdev/nodes.js";
 import { isHttpUrl, isStorageUri } from "../blockdev/protocols.js";
@@ -234,7 +234,6 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
   const line = readLegacyLine(opts);
   const boot = bootPlan(line);
   const { out, emitted } = emitLine(line, boot, facts);
-  if (boot.letter === "a") out.push("-global", "isa-fdc.bootindexA=1");
   // QEMU's default CD-ROM, where the legacy command line had it and explicit devices now suppress it.
   const hadDefault =
     !opts.some((o) => o.name === "nodefaults") &&
@@ -289,8 +288,9 @@ function driveNames(drives: readonly Drive[]): Map<Drive, string> {
   const seq = { cdrom: 0, floppy: 0, disk: 0 };
   for (const d of drives) {
     if (d.id !== undefined) names.set(d, d.id);
-    else if (d.iface === "floppy") names.set(d, `floppy${++seq.floppy}`);
-    else if (d.cdrom) names.set(d, `cdrom${++seq.cdrom}`);
+    else if (d.iface === "floppy" && seq.floppy++ === 0) names.set(d, FLOPPY_ID);
+    else if (d.iface === "floppy") names.set(d, `floppy${seq.floppy}`);
+    else if (d.cdrom) names.set(d, cdromId(++seq.cdrom));
     else names.set(d, `disk${seq.disk++}`);
   }
   return names;
@@ -344,8 +344,13 @@ function emitLine(line: LegacyLine, boot: BootPlan, facts: LaunchFacts): { out: 
     if (drive) {
       const name = line.names.get(drive) as string;
       out.push("-blockdev", blockdevArg(nodeOf(drive, name, facts)));
-      // q35 has no floppy controller of its own; the legacy floppy drive made the board add one.
-      if (drive.iface === "floppy" && isQ35(line.machine)) out.push("-device", emitDevice(device("isa-fdc", { id: "fdc0" })));
+      // The floppy's controller as instance-start gives it (devices.ts): q35 has none of its own (the
+      // legacy floppy drive made the board add one), pc's boots by -global.
+      if (drive.iface === "floppy") {
+        const fdc = floppyController(line.machine, boot.letter === "a");
+        for (const d of fdc.devices) out.push("-device", emitDevice(d));
+        out.push(...fdc.extraArgs);
+      }
       if (drive.iface !== "none") {
         const dev = emitDevice(bootindex(withWriteCache(legacyDevice(drive, name, line.machine), drive), drive));
         (drive.iface === "virtio" ? deferred : out).push("-device", dev);

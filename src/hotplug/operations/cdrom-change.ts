@@ -1,3 +1,4 @@
+import { cdromId } from "../../blockdev/ids.js";
 import { cdromNode } from "../../blockdev/instance.js";
 import type { BlockNode } from "../../blockdev/model.js";
 import { isHttpUrl } from "../../blockdev/protocols.js";
@@ -33,13 +34,13 @@ export const CDROM_CHANGE: HotplugOperation<CdromChange, CdromChange & { next: B
       throw new HotplugError("MEDIUM_MISSING", `${key}=${image} does not exist on this node; the old medium stays inserted`);
     }
     // A name of its own, so that it never meets the old medium's node while both exist.
-    const id = `cdrom${drive}`;
+    const id = cdromId(drive);
     const next = image === "" ? undefined : cdromNode(`${id}-${shortHash(`${image}\0${Date.now()}`).slice(0, 8)}`, image, kind);
     return { ...c, next };
   },
 
   async apply(ctx, { change: { key, drive, image }, next }, { qmp, reconnect }) {
-    const id = `cdrom${drive}` as const;
+    const id = cdromId(drive);
     const started = ctx.runtime?.[2] ?? ctx.env.pre.hv;
     const startedCdroms = { cdrom1: Boolean(started["cdrom_image_path"]), cdrom2: Boolean(started["cdrom2_image_path"]) };
     const result = await changeMedium(qmp, id, next, ctx.warn, startedCdroms, reconnect);
