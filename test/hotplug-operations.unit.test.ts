@@ -10,6 +10,8 @@ import { runOperation } from "../src/hotplug/driver.js";
 import { DISK_ADD } from "../src/hotplug/operations/disk-add.js";
 import { DISK_GROW } from "../src/hotplug/operations/disk-grow.js";
 import { DISK_REMOVE } from "../src/hotplug/operations/disk-remove.js";
+import { reconcileInstance } from "../src/hotplug/reconcile.js";
+import { loadEnv } from "./helpers/hook.js";
 import {
   asGaneti30,
   fixture,
@@ -327,4 +329,127 @@ t.test("QEMU does not answer at all: reconcile-first says so, the change fails w
   t.equal(status, 1);
   t.match(s.said[0], /^warning: reconciling .* first was not possible/);
   t.match(s.results[0]?.error?.code, /^QMP_/);
+});
+
+/** A recorded Ganeti 3.0 environment, its disk paths on this node's scratch images. */
+function envWithImages(t: Test, file: string, disks: number[]) {
+  const env = loadEnv(file);
+  const dir = tempDir(t);
+  for (const i of disks) {
+    const image = join(dir, `disk${i}.img`);
+    writeFileSync(image, "");
+    truncateSync(image, 1 << 20);
+    for (const view of ["GANETI_INSTANCE", "GANETI_POST_INSTANCE"])
+      if (env[`${view}_DISK${i}_ID`]) env[`${view}_DISK${i}_ID`] = image;
+  }
+  return env;
+}
+
+t.test("disk-add from Ganeti 3.0's environment alone: the disk the post view adds, from its own path", async (t) => {
+  const s = scene(t, fixture("kvm-runtime.instance-start.json"));
+  const env = envWithImages(t, "ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env", [0, 1, 2]);
+  const fake = await QmpFake.listen(t, socket(s), {
+    ...vm(IDS),
+    ...PCI,
+    "blockdev-add": { return: {} },
+    device_add: { return: {} },
+    "query-block": (_a, n) => ({ return: [...IDS.map((id) => blockOf(id, id)), ...(n > 1 ? [blockOf(HOT, HOT)] : [])] }),
+  });
+  const status = await runOperation(DISK_ADD, s.run(env), s.out);
+  t.equal(status, 0, s.said.join("; "));
+  t.same(s.results[0]?.change, ["disk/2", "hotplug:done"]);
+  const node = fake.received.find((r) => r.execute === "blockdev-add")?.arguments;
+  t.match(node, { "node-name": HOT, file: { filename: env["GANETI_POST_INSTANCE_DISK2_ID"] } }, "QEMU opens the disk's own path");
+  t.ok(runtimeDisks(s).includes("f0647398-5c2c-4b5c-903a-76aaad150ecc"));
+});
+
+t.test("disk-grow from Ganeti 3.0's environment alone: GANETI_DISK names the grown disk", async (t) => {
+  const s = scene(t, WITH_HOT);
+  const env = envWithImages(t, "ganeti-3.0.2/disk-grow-online-post.env", [0, 1]);
+  truncateSync(env["GANETI_POST_INSTANCE_DISK1_ID"] as string, 2 << 20);
+  const id = IDS[1] as string;
+  const size = { n: 1 << 20 };
+  const fake = await QmpFake.listen(t, socket(s), {
+    "query-block": () => ({
+      return: [{ ...blockOf(id, id), inserted: { "node-name": id, ro: false, image: { "virtual-size": size.n } } }],
+    }),
+    block_resize: (a) => {
+      size.n = Number(a?.["size"]);
+      return { return: {} };
+    },
+  });
+  t.equal(await runOperation(DISK_GROW, s.run(env), s.out), 0, s.said.join("; "));
+  t.same(fake.received.find((r) => r.execute === "block_resize")?.arguments, { "node-name": id, size: 2 << 20 });
+});
+
+/** The runtime file of an instance started with SCSI disks (the fixture's, its hvparams changed). */
+function scsiRuntime() {
+  const doc = structuredClone(fixture("kvm-runtime.instance-start.json"));
+  doc[2]["disk_type"] = "scsi-hd";
+  doc[2]["scsi_controller_type"] = "virtio-scsi-pci";
+  return doc;
+}
+const scsiVm = (ids: string[], controller = true): Script => ({
+  "qom-list": {
+    return: [
+      ...(controller ? [{ name: "scsi", type: "child<virtio-scsi-pci>" }] : []),
+      ...ids.map((id) => ({ name: id, type: "child<scsi-hd>" })),
+    ],
+  },
+  "query-named-block-nodes": { return: ids.map((id) => ({ "node-name": id })) },
+  "qom-get": (a) => ({ return: ids.indexOf(String(a?.["path"]).split("/").at(-1) ?? "") }),
+});
+
+t.test("disk-add on SCSI: the next free SCSI id, from QEMU's own; no controller: refused", async (t) => {
+  await t.test("placed", async (t) => {
+    const s = scene(t, scsiRuntime());
+    const fake = await QmpFake.listen(t, socket(s), {
+      ...scsiVm(IDS),
+      "query-block": (_a, n) => ({
+        return: [...IDS, ...(n > 1 ? [ID] : [])].map((id) => ({
+          device: "",
+          qdev: id,
+          inserted: { "node-name": id, ro: false },
+        })),
+      }),
+      "blockdev-add": { return: {} },
+      device_add: { return: {} },
+    });
+    t.equal(await runOperation(DISK_ADD, s.run(POST, addInput(t)), s.out), 0, s.said.join("; "));
+    t.match(fake.received.find((r) => r.execute === "device_add")?.arguments, { driver: "scsi-hd", bus: "scsi.0", "scsi-id": 2 });
+    t.equal(fake.commands.filter((c) => c === "qom-get").length, 2, "one scsi-id asked per SCSI disk, once");
+    t.notOk(fake.commands.includes("query-pci"), "no PCI slot to find for a SCSI disk");
+  });
+  await t.test("no controller", async (t) => {
+    const s = scene(t, scsiRuntime());
+    await QmpFake.listen(t, socket(s), { ...scsiVm(IDS, false), "query-block": { return: [] } });
+    t.equal(await runOperation(DISK_ADD, s.run(POST, addInput(t)), s.out), 1);
+    t.equal(s.results[0]?.error?.code, "NO_SCSI_CONTROLLER");
+  });
+});
+
+t.test("disk-add: a rollback the guest does not let finish keeps the disk, recorded, and says so", async (t) => {
+  const { s, status, result } = await add(t, {
+    "qom-list": (_a, n) => ({
+      return: [...IDS, ...(n > 1 ? [ID] : [])].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })),
+    }),
+    "query-named-block-nodes": (_a, n) => ({ return: [...IDS, ...(n > 1 ? [ID] : [])].map((id) => ({ "node-name": id })) }),
+    "blockdev-add": { return: {} },
+    device_add: { return: {} },
+    "query-block": (_a, n) => ({ return: [...IDS.map((id) => blockOf(id, id)), ...(n > 1 ? [blockOf(ID, "elsewhere")] : [])] }),
+    device_del: { return: {} }, // and no DEVICE_DELETED: the guest holds on
+  });
+  t.equal(status, 1);
+  t.match(result?.error?.message, /could not be unplugged .* stay attached/);
+  t.ok(runtimeDisks(s).includes(UUID), "recorded: the guest still has it");
+});
+
+t.test("the operator's reconcile: from the instance's name alone, under its lock, the runtime file rewritten", async (t) => {
+  const s = scene(t, WITH_HOT);
+  const fake = await QmpFake.listen(t, socket(s), vm(IDS)); // QEMU has no device for disk 2 any more
+  const actions = await reconcileInstance(NAME, { paths: s.paths, qmpTimeoutMs: 500, lockTimeoutMs: 300 });
+  t.match(actions, [/dropped the runtime entry of disk f0647398/]);
+  t.notOk(runtimeDisks(s).includes("f0647398-5c2c-4b5c-903a-76aaad150ecc"));
+  t.equal(fake.connections, 1);
+  t.same(await reconcileInstance(NAME, { paths: s.paths, qmpTimeoutMs: 500, lockTimeoutMs: 300 }), [], "then nothing to do");
 });

@@ -41,6 +41,8 @@ umount /tmp/gqb-noexec
 [ -x /usr/sbin/$P ] || fail "no /usr/sbin/$P"
 head -1 $LIB/hooks/disk-add | grep -qx '#!/usr/bin/node' || fail "the hooks do not name Debian's /usr/bin/node"
 cache_taken || fail "no code cache made at install for $(node --version)"
+# Only the runs against a paused QEMU write disk-add's cache for Ganeti 3.1's JSON input.
+ls $LIB/dist/disk-add.*.json.cache >/dev/null 2>&1 || fail "postinst made no code cache from a run against QEMU"
 has "reconcile INSTANCE" "$(/usr/sbin/$P --help)" || fail "--help lists no reconcile"
 ! diverted || fail "a diversion right after install"
 [ -z "$(links)" ] || fail "hook links right after install: $(links)"
