@@ -6,6 +6,7 @@ import { readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import type { HotplugInput } from "../src/generated/hotplug-input.js";
+import { GANETI_SHARE_VARIABLE } from "../src/host/ganeti-release.js";
 import { runOperation } from "../src/hotplug/driver.js";
 import { DISK_ADD } from "../src/hotplug/operations/disk-add.js";
 import { DISK_GROW } from "../src/hotplug/operations/disk-grow.js";
@@ -452,4 +453,108 @@ t.test("the operator's reconcile: from the instance's name alone, under its lock
   t.notOk(runtimeDisks(s).includes("f0647398-5c2c-4b5c-903a-76aaad150ecc"));
   t.equal(fake.connections, 1);
   t.same(await reconcileInstance(NAME, { paths: s.paths, qmpTimeoutMs: 500, lockTimeoutMs: 300 }), [], "then nothing to do");
+});
+
+t.test("disk-add: a disk whose path Ganeti does not give is refused before QEMU is asked", async (t) => {
+  await t.test("JSON without logical_id", async (t) => {
+    const s = scene(t, fixture("kvm-runtime.instance-start.json"));
+    const fake = await QmpFake.listen(t, socket(s), vm(IDS));
+    const input = { disk: { uuid: UUID, dev_type: "file", mode: "rw" }, index: 2 } as HotplugInput;
+    await t.rejects(runOperation(DISK_ADD, s.run(POST, input), s.out), { code: "INVALID_JSON", message: /\$\.disk\.logical_id/ });
+    t.equal(fake.connections, 0);
+  });
+  await t.test("an environment without DISK2_ID", async (t) => {
+    const s = scene(t, fixture("kvm-runtime.instance-start.json"));
+    const fake = await QmpFake.listen(t, socket(s), vm(IDS));
+    const { GANETI_POST_INSTANCE_DISK2_ID: _, ...env } = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
+    await t.rejects(runOperation(DISK_ADD, s.run(env), s.out), { code: "INVALID_ENV", message: /GANETI_POST_INSTANCE_DISK2_ID/ });
+    t.equal(fake.connections, 0);
+  });
+});
+
+t.test(
+  "disk-add under Ganeti 3.1: a disk Ganeti did not attach is left to the next start, but on 3.0's runtime file the hook attaches it",
+  async (t) => {
+    process.env[GANETI_SHARE_VARIABLE] = "/usr/share/ganeti/3.1";
+    t.teardown(asGaneti30);
+    await t.test("not attached, --no-hotplug", async (t) => {
+      const { s, status, fake } = await add(t, {});
+      t.equal(status, 0);
+      t.match(s.said, [/note: Ganeti did not hot-plug disk\/2/]);
+      t.notOk(fake.commands.includes("blockdev-add"));
+    });
+    await t.test("disk_discard=default", async (t) => {
+      const doc = structuredClone(fixture("kvm-runtime.instance-start.json"));
+      doc[2]["disk_discard"] = "default";
+      const s = scene(t, doc);
+      await QmpFake.listen(t, socket(s), {
+        ...vm(IDS),
+        ...PCI,
+        "blockdev-add": { return: {} },
+        device_add: { return: {} },
+        "query-block": (_a, n) => ({ return: [...IDS.map((id) => blockOf(id, id)), ...(n > 1 ? [blockOf(ID, ID)] : [])] }),
+      });
+      t.equal(await runOperation(DISK_ADD, s.run(POST, addInput(t)), s.out), 0, s.said.join("; "));
+      t.ok(
+        s.results[0]?.warnings.some((w) => /Ganeti 3.1 cannot hot-plug on this runtime file from Ganeti 3.0/.test(w)),
+        "says why",
+      );
+      const after = JSON.parse(readFileSync(s.runtimePath, "utf8"));
+      t.equal(after[2].disk_discard, "ignore", "and mends the runtime file for Ganeti's next hot-add");
+    });
+  },
+);
+
+t.test("disk-add with disk_aio=io_uring on a QEMU built without it: refused as a failed hot-plug, nothing added", async (t) => {
+  const doc = structuredClone(fixture("kvm-runtime.instance-start.json"));
+  doc[2]["disk_aio"] = "io_uring";
+  doc[2]["disk_cache"] = "none";
+  const s = scene(t, doc);
+  const fake = await QmpFake.listen(t, socket(s), { ...vm(IDS), ...PCI, "query-qmp-schema": { return: [] } });
+  const status = await runOperation(DISK_ADD, s.run(POST, addInput(t)), s.out);
+  t.equal(status, 1, s.said.join("; "));
+  t.equal(s.results[0]?.error?.code, "IO_URING_UNAVAILABLE");
+  t.notOk(fake.commands.includes("blockdev-add"));
+});
+
+t.test("the driver's own notes: an instance not on this node, a modify that changed no disk", async (t) => {
+  const s = scene(t, WITH_HOT);
+  t.equal(await runOperation(DISK_REMOVE, s.run(REMOVE_ENV), s.out), 0, "no QMP socket: exit 0");
+  t.match(s.said, [/does not run on this node/]);
+  const fake = await QmpFake.listen(t, socket(s), vm([...IDS, HOT]));
+  const same: Record<string, string> = { ...REMOVE_ENV, GANETI_POST_INSTANCE_DISK_COUNT: "3" };
+  for (const k of Object.keys(REMOVE_ENV).filter((k) => k.startsWith("GANETI_INSTANCE_DISK2_"))) {
+    same[`GANETI_POST_${k.slice(7)}`] = REMOVE_ENV[k] as string;
+  }
+  t.equal(await runOperation(DISK_REMOVE, s.run(same), s.out), 0);
+  t.match(s.said.at(-1), /no disk was removed .*; nothing to do/);
+  t.same(fake.commands, ["qom-list", "query-named-block-nodes", "query-block"], "reconcile-first's look, and nothing else");
+});
+
+t.test("disk-remove: what QEMU did not confirm is checked; still there, or no answer, each said", async (t) => {
+  const unconfirmed: Script = {
+    device_del: { error: { class: "DeviceNotFound", desc: "gone" } },
+    "blockdev-del": { error: { class: "GenericError", desc: `Failed to find node with node-name='${HOT}'` } },
+  };
+  await t.test("still present", async (t) => {
+    const { status, result } = await remove(t, {
+      ...unconfirmed,
+      "qom-list": (_a, n) => ({
+        return: [...IDS, ...(n !== 2 ? [HOT] : [])].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })),
+      }),
+    });
+    t.equal(status, 1);
+    t.equal(result?.error?.code, "VERIFY_FAILED");
+  });
+  await t.test("no answer", async (t) => {
+    const { status, result } = await remove(t, {
+      ...unconfirmed,
+      "qom-list": (_a, n) =>
+        n === 3
+          ? { error: { class: "GenericError", desc: "busy" } }
+          : { return: [...IDS, ...(n === 1 ? [HOT] : [])].map((id) => ({ name: id, type: "child<virtio-blk-pci>" })) },
+    });
+    t.equal(status, 0);
+    t.match(result?.warnings, [/could not double-check that .* is gone/]);
+  });
 });
