@@ -22,3 +22,10 @@ export class InputError extends PluginError {
 
 /** The hot-plug operation could not be completed; the message says what state the VM is in. */
 export class HotplugError extends PluginError {}
+
+/** Ganeti's QEMU command line holds something the launcher will not pass on: the start is refused, exit 1. */
+export class ArgvError extends PluginError {
+  constructor(message: string) {
+    super("UNSUPPORTED_ARGV", message, 1);
+  }
+}

@@ -3,18 +3,18 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { parseOptString, splitOptions } from "../src/ganeti/kvm-argv.js";
+import { parseOptString, readKvmArgv, splitOptions } from "../src/ganeti/kvm-argv.js";
 import type { RuntimeDocument } from "../src/generated/common.js";
 import { validateHotplugInput } from "../src/generated/validators.js";
 import { CONFIG_PATH_VARIABLE, configPath, DEFAULT_CONFIG_PATH, readConfig, readConfigFile } from "../src/host/config.js";
-import { CACHE_DIR_VARIABLE, isInstanceStart, PASS_THROUGH_FILE, rememberPassThrough } from "../src/launcher/pass-through.js";
+import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE, rememberPassThrough } from "../src/launcher/pass-through.js";
 import { choosesAccelerator, nameTriesKvm, stockName, tcgWarning } from "../src/launcher/qemu-name.js";
 import { rewriteArgv } from "../src/launcher/rewrite.js";
 import { ROOT } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const files = { pathKind: (p: string) => (p.startsWith("/dev/") ? ("block" as const) : ("file" as const)) };
-const rewrite = (argv: string[]) => rewriteArgv(argv, files);
+const rewrite = (argv: string[]) => rewriteArgv(readKvmArgv(argv), files);
 /** The option values of one kind in a rewritten argv. */
 const values = (argv: string[], name: string) =>
   splitOptions(argv)
@@ -275,7 +275,8 @@ t.test("the pass-through record the sh front reads", async (t) => {
     { [CACHE_DIR_VARIABLE]: "/dev/null/cache" },
   );
   t.pass("an unwritable cache directory only costs time");
-  t.ok(["-name"].every((w) => isInstanceStart([w, "x"])) && !isInstanceStart(["--version"]), "starts are told by -name");
+  t.equal(readKvmArgv(["-S", "-name", "x"]).instance, "x", "starts are told by -name");
+  t.equal(readKvmArgv(["--version"]).instance, undefined, "probes have none");
 });
 
 t.test("the operator's config file", async (t) => {
@@ -306,13 +307,13 @@ t.test("the name QEMU runs under: stock Ganeti's, and when KVM is tried", async 
   t.equal(stockName("/opt/p/hooks/qemu-launcher", "/usr/bin/kvm.distrib"), "/usr/bin/kvm", "named as before its diversion");
   t.ok(nameTriesKvm("/usr/bin/kvm") && !nameTriesKvm("/usr/bin/qemu-system-x86_64") && !nameTriesKvm("/usr/bin/kvm.distrib"));
   for (const argv of [["-enable-kvm"], ["-accel", "tcg"], ["-machine", "pc,accel=kvm"], ["-M", "type=q35,accel=tcg"]])
-    t.ok(choosesAccelerator(argv), `${argv.join(" ")} chooses`);
+    t.ok(choosesAccelerator(splitOptions(argv)), `${argv.join(" ")} chooses`);
   for (const argv of [["-machine", "pc-i440fx-7.2"], ["-name", "accel=kvm"], []])
-    t.notOk(choosesAccelerator(argv), `${argv.join(" ") || "nothing"} does not`);
+    t.notOk(choosesAccelerator(splitOptions(argv)), `${argv.join(" ") || "nothing"} does not`);
   t.match(tcgWarning("/usr/bin/qemu-system-x86_64", [], true), /will use TCG/);
   t.equal(tcgWarning("/usr/bin/qemu-system-x86_64", [], false), undefined, "no /dev/kvm: nothing to warn of");
   t.equal(tcgWarning("/usr/bin/kvm", [], true), undefined);
-  t.equal(tcgWarning("/usr/bin/qemu-system-x86_64", ["-accel", "tcg"], true), undefined, "TCG chosen on purpose");
+  t.equal(tcgWarning("/usr/bin/qemu-system-x86_64", splitOptions(["-accel", "tcg"]), true), undefined, "TCG chosen on purpose");
 });
 
 t.test("Ganeti 3.1's own -blockdev command line: passed on unchanged; a -drive added to it is rewritten", async (t) => {

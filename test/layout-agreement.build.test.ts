@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { parseOptString, splitOptions } from "../src/ganeti/kvm-argv.js";
+import { parseOptString, readKvmArgv, splitOptions } from "../src/ganeti/kvm-argv.js";
 import type { RuntimeDocument } from "../src/generated/common.js";
 import { rewriteArgv } from "../src/launcher/rewrite.js";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
@@ -47,7 +47,7 @@ t.test("instance-start plans the same from Ganeti's runtime document as from its
 });
 
 t.test("QEMU's default CD-ROM stays where Ganeti's command line had it, and is no part of either plan", async (t) => {
-  const rewritten = rewriteArgv(argvOf("instance-start-native-nocache-cdromboot"), { pathKind: files });
+  const rewritten = rewriteArgv(readKvmArgv(argvOf("instance-start-native-nocache-cdromboot")), { pathKind: files });
   const defaults = splitOptions(rewritten)
     .filter((o) => o.name === "device")
     .map((o) => Object.fromEntries(parseOptString(o.value ?? "", "driver")))
@@ -74,7 +74,7 @@ t.test("a floppy boot on pc and on q35: the same controller, drive and boot flag
       all[i - 1] === "-machine" ? [machine] : w === "-boot" ? [] : all[i - 1] === "-boot" ? [] : [w],
     );
     argv.push("-drive", `file=${floppy},format=raw,media=disk,if=floppy,cache=writethrough`, "-boot", "a");
-    const launcher = floppyPart(rewriteArgv(argv, { pathKind: files }));
+    const launcher = floppyPart(rewriteArgv(readKvmArgv(argv), { pathKind: files }));
     const env = {
       ...loadEnv("ganeti-3.0.2/instance-start-post.env"),
       GANETI_POST_INSTANCE_HV_machine_version: machine,

@@ -6,7 +6,8 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { bridgeRemoved } from "../src/launcher/removed-options.js";
+import { splitOptions, wordsOf } from "../src/ganeti/kvm-argv.js";
+import { bridgeRemoved as bridgeOpts } from "../src/launcher/removed-options.js";
 import { QmpClient } from "../src/qmp/client.js";
 import { LAUNCHER, launcherEnv, REAL_QEMU, run } from "./helpers/launcher.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -14,6 +15,11 @@ import { tempDir } from "./helpers/tmp.js";
 const help = execFileSync(REAL_QEMU, ["-help"], { encoding: "utf8" });
 const has = (o: string) => new RegExp(`^-${o}\\b`, "m").test(help);
 const NOBODY = 65534;
+/** The bridge on argv words, as the launcher reads and writes them. */
+const bridgeRemoved = (argv: string[], has: ReadonlySet<string>) => {
+  const { opts, lines } = bridgeOpts(splitOptions(argv), has);
+  return { argv: wordsOf(opts), lines };
+};
 
 t.test("the rewrite itself: only what this QEMU lacks, into its replacement", async (t) => {
   const argv = ["-name", "i", "-machine", "pc-i440fx-7.2", "-chroot", "/var/lib/x", "-runas", "gnt", "-no-acpi", "-S"];

@@ -1,16 +1,16 @@
 import { realpathSync } from "node:fs";
 import { PluginError } from "../errors.js";
-import { splitOptions } from "../ganeti/kvm-argv.js";
+import { readKvmArgv } from "../ganeti/kvm-argv.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { pathKind } from "../host/path-kind.js";
 import { appendLog } from "../host/plugin-log.js";
 import { probeMachineTypes, probeQemuOptions } from "../host/qemu-version.js";
 import { isVersioned, missingMachineType, parseMachineHelp } from "../launcher/machine-types.js";
-import { cacheDir, isInstanceStart, rememberPassThrough } from "../launcher/pass-through.js";
+import { cacheDir, rememberPassThrough } from "../launcher/pass-through.js";
 import { qemuExec } from "../launcher/qemu-exec.js";
 import { hostHasKvm, LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
 import { bridgeRemoved, mayNeedBridge } from "../launcher/removed-options.js";
-import { machineOf, rewriteArgv } from "../launcher/rewrite.js";
+import { rewriteArgv } from "../launcher/rewrite.js";
 import { runMain, say, writeFd } from "./program.js";
 
 /**
@@ -64,27 +64,27 @@ void runMain(NAME, () => {
   }
   const calledAs = env["GQB_LAUNCHER_CALLED_AS"] || self || NAME;
   const exec = qemuExec(calledAs, qemu, cacheDir(env));
+  const line = readKvmArgv(argv);
   let out = argv;
-  if (isInstanceStart(argv)) {
+  if (line.instance !== undefined) {
     const started = Date.now(); // not performance.now(): its first use costs ~1.4 ms
-    const opts = splitOptions(argv);
-    const instance = opts.find((o) => o.name === "name")?.value ?? "";
-    const type = machineOf(opts);
-    if (isVersioned(type)) {
+    const { instance, machine } = line;
+    if (isVersioned(machine)) {
       const { types } = probeMachineTypes(qemu, cacheDir(env), parseMachineHelp);
-      const missing = missingMachineType(instance, type, types, qemu);
+      const missing = missingMachineType(instance, machine, types, qemu);
       if (missing) throw missing;
     }
-    out = rewriteArgv(argv, { pathKind });
     // Options this QEMU removed (Ganeti 3.0's -chroot, -runas, -no-acpi): QEMU is asked only then.
-    if (mayNeedBridge(out)) {
-      const bridged = bridgeRemoved(out, new Set(probeQemuOptions(qemu, cacheDir(env))));
-      out = bridged.argv;
-      for (const line of bridged.lines) appendLog(env, NAME, `${instance}: ${line}`);
+    let opts = line.opts;
+    if (mayNeedBridge(opts)) {
+      const bridged = bridgeRemoved(opts, new Set(probeQemuOptions(qemu, cacheDir(env))));
+      opts = bridged.opts;
+      for (const l of bridged.lines) appendLog(env, NAME, `${instance}: ${l}`);
     }
-    const warning = tcgWarning(exec.name, argv, hostHasKvm(env));
+    out = rewriteArgv({ ...line, opts }, { pathKind });
+    const warning = tcgWarning(exec.name, line.opts, hostHasKvm(env));
     if (warning) warn(env, instance, warning);
-    const drives = argv.filter((w) => w === "-drive").length;
+    const drives = line.opts.filter((o) => o.name === "drive").length;
     appendLog(
       env,
       NAME,

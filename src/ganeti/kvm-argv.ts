@@ -95,3 +95,27 @@ export function parseOptString(text: string, impliedKey?: string): [string, stri
     return i === 0 && impliedKey ? [impliedKey, p] : [p, ""];
   });
 }
+
+/** Ganeti's machine type: `-machine pc-i440fx-7.2,accel=kvm` or `type=q35`; absent means QEMU's pc. */
+export function machineOf(opts: readonly ArgvOption[]): string {
+  const m = opts.findLast((o) => o.name === "machine" || o.name === "M");
+  if (!m?.value) return "pc";
+  return parseOptString(m.value, "type").find(([k]) => k === "type")?.[1] ?? "pc";
+}
+
+/** A QEMU command line read once: its options, and the facts every step of the launcher asks of it. */
+export interface KvmArgv {
+  opts: readonly ArgvOption[];
+  /** `-name`'s value: Ganeti passes it on every instance start, and on none of its probes. */
+  instance: string | undefined;
+  machine: string;
+}
+
+export function readKvmArgv(argv: readonly string[]): KvmArgv {
+  const opts = splitOptions(argv);
+  return { opts, instance: opts.find((o) => o.name === "name")?.value, machine: machineOf(opts) };
+}
+
+/** The options as argv words again, each as written. */
+export const wordsOf = (opts: readonly ArgvOption[]): string[] =>
+  opts.flatMap((o) => (o.value === undefined ? [o.word] : [o.word, o.value]));

@@ -1,4 +1,3 @@
-import { splitOptions } from "../ganeti/kvm-argv.js";
 import { DEFAULT_PATHS } from "../ganeti/paths.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { privateDir } from "../host/cache-dir.js";
@@ -14,9 +13,6 @@ export { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE };
 /** The cache directory the launcher uses: the variable's, or the default. */
 export const cacheDir = (env: Readonly<Record<string, string | undefined>>): string =>
   env[CACHE_DIR_VARIABLE] || DEFAULT_PATHS.cacheDir;
-
-/** An instance start: Ganeti always passes `-name <instance>`; its probes never do. */
-export const isInstanceStart = (argv: readonly string[]): boolean => splitOptions(argv).some((o) => o.name === "name");
 
 /**
  * Records the real QEMU for the sh front: the path the launcher was called by (the record holds

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { basename } from "node:path";
-import { splitOptions } from "../ganeti/kvm-argv.js";
+import type { ArgvOption } from "../ganeti/kvm-argv.js";
 
 /**
  * The name QEMU runs under, and why it matters. When the command line chooses no accelerator,
@@ -41,8 +41,8 @@ export const nameTriesKvm = (name: string): boolean => basename(name).endsWith("
  * Whether the command line chooses the accelerator itself (-enable-kvm, -accel, or accel= in
  * -machine/-M): then QEMU follows it and the name decides nothing.
  */
-export function choosesAccelerator(argv: readonly string[]): boolean {
-  return splitOptions(argv).some(
+export function choosesAccelerator(opts: readonly ArgvOption[]): boolean {
+  return opts.some(
     (o) =>
       o.name === "enable-kvm" ||
       o.name === "accel" ||
@@ -54,8 +54,8 @@ export function choosesAccelerator(argv: readonly string[]): boolean {
  * The warning for a host where KVM is there but QEMU, as started, will not try it: not refused
  * (some operators choose TCG on purpose), but said where the operator looks.
  */
-export function tcgWarning(name: string, argv: readonly string[], hostHasKvm: boolean): string | undefined {
-  if (!hostHasKvm || nameTriesKvm(name) || choosesAccelerator(argv)) return undefined;
+export function tcgWarning(name: string, opts: readonly ArgvOption[], hostHasKvm: boolean): string | undefined {
+  if (!hostHasKvm || nameTriesKvm(name) || choosesAccelerator(opts)) return undefined;
   return (
     `this host has /dev/kvm, but QEMU runs as ${name}, a name that does not end in "kvm", and the command line ` +
     `chooses no accelerator: QEMU will use TCG, not KVM (name a QEMU ending in "kvm", such as /usr/bin/kvm, ` +

@@ -1,4 +1,4 @@
-import { splitOptions } from "../ganeti/kvm-argv.js";
+import type { ArgvOption } from "../ganeti/kvm-argv.js";
 
 /**
  * Options Ganeti 3.0 writes (and 3.1 falls back to, where it misreads QEMU >= 10.2's -run-with help)
@@ -13,43 +13,43 @@ import { splitOptions } from "../ganeti/kvm-argv.js";
 export const BRIDGED = ["chroot", "runas", "no-acpi"] as const;
 
 /** Whether an argv holds an option the bridge may have to rewrite (the launcher asks QEMU only then). */
-export const mayNeedBridge = (argv: readonly string[]): boolean =>
-  splitOptions(argv).some((o) => (BRIDGED as readonly string[]).includes(o.name));
+export const mayNeedBridge = (opts: readonly ArgvOption[]): boolean =>
+  opts.some((o) => (BRIDGED as readonly string[]).includes(o.name));
 
-/** The argv with each removed option rewritten, and one line per rewrite for the log. */
-export function bridgeRemoved(argv: readonly string[], has: ReadonlySet<string>): { argv: string[]; lines: string[] } {
-  const opts = splitOptions(argv);
+/** The options with each removed one rewritten, and one line per rewrite for the log. */
+export function bridgeRemoved(opts: readonly ArgvOption[], has: ReadonlySet<string>): { opts: ArgvOption[]; lines: string[] } {
   const lacks = (name: string) => !has.has(name) && opts.some((o) => o.name === name);
   const runWith: string[] = [];
   const lines: string[] = [];
-  const drop = new Set<number>();
+  const drop = new Set<ArgvOption>();
   for (const o of opts) {
     if (o.name === "chroot" && lacks("chroot") && o.value !== undefined) {
       runWith.push(`chroot=${o.value}`);
       lines.push(`-chroot ${o.value} (removed from this QEMU) as -run-with chroot=${o.value}`);
-      drop.add(o.at);
+      drop.add(o);
     } else if (o.name === "runas" && lacks("runas") && o.value !== undefined) {
       runWith.push(`user=${o.value}`);
       lines.push(`-runas ${o.value} (removed from this QEMU) as -run-with user=${o.value}`);
-      drop.add(o.at);
+      drop.add(o);
     }
   }
   const noAcpi = lacks("no-acpi");
   if (noAcpi) lines.push("-no-acpi (removed from this QEMU) as acpi=off in -machine");
-  const out: string[] = [];
+  const out: ArgvOption[] = [];
+  const added = (name: string, value: string): ArgvOption => ({ name, word: `-${name}`, value, at: -1 });
   let machineDone = false;
   for (const o of opts) {
-    if (drop.has(o.at) || (noAcpi && o.name === "no-acpi")) continue;
+    if (drop.has(o) || (noAcpi && o.name === "no-acpi")) continue;
     if (noAcpi && !machineDone && (o.name === "machine" || o.name === "M") && o.value !== undefined) {
-      out.push(o.word, `${o.value},acpi=off`);
+      out.push({ ...o, value: `${o.value},acpi=off` });
       machineDone = true;
       continue;
     }
-    out.push(o.word, ...(o.value === undefined ? [] : [o.value]));
+    out.push(o);
   }
-  if (noAcpi && !machineDone) out.push("-machine", "acpi=off");
+  if (noAcpi && !machineDone) out.push(added("machine", "acpi=off"));
   // One -run-with: QEMU takes its keys together (a value holding a comma would need doubling;
   // Ganeti's chroot directories and user names hold none).
-  if (runWith.length) out.push("-run-with", runWith.join(","));
-  return { argv: out, lines };
+  if (runWith.length) out.push(added("run-with", runWith.join(",")));
+  return { opts: out, lines };
 }

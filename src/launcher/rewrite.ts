@@ -1,21 +1,18 @@
 import { blockdevArg, deviceArg } from "../blockdev/argv.js";
-import { aioFitsCache, type CacheSetting, cacheMode, isAioMode, isCacheMode } from "../blockdev/cache.js";
+import { keptDefaultCdrom, suppressesDefaultCdrom } from "../blockdev/devices.js";
 import {
-  device,
-  floppyController,
-  hasWriteCache,
-  ideSlot,
-  keptDefaultCdrom,
-  legacyScsiSlot,
-  suppressesDefaultCdrom,
-} from "../blockdev/devices.js";
-import { cdromId, checkNodeName, FLOPPY_ID } from "../blockdev/ids.js";
-import type { BlockNode, Device, Props } from "../blockdev/model.js";
-import { type Location, type NodeSpec, storageNode } from "../blockdev/nodes.js";
-import { isHttpUrl, isStorageUri } from "../blockdev/protocols.js";
-import { PluginError } from "../errors.js";
-import { type ArgvOption, parseOptString, splitOptions } from "../ganeti/kvm-argv.js";
-import type { DiskAio, DiskCache } from "../generated/common.js";
+  type LegacyDrive,
+  type LegacyIface,
+  legacyBootDrive,
+  legacyDevices,
+  legacyDrive,
+  legacyDriveNames,
+  legacyNode,
+  onLegacyDrive,
+} from "../blockdev/legacy-drives.js";
+import type { Device, Props } from "../blockdev/model.js";
+import { ArgvError } from "../errors.js";
+import { type ArgvOption, type KvmArgv, parseOptString, splitOptions } from "../ganeti/kvm-argv.js";
 
 /**
  * The `kvm_path` launcher's rewrite of Ganeti 3.0's QEMU command line: every `-drive` becomes a
@@ -38,133 +35,14 @@ export interface LaunchFacts {
   pathKind: (path: string) => "file" | "block" | undefined;
 }
 
-/** Ganeti's argv holds something the launcher will not pass on: the start is refused, exit 1. */
-export class ArgvError extends PluginError {
-  constructor(message: string) {
-    super("UNSUPPORTED_ARGV", message, 1);
-  }
-}
-
-type Iface = "none" | "ide" | "virtio" | "scsi" | "floppy";
-
-interface Drive {
-  option: ArgvOption;
-  id?: string;
-  iface: Iface;
-  cdrom: boolean;
-  file: string;
-  cache: Exclude<DiskCache, "default">;
-  aio: DiskAio;
-  discard: "ignore" | "unmap";
-  /** Index among drives of the same interface, as QEMU counts them (if=ide|scsi|floppy). */
-  index: number;
-}
-
-/** The `-drive` keys Ganeti 3.0 writes; any other is refused rather than dropped. */
-const DRIVE_KEYS = new Set(["file", "format", "if", "media", "cache", "aio", "discard", "id", "auto-read-only"]);
 /** QEMU's shorthand disk options: they would attach disks the launcher never saw. */
-const SHORTHANDS = new Set(["hda", "hdb", "hdc", "hdd", "cdrom", "fda", "fdb", "sd", "mtdblock", "pflash", "drive"]);
+const SHORTHANDS = new Set(["hda", "hdb", "hdc", "hdd", "cdrom", "fda", "fdb", "sd", "mtdblock", "pflash"]);
 
-const show = (o: ArgvOption) => `${o.word} ${o.value ?? ""}`.trim();
-
-function parseDrive(option: ArgvOption, counters: Map<Iface, number>): Drive {
-  const where = `argument ${show(option)}`;
-  const kv = new Map<string, string>();
-  for (const [k, v] of parseOptString(option.value ?? "")) {
-    if (!DRIVE_KEYS.has(k)) throw new ArgvError(`${where}: -drive option '${k}' is not one Ganeti writes; nothing was started`);
-    kv.set(k, v);
-  }
-  const get = (k: string) => kv.get(k);
-  const file = get("file");
-  if (!file) throw new ArgvError(`${where}: a -drive without file= (an empty drive) is not supported; nothing was started`);
-  const format = get("format");
-  if (format !== undefined && format !== "raw") {
-    throw new ArgvError(`${where}: format=${format}: Ganeti's images are raw; nothing was started`);
-  }
-  const iface = (get("if") ?? "ide") as Iface;
-  if (!["none", "ide", "virtio", "scsi", "floppy"].includes(iface)) {
-    throw new ArgvError(`${where}: if=${iface} is not supported (none, ide, virtio, scsi, floppy); nothing was started`);
-  }
-  const media = get("media") ?? "disk";
-  if (media !== "disk" && media !== "cdrom") throw new ArgvError(`${where}: media=${media} is not disk or cdrom`);
-  const cache = get("cache") ?? "writeback";
-  if (!isCacheMode(cache)) throw new ArgvError(`${where}: cache=${cache} is not a QEMU cache mode`);
-  const aio = get("aio") ?? "threads";
-  if (!isAioMode(aio)) throw new ArgvError(`${where}: aio=${aio} is not threads, native or io_uring`);
-  const discard = get("discard") ?? "ignore";
-  if (!["ignore", "off", "unmap", "on"].includes(discard))
-    throw new ArgvError(`${where}: discard=${discard} is not ignore or unmap`);
-  const index = counters.get(iface) ?? 0;
-  counters.set(iface, index + 1);
-  const drive: Drive = {
-    option,
-    iface,
-    cdrom: media === "cdrom",
-    file,
-    cache,
-    aio,
-    discard: discard === "unmap" || discard === "on" ? "unmap" : "ignore",
-    index,
-  };
-  const id = get("id");
-  if (id !== undefined) drive.id = id;
-  if (iface === "none" && id === undefined) throw new ArgvError(`${where}: if=none without id= can back no device`);
-  return drive;
-}
-
-/** Where a drive's data is: an HTTP(S) URL, a userspace storage URI, or a local path of its kind. */
-function driveLocation(d: Drive, facts: LaunchFacts): Location {
-  if (isHttpUrl(d.file)) return { url: d.file };
-  if (isStorageUri(d.file)) return { uri: d.file };
-  return { path: d.file, kind: facts.pathKind(d.file) === "block" ? "block" : "file" };
-}
-
-/** The drive as the node model has it (src/blockdev/nodes.ts), built by the builder instance-start uses. */
-function nodeOf(d: Drive, name: string, facts: LaunchFacts): BlockNode {
-  const cache: CacheSetting = cacheMode(d.cache);
-  if (!aioFitsCache(d.aio, cache)) {
-    throw new ArgvError(`argument ${show(d.option)}: aio=native needs cache=none or directsync (QEMU refuses it otherwise)`);
-  }
-  const spec: NodeSpec = {
-    name: checkNodeName(name),
-    location: driveLocation(d, facts),
-    cache,
-    aio: d.aio === "threads" ? undefined : d.aio,
-    readOnly: d.cdrom,
-    discard: d.cdrom ? undefined : d.discard,
-  };
-  return storageNode(spec, `argument ${show(d.option)}`);
-}
-
-/** The device the legacy `if=` drive would have created, at the same place. */
-function legacyDevice(d: Drive, name: string, machine: string): Device {
-  const where = `argument ${show(d.option)}`;
-  switch (d.iface) {
-    case "ide": {
-      const slot = ideSlot(d.index, machine);
-      if (!slot) throw new ArgvError(`${where}: IDE drive ${d.index + 1} does not fit the board's IDE buses`);
-      return device(d.cdrom ? "ide-cd" : "ide-hd", { bus: slot.bus, unit: slot.unit, drive: name, id: name });
-    }
-    case "scsi": {
-      const slot = legacyScsiSlot(d.index);
-      return device(d.cdrom ? "scsi-cd" : "scsi-hd", { bus: `scsi.${slot.bus}`, "scsi-id": slot.unit, drive: name, id: name });
-    }
-    case "floppy":
-      return device("floppy", { unit: d.index, drive: name, id: name });
-    default:
-      return device("virtio-blk-pci", { drive: name, id: name });
-  }
-}
-
-/** The write cache the legacy `cache=` mode gave the device, stated on the device itself. */
-function withWriteCache(dev: Device, d: Drive): Device {
-  if (d.cdrom || !hasWriteCache(dev.driver) || "write-cache" in dev.props) return dev;
-  return { driver: dev.driver, props: { ...dev.props, "write-cache": cacheMode(d.cache).writeCache ? "on" : "off" } };
-}
+const show = (o: ArgvOption) => `argument ${o.word} ${o.value ?? ""}`.trim();
 
 function parseDevice(o: ArgvOption): Device {
   const value = o.value ?? "";
-  if (value.startsWith("{")) throw new ArgvError(`argument ${show(o)}: JSON -device is not what Ganeti 3.0 writes`);
+  if (value.startsWith("{")) throw new ArgvError(`${show(o)}: JSON -device is not what Ganeti 3.0 writes`);
   const [first, ...rest] = parseOptString(value, "driver");
   const props: Props = {};
   for (const [k, v] of rest) props[k] = v;
@@ -182,58 +60,47 @@ const fixDiscard = (blockdev: string): string =>
 /** The node-name of a -blockdev argument, JSON or key=value (the one Ganeti 3.1 writes). */
 function blockdevNodeName(o: ArgvOption): string {
   const value = o.value ?? "";
-  if (value.startsWith("{")) {
-    try {
-      const name = (JSON.parse(value) as { "node-name"?: unknown })["node-name"];
-      return typeof name === "string" ? name : "";
-    } catch {
-      return "";
-    }
+  if (!value.startsWith("{")) return parseOptString(value).find(([k]) => k === "node-name")?.[1] ?? "";
+  try {
+    const name = (JSON.parse(value) as { "node-name"?: unknown })["node-name"];
+    return typeof name === "string" ? name : "";
+  } catch {
+    return "";
   }
-  return parseOptString(value).find(([k]) => k === "node-name")?.[1] ?? "";
-}
-
-/** Ganeti's machine type: `-machine pc-i440fx-7.2,accel=kvm` or `type=q35`; absent means QEMU's pc. */
-export function machineOf(opts: readonly ArgvOption[]): string {
-  const m = opts.findLast((o) => o.name === "machine" || o.name === "M");
-  if (!m?.value) return "pc";
-  const kv = parseOptString(m.value, "type");
-  return kv.find(([k]) => k === "type")?.[1] ?? "pc";
 }
 
 /** Ganeti 3.0's command line as the launcher reads it: its drives, and Ganeti's devices on them. */
 interface LegacyLine {
-  opts: ArgvOption[];
+  opts: readonly ArgvOption[];
   machine: string;
-  drives: Map<ArgvOption, Drive>;
+  drives: Map<ArgvOption, LegacyDrive>;
   /** Ganeti's own -device options on a -drive (if=none), with that drive. */
-  devices: Map<ArgvOption, { device: Device; drive: Drive }>;
+  devices: Map<ArgvOption, { device: Device; drive: LegacyDrive }>;
   /** Node names of -blockdev options already there (Ganeti 3.1's, with a -drive added). */
   blockdevNodes: Set<string>;
   /** How many drives each interface has, as QEMU counts drive indexes. */
-  counters: Map<Iface, number>;
+  counters: Map<LegacyIface, number>;
   /** The name each drive's node gets. */
-  names: Map<Drive, string>;
+  names: Map<LegacyDrive, string>;
 }
 
-/** -boot c|d|a as a bootindex: the drive (or floppy controller) that gets it. */
+/** -boot c|d|a as a bootindex: the letter taken, and the drive that gets it (none for the floppy's controller). */
 interface BootPlan {
   option: ArgvOption | undefined;
   letter: "c" | "d" | "a" | undefined;
-  drive: Drive | undefined;
+  drive: LegacyDrive | undefined;
 }
 
-/** Rewrites Ganeti's argv (without argv[0]) so that no `-drive` is left. */
-export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string[] {
-  const opts = splitOptions(argv);
+/** Ganeti's argv (without argv[0]), read once, with no `-drive` left. */
+export function rewriteArgv(argv: KvmArgv, facts: LaunchFacts): string[] {
+  const { opts } = argv;
   refuseForeignForms(opts);
   // Ganeti 3.1 writes -blockdev + -device itself: with no -drive, nothing is rewritten and QEMU
   // gets the storage arguments stock 3.1 gives it, so that migration to and from a stock 3.1 node
   // keeps working. Which Ganeti wrote the argv is read from the argv, not from a setting.
-  if (!opts.some((o) => o.name === "drive")) return argv.map((w, i) => (argv[i - 1] === "-blockdev" ? fixDiscard(w) : w));
-  const line = readLegacyLine(opts);
-  const boot = bootPlan(line);
-  const { out, emitted } = emitLine(line, boot, facts);
+  if (!opts.some((o) => o.name === "drive")) return opts.flatMap((o) => wordsAsWritten(o));
+  const line = readLegacyLine(argv);
+  const { out, emitted } = emitLine(line, bootPlan(line), facts);
   // QEMU's default CD-ROM, where the legacy command line had it and explicit devices now suppress it.
   const hadDefault =
     !opts.some((o) => o.name === "nodefaults") &&
@@ -246,29 +113,33 @@ export function rewriteArgv(argv: readonly string[], facts: LaunchFacts): string
   return out;
 }
 
+/** An option Ganeti wrote, passed on: as written, but for a 3.1 -blockdev's discard=default. */
+const wordsAsWritten = (o: ArgvOption): string[] =>
+  o.value === undefined ? [o.word] : [o.word, o.name === "blockdev" ? fixDiscard(o.value) : o.value];
+
 /** Disk forms Ganeti never writes (bare images, -hda, -cdrom, ...) would attach disks the launcher never saw. */
 function refuseForeignForms(opts: readonly ArgvOption[]): void {
   for (const o of opts) {
     if (o.name === "") throw new ArgvError(`argument ${JSON.stringify(o.word)}: a bare disk image is not supported`);
-    if (SHORTHANDS.has(o.name) && o.name !== "drive") {
-      throw new ArgvError(`argument ${show(o)}: -${o.name} is not supported (Ganeti writes -drive); nothing was started`);
+    if (SHORTHANDS.has(o.name)) {
+      throw new ArgvError(`${show(o)}: -${o.name} is not supported (Ganeti writes -drive); nothing was started`);
     }
   }
 }
 
 /** The drives, Ganeti's devices on them, and each drive's node name. */
-function readLegacyLine(opts: ArgvOption[]): LegacyLine {
+function readLegacyLine({ opts, machine }: KvmArgv): LegacyLine {
   const blockdevNodes = new Set(opts.flatMap((o) => (o.name === "blockdev" ? [blockdevNodeName(o)] : [])));
-  const counters = new Map<Iface, number>();
-  const drives = new Map<ArgvOption, Drive>();
-  for (const o of opts) if (o.name === "drive") drives.set(o, parseDrive(o, counters));
-  const backing = new Map<string, Drive>();
+  const counters = new Map<LegacyIface, number>();
+  const drives = new Map<ArgvOption, LegacyDrive>();
+  for (const o of opts) if (o.name === "drive") drives.set(o, legacyDrive(parseOptString(o.value ?? ""), show(o), counters));
+  const backing = new Map<string, LegacyDrive>();
   for (const d of drives.values()) {
     if (d.id === undefined) continue;
-    if (backing.has(d.id)) throw new ArgvError(`argument ${show(d.option)}: a second drive with id ${d.id}`);
+    if (backing.has(d.id)) throw new ArgvError(`${d.where}: a second drive with id ${d.id}`);
     backing.set(d.id, d);
   }
-  const devices = new Map<ArgvOption, { device: Device; drive: Drive }>();
+  const devices = new Map<ArgvOption, { device: Device; drive: LegacyDrive }>();
   for (const o of opts) {
     if (o.name !== "device") continue;
     const dev = parseDevice(o);
@@ -276,24 +147,10 @@ function readLegacyLine(opts: ArgvOption[]): LegacyLine {
     if (typeof id !== "string") continue;
     if (blockdevNodes.has(id) && !backing.has(id)) continue; // on a -blockdev node already: as written
     const drive = backing.get(id);
-    if (!drive) throw new ArgvError(`argument ${show(o)}: drive=${id} names no -drive of this command line`);
+    if (!drive) throw new ArgvError(`${show(o)}: drive=${id} names no -drive of this command line`);
     devices.set(o, { device: dev, drive });
   }
-  return { opts, machine: machineOf(opts), drives, devices, blockdevNodes, counters, names: driveNames([...drives.values()]) };
-}
-
-/** Names for drives without an id: cdrom1, cdrom2, floppy1, as instance-start names them; disk<n> otherwise. */
-function driveNames(drives: readonly Drive[]): Map<Drive, string> {
-  const names = new Map<Drive, string>();
-  const seq = { cdrom: 0, floppy: 0, disk: 0 };
-  for (const d of drives) {
-    if (d.id !== undefined) names.set(d, d.id);
-    else if (d.iface === "floppy" && seq.floppy++ === 0) names.set(d, FLOPPY_ID);
-    else if (d.iface === "floppy") names.set(d, `floppy${seq.floppy}`);
-    else if (d.cdrom) names.set(d, cdromId(++seq.cdrom));
-    else names.set(d, `disk${seq.disk++}`);
-  }
-  return names;
+  return { opts, machine, drives, devices, blockdevNodes, counters, names: legacyDriveNames([...drives.values()]) };
 }
 
 /**
@@ -304,25 +161,19 @@ function driveNames(drives: readonly Drive[]): Map<Drive, string> {
 function bootPlan(line: LegacyLine): BootPlan {
   const option = line.opts.findLast((o) => o.name === "boot");
   const all = [...line.drives.values()];
-  const target = (letter: string | undefined): Drive | undefined =>
-    letter === "c"
-      ? all.find((d) => !d.cdrom && d.iface !== "floppy")
-      : letter === "d"
-        ? all.find((d) => d.cdrom)
-        : all.find((d) => d.iface === "floppy");
   const asked = option?.value === "c" || option?.value === "d" || option?.value === "a" ? option.value : undefined;
-  const letter = asked && (target(asked) || line.blockdevNodes.size === 0) ? asked : undefined;
-  const drive = letter && letter !== "a" ? target(letter) : undefined;
-  if (letter && letter !== "a" && !drive)
-    throw new ArgvError(`argument ${show(option as ArgvOption)}: names no drive to boot from`);
-  if (letter === "a" && !target("a")) {
-    throw new ArgvError(`argument ${show(option as ArgvOption)}: there is no floppy to boot from`);
+  const target = asked && legacyBootDrive(all, asked);
+  const letter = asked && (target || line.blockdevNodes.size === 0) ? asked : undefined;
+  if (letter && !target) {
+    throw new ArgvError(
+      `${show(option as ArgvOption)}: ${letter === "a" ? "there is no floppy to boot from" : "names no drive to boot from"}`,
+    );
   }
-  return { option, letter, drive };
+  return { option, letter, drive: letter && letter !== "a" ? target : undefined };
 }
 
 /**
- * The command line with each -drive replaced by its node (and, for an `if=` drive, the device the
+ * The command line with each -drive replaced by its node (and, for an `if=` drive, the devices the
  * legacy drive made), Ganeti's devices given their write cache and boot index, and everything else
  * as Ganeti wrote it, in Ganeti's order. Devices of if=virtio drives follow the last -device, where
  * QEMU realised the legacy ones.
@@ -331,37 +182,25 @@ function emitLine(line: LegacyLine, boot: BootPlan, facts: LaunchFacts): { out: 
   const out: string[] = [];
   const deferred: string[] = [];
   const emitted: Device[] = [];
-  const lastDevice = line.opts.findLast((o) => o.name === "device");
-  const emitDevice = (dev: Device) => {
+  const emit = (to: string[], dev: Device) => {
     emitted.push(dev);
-    return deviceArg(dev, false);
+    to.push("-device", deviceArg(dev, false));
   };
-  const bootindex = (dev: Device, d: Drive): Device =>
-    d === boot.drive ? { driver: dev.driver, props: { ...dev.props, bootindex: 1 } } : dev;
+  const lastDevice = line.opts.findLast((o) => o.name === "device");
   for (const o of line.opts) {
     const drive = line.drives.get(o);
     const onDrive = line.devices.get(o);
     if (drive) {
       const name = line.names.get(drive) as string;
-      out.push("-blockdev", blockdevArg(nodeOf(drive, name, facts)));
-      // The floppy's controller as instance-start gives it (devices.ts): q35 has none of its own (the
-      // legacy floppy drive made the board add one), pc's boots by -global.
-      if (drive.iface === "floppy") {
-        const fdc = floppyController(line.machine, boot.letter === "a");
-        for (const d of fdc.devices) out.push("-device", emitDevice(d));
-        out.push(...fdc.extraArgs);
-      }
-      if (drive.iface !== "none") {
-        const dev = emitDevice(bootindex(withWriteCache(legacyDevice(drive, name, line.machine), drive), drive));
-        (drive.iface === "virtio" ? deferred : out).push("-device", dev);
-      }
+      out.push("-blockdev", blockdevArg(legacyNode(drive, name, facts.pathKind)));
+      const made = legacyDevices(drive, name, line.machine, boot.letter);
+      for (const d of made.controller.devices) emit(out, d);
+      out.push(...made.controller.extraArgs);
+      if (made.device) emit(drive.iface === "virtio" ? deferred : out, onLegacyDrive(made.device, drive, drive === boot.drive));
     } else if (onDrive) {
-      out.push(o.word, emitDevice(bootindex(withWriteCache(onDrive.device, onDrive.drive), onDrive.drive)));
-    } else if (o === boot.option && boot.letter) {
-      // replaced by a bootindex
-    } else {
-      out.push(o.word);
-      if (o.value !== undefined) out.push(o.name === "blockdev" ? fixDiscard(o.value) : o.value);
+      emit(out, onLegacyDrive(onDrive.device, onDrive.drive, onDrive.drive === boot.drive));
+    } else if (o !== boot.option || !boot.letter) {
+      out.push(...wordsAsWritten(o)); // a -boot that became a bootindex is dropped
     }
     if (o === lastDevice) out.push(...deferred.splice(0));
   }

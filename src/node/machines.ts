@@ -1,10 +1,9 @@
 import { existsSync, readdirSync } from "node:fs";
-import { splitOptions } from "../ganeti/kvm-argv.js";
+import { readKvmArgv } from "../ganeti/kvm-argv.js";
 import { type NodePaths, qmpSocket } from "../ganeti/paths.js";
 import { readRuntime } from "../ganeti/runtime.js";
 import { probeMachineTypes, probeQemuVersion } from "../host/qemu-version.js";
 import { parseMachineHelp } from "../launcher/machine-types.js";
-import { machineOf } from "../launcher/rewrite.js";
 
 /**
  * What gnt-cluster verify sees coming on this node: each running instance whose machine type the
@@ -30,7 +29,7 @@ export function deprecatedMachines(paths: NodePaths, qemu: string): string[] {
     } catch {
       return [];
     }
-    const type = machineOf(splitOptions(argv.slice(1)));
+    const type = readKvmArgv(argv.slice(1)).machine;
     return deprecated.includes(type)
       ? [
           `instance ${instance} runs machine type ${type}, which this node's QEMU ${version} deprecates: set its machine_version to a current type before a QEMU upgrade drops it`,

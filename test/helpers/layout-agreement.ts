@@ -3,7 +3,7 @@
 // what the guest and the storage see, by place: each device's driver, boot index and write cache,
 // and the node behind it (protocol, path, cache, aio, discard, read-only).
 import type { Props } from "../../src/blockdev/model.js";
-import { parseOptString, splitOptions } from "../../src/ganeti/kvm-argv.js";
+import { parseOptString, readKvmArgv, splitOptions } from "../../src/ganeti/kvm-argv.js";
 import type { RuntimeDiskEntry, RuntimeDocument } from "../../src/generated/common.js";
 import { rewriteArgv } from "../../src/launcher/rewrite.js";
 import { runHook } from "./hook.js";
@@ -118,7 +118,7 @@ export function runtimePlan(doc: RuntimeDocument, name: string): Promise<Layout>
 
 /** The launcher's rewrite of Ganeti 3.0's command line (without argv[0]). */
 export function launcherPlan(argv: readonly string[], pathKind: PathKind): Layout {
-  const rewritten = rewriteArgv(argv, { pathKind });
+  const rewritten = rewriteArgv(readKvmArgv(argv), { pathKind });
   const opts = splitOptions(rewritten);
   const nodes = opts.filter((o) => o.name === "blockdev").map((o) => JSON.parse(o.value ?? "{}") as Props);
   const devices = opts
