@@ -4,8 +4,6 @@
 // turns, in the same run. As root; the cluster takes ~10 s to come up and each migration ~5 s.
 import { execFileSync } from "node:child_process";
 import { join, resolve } from "node:path";
-import { REAL_QEMU } from "../scripts/lib/qemu-args.mjs";
-import { LAUNCHER as LAUNCHER_NAME, LAYOUT } from "../src/host/plugin-files.js";
 import {
   addTestInstance,
   Console,
@@ -15,7 +13,9 @@ import {
   TWO_NODES,
   twoNodesNode,
   writePluginConfig,
-} from "../test/ganeti/harness.js";
+} from "../lab/ganeti.js";
+import { REAL_QEMU } from "../scripts/lib/qemu-args.mjs";
+import { LAUNCHER as LAUNCHER_NAME, LAYOUT } from "../src/host/plugin-files.js";
 import { type Row, type Stats, stats } from "./report.js";
 
 const RUNS = Number(process.env["BENCH_MIGRATIONS"] ?? 5);

@@ -1,6 +1,6 @@
 // The tests' guest-console waits: complete lines only, and states that end a wait or fail it at once.
 import t from "tap";
-import { findLine, waitLine } from "./helpers/guest.js";
+import { findLine, waitLine } from "../lab/guest.js";
 
 const medium = (expected: string) => ({ re: /GUEST: media sr0 data=(?<state>\S*)/, expected });
 

@@ -2,8 +2,8 @@
 // hot-plug driver to release a PCI device, so only a running guest completes the unplug.
 import { writeFileSync } from "node:fs";
 import t from "tap";
+import { guestFiles, guestKernel, waitConsole } from "../lab/guest.js";
 import { diskDeviceId } from "../src/blockdev/ids.js";
-import { guestFiles, guestKernel, waitConsole } from "./helpers/guest.js";
 import { loadEnv, runHook } from "./helpers/hook.js";
 import { startInstance } from "./helpers/instance.js";
 

@@ -4,7 +4,7 @@
 import { truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { guestFiles, guestKernel, waitConsole } from "./helpers/guest.js";
+import { guestFiles, guestKernel, waitConsole } from "../lab/guest.js";
 import { type EnvVars, loadEnv, runHook } from "./helpers/hook.js";
 import { startInstance } from "./helpers/instance.js";
 import { tempDir } from "./helpers/tmp.js";

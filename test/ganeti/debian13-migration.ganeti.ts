@@ -6,8 +6,8 @@
 // stays manageable on the other side.
 import { execFileSync } from "node:child_process";
 import t, { type Test } from "tap";
+import { guestFiles, guestKernel } from "../../lab/guest.js";
 import { ACCELERATOR } from "../helpers/accel.js";
-import { guestFiles, guestKernel } from "../helpers/guest.js";
 import {
   addTestInstance,
   allBlockdev,

@@ -10,9 +10,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { guestKernel } from "../../lab/guest.js";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { ACCELERATOR } from "../helpers/accel.js";
-import { guestKernel } from "../helpers/guest.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
 import { hookLink } from "../helpers/node-setup.js";
 import {

@@ -8,10 +8,10 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { guestKernel } from "../../lab/guest.js";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { ACCELERATOR } from "../helpers/accel.js";
-import { guestKernel } from "../helpers/guest.js";
 import { ROOT } from "../helpers/hook.js";
 import {
   addTestInstance,

@@ -1,16 +1,9 @@
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "../../lab/root.js";
 
-/**
- * The repository: the nearest directory with a package.json above this module, run by tsx (ESM,
- * test/helpers) or bundled into dist/bench.cjs (CommonJS, where import.meta is empty).
- */
-export const ROOT = (() => {
-  let dir = import.meta.dirname ?? __dirname;
-  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-})();
+export { ROOT };
 
 export type EnvVars = Record<string, string>;
 

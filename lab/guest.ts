@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "./hook.js";
+import { ROOT } from "./root.js";
 
 let guestDir: string | undefined;
 
