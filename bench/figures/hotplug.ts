@@ -15,24 +15,7 @@ import { type Bench, deltaRow, ownWork, peakRss, sleep, timed, waitFile } from "
  * work is its time over instance-start's, from the same iteration.
  */
 export async function scsiHotplug(wb: Bench) {
-  const {
-    root,
-    dir,
-    procs,
-    N,
-    qemuPath,
-    nodePath,
-    hook,
-    baseEnv,
-    INSTANCE,
-    diskDir,
-    img,
-    uuid,
-    startEnv,
-    paths,
-    rows,
-    hotplugRss,
-  } = wb;
+  const { dir, N, qemuPath, nodePath, hook, baseEnv, INSTANCE, startEnv, paths } = wb;
   const out = JSON.parse(execFileSync(hook("instance-start"), paths, { env: startEnv, encoding: "utf8" })) as {
     argv: string[];
     disks: unknown[];
@@ -43,18 +26,18 @@ export async function scsiHotplug(wb: Bench) {
   const qemu = spawn(qemuPath, [...QEMU_TCG, "-S", "-m", "64", "-qmp", `unix:${sock},server=on,wait=off`, ...argv], {
     stdio: "ignore",
   });
-  procs.push(qemu);
+  wb.procs.push(qemu);
   await waitFile(sock);
   await sleep(200);
   const env = { ...baseEnv, GANETI_INSTANCE_NAME: INSTANCE, GANETI_HOOKS_PHASE: "post" };
   const payload = join(dir, "hot.json");
   // As Ganeti 3.1 passes it: logical_id names the image (disk-add checks the link against it).
-  const hot = img("hot.img", 16 << 20);
+  const hot = wb.img("hot.img", 16 << 20);
   writeFileSync(
     payload,
-    JSON.stringify({ disk: { uuid: uuid(50), dev_type: "file", mode: "rw", logical_id: ["loop", hot] }, index: 4 }),
+    JSON.stringify({ disk: { uuid: wb.uuid(50), dev_type: "file", mode: "rw", logical_id: ["loop", hot] }, index: 4 }),
   );
-  symlinkSync(hot, join(diskDir, `${INSTANCE}:4`));
+  symlinkSync(hot, join(wb.diskDir, `${INSTANCE}:4`));
   // The commands each hook sends, recorded once through a proxy, for the floor client.
   const recDir = join(dir, "rec", "qmp");
   mkdirSync(recDir, { recursive: true });
@@ -70,7 +53,7 @@ export async function scsiHotplug(wb: Bench) {
     "remove",
     await recordCommands(sock, recSock, () => timed(hook("disk-remove"), recPaths, env, payload)),
   );
-  const client = floorClient(root);
+  const client = floorClient(wb.root);
   const cols = { bare: [] as number[], start: [] as number[], add: [] as number[], remove: [] as number[] };
   const floor = { add: [] as number[], remove: [] as number[] };
   for (let i = 0; i < N + 3; i++) {
@@ -90,15 +73,15 @@ export async function scsiHotplug(wb: Bench) {
   }
   // Peak RSS of the same hooks doing the same work (figure 6), wrapped in GNU time.
   for (let i = 0; i < 5; i++) {
-    hotplugRss.add.push(peakRss(hook("disk-add"), paths, env, payload));
-    hotplugRss.remove.push(peakRss(hook("disk-remove"), paths, env, payload));
+    wb.hotplugRss.add.push(peakRss(hook("disk-add"), paths, env, payload));
+    wb.hotplugRss.remove.push(peakRss(hook("disk-remove"), paths, env, payload));
   }
   const startup = stats(cols.start).median;
   const judged = (figure: string, runs: number[], floorRuns: number[], commands: string, budget: number) => {
     const own = stats(ownWork(runs, cols.start));
     const fl = stats(floorRuns);
     const ratio = own.median / fl.median;
-    rows.push({
+    wb.rows.push({
       figure,
       ...stats(runs),
       baseline: `own work +${own.median.toFixed(1)} ms over instance-start ${startup.toFixed(1)}; floor ${fl.median.toFixed(1)} ms (${commands})`,
@@ -127,6 +110,6 @@ export async function scsiHotplug(wb: Bench) {
     starts.push(st);
     grows.push(g);
   }
-  deltaRow(rows, "9. disk-grow, scsi-hd, real QEMU (block_resize)", grows, starts, 30);
+  deltaRow(wb.rows, "9. disk-grow, scsi-hd, real QEMU (block_resize)", grows, starts, 30);
   qemu.kill("SIGKILL");
 }
