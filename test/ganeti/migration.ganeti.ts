@@ -35,7 +35,7 @@ import {
   verifyHookFailed,
   verifyReport,
 } from "./harness.js";
-import { INSTALLED, installPackage, purgePackage } from "./package.js";
+import { INSTALLED, installPackage, purgePackage } from "../package/install.js";
 
 const SHARED = "/srv/gqb-two-nodes"; // two-nodes.sh's sharedfile directory, seen by both nodes
 const N1 = twoNodesNode(1);

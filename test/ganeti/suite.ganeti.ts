@@ -32,7 +32,7 @@ import {
   verifyReport,
   writePluginConfig,
 } from "./harness.js";
-import { INSTALLED, installedVersion, installPackage, pluginCommand, purgePackage, upgradePackage } from "./package.js";
+import { INSTALLED, installedVersion, installPackage, pluginCommand, purgePackage, upgradePackage } from "../package/install.js";
 
 const INST = "gqb1.ganeti.test";
 const NODE = "gnt-node1.ganeti.test";

@@ -20,7 +20,7 @@ import {
   runtimeDisks,
   setUp,
   storage,
-} from "./harness.js";
+} from "../ganeti/harness.js";
 import {
   asWrittenBy30,
   enableHooks,

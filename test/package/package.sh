@@ -13,7 +13,7 @@
 # The build must be reproducible: the same commit gives the same bytes, twice.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib.sh"
+. "$HERE/../debian12/lib.sh"
 bookworm_chroot
 
 cd "$SRC"

@@ -23,7 +23,7 @@ import {
   verifyHookFailed,
   verifyReport,
   withQmp,
-} from "./harness.js";
+} from "../ganeti/harness.js";
 import {
   asWrittenBy30,
   disableHooks,
