@@ -7,7 +7,6 @@
 import { execFileSync } from "node:child_process";
 import t, { type Test } from "tap";
 import { guestFiles, guestKernel } from "../../lab/guest.js";
-import { ACCELERATOR } from "../helpers/accel.js";
 import {
   addTestInstance,
   allBlockdev,
@@ -21,6 +20,7 @@ import {
   setUp,
   storage,
 } from "../ganeti/harness.js";
+import { ACCELERATOR } from "../helpers/accel.js";
 import {
   asWrittenBy30,
   enableHooks,

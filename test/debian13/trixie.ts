@@ -5,8 +5,8 @@
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_CONFIG_PATH } from "../../src/host/plugin-files.js";
-import { ROOT } from "../helpers/hook.js";
 import { type GanetiNode, type NamedNode, runtimeFile } from "../ganeti/harness.js";
+import { ROOT } from "../helpers/hook.js";
 import { INSTALLED, installPackage, pluginCommand, purgePackage } from "../package/install.js";
 
 /** Paths as the chroot's processes see them: the project (trixie.sh project), the test media. */

@@ -15,6 +15,7 @@ import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { ACCELERATOR } from "../helpers/accel.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
 import { hookLink } from "../helpers/node-setup.js";
+import { INSTALLED, installPackage, purgePackage } from "../package/install.js";
 import {
   addTestInstance,
   allBlockdev,
@@ -35,7 +36,6 @@ import {
   verifyHookFailed,
   verifyReport,
 } from "./harness.js";
-import { INSTALLED, installPackage, purgePackage } from "../package/install.js";
 
 const SHARED = "/srv/gqb-two-nodes"; // two-nodes.sh's sharedfile directory, seen by both nodes
 const N1 = twoNodesNode(1);

@@ -13,6 +13,7 @@ import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { ACCELERATOR } from "../helpers/accel.js";
 import { ROOT } from "../helpers/hook.js";
+import { INSTALLED, installedVersion, installPackage, pluginCommand, purgePackage, upgradePackage } from "../package/install.js";
 import {
   addTestInstance,
   allBlockdev as allBlockdevOn,
@@ -32,7 +33,6 @@ import {
   verifyReport,
   writePluginConfig,
 } from "./harness.js";
-import { INSTALLED, installedVersion, installPackage, pluginCommand, purgePackage, upgradePackage } from "../package/install.js";
 
 const INST = "gqb1.ganeti.test";
 const NODE = "gnt-node1.ganeti.test";

@@ -6,8 +6,8 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { DEFAULT_CONFIG_PATH, PACKAGE, PACKAGE_ROOT } from "../../src/host/plugin-files.js";
-import { ROOT } from "../helpers/hook.js";
 import { type GanetiNode, gnt } from "../ganeti/harness.js";
+import { ROOT } from "../helpers/hook.js";
 
 /** Where the package puts things, as the node's processes see them. */
 export const INSTALLED = {
