@@ -4,8 +4,15 @@
 LIB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../ganeti/node-common.sh
 . "$LIB_HERE/../ganeti/node-common.sh"
-ROOT=${GQB_TRIXIE_ROOT:-/srv/gqb-trixie}
-STATE=${GQB_TRIXIE_STATE:-/run/gqb-trixie}
+# GQB_TRIXIE_QEMU=backports: a chroot of its own, the same but for QEMU from trixie-backports (11.1).
+QEMU_FROM=${GQB_TRIXIE_QEMU:-trixie}
+case $QEMU_FROM in
+trixie) SUFFIX= ;;
+backports) SUFFIX=-bpo ;;
+*) echo "GQB_TRIXIE_QEMU=$QEMU_FROM: trixie or backports" >&2; exit 2 ;;
+esac
+ROOT=${GQB_TRIXIE_ROOT:-/srv/gqb-trixie$SUFFIX}
+STATE=${GQB_TRIXIE_STATE:-/run/gqb-trixie$SUFFIX}
 # shellcheck disable=SC2034 # for the scripts that source this
 NET=127.0.20
 CPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

@@ -26,6 +26,11 @@ PACKAGES="ganeti qemu-system-x86 qemu-block-extra qemu-utils nodejs npm xz-utils
   python3 procps iproute2 socat util-linux mount openssh-server"
 
 bootstrap() {
+  # The backports chroot starts as a copy of the plain one where that exists (no second debootstrap).
+  local plain=/srv/gqb-trixie
+  if [ "$QEMU_FROM" = backports ] && [ ! -x "$ROOT/usr/bin/apt-get" ] && [ -x "$plain/usr/bin/apt-get" ]; then
+    rm -rf "$ROOT.partial" && cp -a "$plain" "$ROOT.partial" && mv "$ROOT.partial" "$ROOT"
+  fi
   if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
     command -v debootstrap >/dev/null || { apt-get update -q && apt-get install -y -q debootstrap; }
     local m; m=$(mirror)
@@ -37,7 +42,17 @@ bootstrap() {
   for p in $PACKAGES; do
     chroot "$ROOT" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  [ "${#missing[@]}" -eq 0 ] && return 0
+  [ "${#missing[@]}" -eq 0 ] || install_packages "${missing[@]}"
+  [ "$QEMU_FROM" = backports ] || return 0
+  # QEMU, its block modules and tools from trixie-backports, the rest from trixie.
+  local m; m=$(mirror)
+  echo "deb $m trixie-backports main" >"$ROOT/etc/apt/sources.list.d/trixie-backports.list"
+  chroot "$ROOT" dpkg-query -W -f='${Version}' qemu-system-x86 | grep -q '~bpo' ||
+    install_packages -t trixie-backports qemu-system-x86 qemu-block-extra qemu-utils
+}
+
+# install_packages [APT-OPTIONS] PACKAGE...: apt-get install in the chroot, no service started.
+install_packages() {
   # Package scripts start no service in the chroot: the tests start Ganeti's daemons themselves.
   printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
   chmod 755 "$ROOT/usr/sbin/policy-rc.d"
@@ -47,7 +62,7 @@ bootstrap() {
     mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"; mount -t sysfs sys "$R/sys"
     chroot "$R" env -i PATH='"$CPATH"' DEBIAN_FRONTEND=noninteractive apt-get update -q
     chroot "$R" env -i PATH='"$CPATH"' DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -q --no-install-recommends "$@"' _ "$ROOT" "${missing[@]}" >"$STATE/apt.log" 2>&1 ||
+      apt-get install -y -q --no-install-recommends "$@"' _ "$ROOT" "$@" >"$STATE/apt.log" 2>&1 ||
     { tail -20 "$STATE/apt.log" >&2; return 1; }
 }
 
