@@ -2,8 +2,11 @@
 // launcher, QEMU runs chrooted, as the user, with ACPI off, whether this QEMU still has the old
 // options (passed on as Ganeti wrote them) or not (rewritten into -run-with and acpi=off). Which
 // one this QEMU is, is asked of its -help; `npm run test:debian13` runs this on a QEMU without them.
+// Also what cannot be bridged, refused in one line before QEMU fails less clearly: a machine type
+// this QEMU dropped, a gluster disk on a QEMU without the gluster driver (test:debian13-backports:
+// Debian's QEMU 11.1 has none).
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { splitOptions, wordsOf } from "../src/ganeti/kvm-argv.js";
@@ -143,5 +146,61 @@ t.test(
       launcherEnv(dir, { qemu: REAL_QEMU }),
     );
     t.equal(ok.code, 0, `a type it has starts: ${ok.stderr}`);
+  },
+);
+
+t.test(
+  "a gluster disk where this node's QEMU has no gluster driver: refused in one line, from either Ganeti's argv",
+  async (t) => {
+    const dir = tempDir(t);
+    const modules = join(dir, "modules");
+    mkdirSync(modules);
+    writeFileSync(join(modules, "block-curl.so"), "");
+    const uri = "gluster://127.0.0.1/vol0/disk0.img";
+    const ganeti30 = [
+      "-name",
+      "gl-vm",
+      "-S",
+      "-device",
+      "virtio-blk-pci,id=disk-0123abcd-0000-4000,drive=disk-0123abcd-0000-4000,bus=pci.0,addr=0xa",
+      "-drive",
+      `file=${uri},format=raw,if=none,cache=none,id=disk-0123abcd-0000-4000`,
+    ];
+    // Ganeti 3.1 writes the same disk as -blockdev key=value, the protocol node as file.*.
+    const ganeti31 = [
+      "-name",
+      "gl-vm",
+      "-S",
+      "-blockdev",
+      "driver=raw,node-name=disk-0123abcd-0000-4000,file.driver=gluster,file.volume=vol0,file.path=disk0.img,file.server.0.type=inet,file.server.0.host=127.0.0.1,file.server.0.port=24007",
+    ];
+    // /bin/true stands for QEMU: what is tested is whether the launcher lets the start through.
+    const env = (moduleDir?: string) => ({
+      ...launcherEnv(dir, { qemu: "/bin/true" }),
+      ...(moduleDir ? { QEMU_MODULE_DIR: moduleDir } : {}),
+    });
+    for (const [who, argv] of [
+      ["Ganeti 3.0's -drive", ganeti30],
+      ["Ganeti 3.1's -blockdev", ganeti31],
+    ] as const) {
+      const r = await run(LAUNCHER, argv, env(modules));
+      t.equal(r.code, 1, `${who}: refused`);
+      t.equal(
+        r.stderr.toString(),
+        `qemu-launcher: error [QEMU_MODULE_MISSING]: instance gl-vm: disk-0123abcd-0000-4000 needs QEMU's gluster driver, and this node's QEMU has no block-gluster.so in ${modules}: a QEMU without it (Debian's 11.1 has none) reaches GlusterFS disks only through their FUSE mount: set access=kernelspace for them (gnt-cluster modify -D gluster:access=kernelspace)\n`,
+        `${who}: one line naming the instance, the disk, the driver and what to do`,
+      );
+    }
+    writeFileSync(join(modules, "block-gluster.so"), "");
+    t.equal((await run(LAUNCHER, ganeti30, env(modules))).code, 0, "with the module there, the start goes on to QEMU");
+    // This node's own QEMU, asked where QEMU itself looks.
+    const real = ["/usr/lib/x86_64-linux-gnu/qemu", "/usr/lib64/qemu", "/usr/lib/qemu"].find((d) => existsSync(d));
+    const has = real !== undefined && existsSync(join(real, "block-gluster.so"));
+    const r = await run(LAUNCHER, ganeti30, env());
+    t.equal(
+      r.code,
+      has ? 0 : 1,
+      `this QEMU ${has ? "has" : "has no"} gluster driver: ${r.stderr.toString().trim() || "started"}`,
+    );
   },
 );

@@ -139,3 +139,35 @@ export function uriProtocol(uri: string, where: string): Props {
     `${where}: unsupported storage URI scheme in '${uri}' (allowed: rbd:, gluster://, nbd://, nbd+unix://, iscsi://)`,
   );
 }
+
+/**
+ * Protocol drivers Debian builds as loadable modules (qemu-block-extra), each with its module's
+ * name: `block-<name>.so`. A QEMU without the module refuses the node at start, in its own words;
+ * Debian's QEMU 11.1 has no gluster module at all.
+ */
+const MODULE_OF_DRIVER: Readonly<Record<string, string>> = {
+  http: "curl",
+  https: "curl",
+  ftp: "curl",
+  ftps: "curl",
+  gluster: "gluster",
+  iscsi: "iscsi",
+  nfs: "nfs",
+  rbd: "rbd",
+  ssh: "ssh",
+};
+
+/** The module a block driver needs, if it is one of those. */
+export const blockModuleOf = (driver: string): string | undefined =>
+  Object.hasOwn(MODULE_OF_DRIVER, driver) ? MODULE_OF_DRIVER[driver] : undefined;
+
+/** Every `driver` of a -blockdev tree (the format node's and its children's). */
+export function treeDrivers(props: Props): string[] {
+  const out: string[] = [];
+  const walk = (p: Props) => {
+    if (typeof p["driver"] === "string") out.push(p["driver"]);
+    for (const v of Object.values(p)) if (v && typeof v === "object" && !Array.isArray(v)) walk(v as Props);
+  };
+  walk(props);
+  return out;
+}

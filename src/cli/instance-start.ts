@@ -1,6 +1,8 @@
 import { InputError } from "../errors.js";
 import { readHookEnv } from "../ganeti/env.js";
+import { blockdevTrees } from "../ganeti/kvm-argv.js";
 import { validateStartInput } from "../generated/validators.js";
+import { checkBlockModules } from "../host/media-checks.js";
 import { checkMediaUrls, type StartInput, startStorage } from "../start/storage.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS, readJsonInput, str } from "./args.js";
 import { runHook, say, writeFd } from "./program.js";
@@ -19,8 +21,9 @@ Output (stdout): {"argv": [...], "disks": [[Disk.ToDict() with hvinfo, link, uri
 "warnings": [...]} -- or, with --format shell, the argv shell-quoted on one line.
 Warnings and errors go to stderr, one line each.
 
-HTTP(S) CD-ROMs are checked first (unless --no-url-check): QEMU's curl module must be installed
-and the server must answer a Range request; otherwise QEMU would fail at start, less clearly.
+Block drivers QEMU loads as modules (curl for HTTP(S) CD-ROMs, gluster, rbd, iscsi, ...) must be
+installed where QEMU loads them, and the server of each HTTP(S) CD-ROM must answer a Range request
+(unless --no-url-check); otherwise QEMU would fail at start, less clearly.
 
 Exit status: 0 success; 2 invalid input (the message names the variable or JSON path and what
 is allowed); 1 any other failure (QEMU's version unreadable, a CD-ROM URL that QEMU could not use).`;
@@ -50,6 +53,7 @@ void runHook("instance-start", SUMMARY, FLAGS, async (args) => {
   const version = str(args, "qemu-version");
   if (version !== undefined) opts.qemuVersion = version;
   const { output: out, mediaUrls } = startStorage(env, input, opts);
+  checkBlockModules((env.post ?? env.pre).name, blockdevTrees(out.argv), str(args, "qemu-module-dir"));
   if (!args.has("no-url-check")) await checkMediaUrls(mediaUrls, str(args, "qemu-module-dir"));
   for (const w of out.warnings) say("instance-start", "warning", w);
   writeFd(1, format === "shell" ? `${out.argv.map(shellQuote).join(" ")}\n` : `${JSON.stringify(out)}\n`);

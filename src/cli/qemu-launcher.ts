@@ -1,7 +1,8 @@
 import { realpathSync } from "node:fs";
 import { PluginError } from "../errors.js";
-import { readKvmArgv } from "../ganeti/kvm-argv.js";
+import { blockdevTrees, readKvmArgv } from "../ganeti/kvm-argv.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
+import { checkBlockModules } from "../host/media-checks.js";
 import { pathKind } from "../host/path-kind.js";
 import { appendLog } from "../host/plugin-log.js";
 import { probeMachineTypes, probeQemuOptions } from "../host/qemu-version.js";
@@ -82,6 +83,7 @@ void runMain(NAME, () => {
       for (const l of bridged.lines) appendLog(env, NAME, `${instance}: ${l}`);
     }
     out = rewriteArgv({ ...line, opts }, { pathKind });
+    checkBlockModules(instance, blockdevTrees(out));
     const warning = tcgWarning(exec.name, line.opts, hostHasKvm(env));
     if (warning) warn(env, instance, warning);
     const drives = line.opts.filter((o) => o.name === "drive").length;

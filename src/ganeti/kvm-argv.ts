@@ -1,3 +1,6 @@
+import type { Props } from "../blockdev/model.js";
+import { treeDrivers } from "../blockdev/protocols.js";
+
 /**
  * Ganeti 3.0's QEMU command line (hv_kvm _GenerateKVMRuntime / _ExecuteKVMRuntime), read as QEMU
  * reads it: options and their values, and QEMU's `key=value,...` option strings. Pure.
@@ -119,3 +122,28 @@ export function readKvmArgv(argv: readonly string[]): KvmArgv {
 /** The options as argv words again, each as written. */
 export const wordsOf = (opts: readonly ArgvOption[]): string[] =>
   opts.flatMap((o) => (o.value === undefined ? [o.word] : [o.word, o.value]));
+
+/**
+ * The -blockdev trees of a command line, each by its node name with the drivers it uses: JSON (the
+ * plugin's) or key=value (Ganeti 3.1's, where a child's driver is `file.driver=`).
+ */
+export function blockdevTrees(words: readonly string[]): { name: string; drivers: string[] }[] {
+  const out: { name: string; drivers: string[] }[] = [];
+  for (let i = 0; i + 1 < words.length; i++) {
+    if (words[i] !== "-blockdev" && words[i] !== "--blockdev") continue;
+    const value = words[++i] as string;
+    if (value.startsWith("{")) {
+      try {
+        const props = JSON.parse(value) as Props;
+        out.push({ name: String(props["node-name"] ?? ""), drivers: treeDrivers(props) });
+      } catch {
+        // not JSON after all: QEMU says so
+      }
+      continue;
+    }
+    const kv = parseOptString(value);
+    const name = kv.find(([k]) => k === "node-name")?.[1] ?? "";
+    out.push({ name, drivers: kv.flatMap(([k, v]) => (k === "driver" || k.endsWith(".driver") ? [v] : [])) });
+  }
+  return out;
+}

@@ -1,3 +1,4 @@
+import { blockModuleOf } from "../blockdev/protocols.js";
 import { PluginError } from "../errors.js";
 import { builtin } from "./builtin.js";
 
@@ -9,18 +10,46 @@ import { builtin } from "./builtin.js";
 /** Where Linux distributions put QEMU's loadable modules (CONFIG_QEMU_MODDIR). */
 const MODULE_DIRS = ["/usr/lib/x86_64-linux-gnu/qemu", "/usr/lib64/qemu", "/usr/lib/qemu"];
 
-export function checkCurlModule(moduleDir?: string): void {
+/**
+ * Where QEMU loads its modules from: QEMU_MODULE_DIR first, as QEMU itself does (the launcher's
+ * environment is the one QEMU gets), then the distribution's places; `given` (a flag) wins.
+ */
+function moduleDirs(given: string | undefined, env: Readonly<Record<string, string | undefined>>): string[] {
+  if (given) return [given];
+  const fromEnv = env["QEMU_MODULE_DIR"];
+  return fromEnv ? [fromEnv, ...MODULE_DIRS] : MODULE_DIRS;
+}
+
+/**
+ * The block modules among `modules` (`curl`, `gluster`, ...) that the QEMU of this node lacks, and
+ * where it looked: the first module directory there is. A directory without any module, or no
+ * directory at all, is a QEMU built without modules: it has its drivers built in, or not at all,
+ * and QEMU says which at start.
+ */
+export function missingBlockModules(
+  modules: readonly string[],
+  moduleDir?: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): { dir: string; missing: string[] } | undefined {
+  if (modules.length === 0) return undefined;
   const { existsSync, readdirSync } = builtin<typeof import("node:fs")>("node:fs");
-  for (const dir of moduleDir ? [moduleDir] : MODULE_DIRS) {
+  for (const dir of moduleDirs(moduleDir, env)) {
     if (!existsSync(dir)) continue;
-    const modules = readdirSync(dir).filter((f) => f.endsWith(".so"));
-    if (modules.length === 0 || modules.includes("block-curl.so")) return;
-    throw new PluginError(
-      "QEMU_MODULE_MISSING",
-      `HTTP(S) CD-ROMs need QEMU's curl block module, and ${dir} has no block-curl.so: install it (Debian: apt-get install qemu-block-extra)`,
-    );
+    const present = readdirSync(dir).filter((f) => f.endsWith(".so"));
+    if (present.length === 0) return undefined;
+    const missing = [...new Set(modules)].filter((m) => !present.includes(`block-${m}.so`));
+    return missing.length ? { dir, missing } : undefined;
   }
-  // No module directory at all: a QEMU built without modules has curl built in, or not at all.
+  return undefined;
+}
+
+export function checkCurlModule(moduleDir?: string): void {
+  const gap = missingBlockModules(["curl"], moduleDir);
+  if (!gap) return;
+  throw new PluginError(
+    "QEMU_MODULE_MISSING",
+    `HTTP(S) CD-ROMs need QEMU's curl block module, and ${gap.dir} has no block-curl.so: install it (Debian: apt-get install qemu-block-extra)`,
+  );
 }
 
 /** How long an HTTP(S) medium's server may take to answer the check, at start and at a change: in all. */
@@ -54,4 +83,40 @@ export async function checkRangeSupport(url: string, timeoutMs = URL_CHECK_TIMEO
     );
   }
   throw new PluginError("URL_UNREACHABLE", `CD-ROM image ${url} is not accessible: the server answered HTTP ${status}`);
+}
+
+/** What the refusal tells the operator to do, by module. */
+const REMEDY: Readonly<Record<string, string>> = {
+  gluster:
+    "a QEMU without it (Debian's 11.1 has none) reaches GlusterFS disks only through their FUSE mount: set access=kernelspace for them (gnt-cluster modify -D gluster:access=kernelspace)",
+};
+
+/**
+ * Refuses, before QEMU does less clearly, a start whose block nodes need a driver module this
+ * node's QEMU lacks: one line naming the instance, the node, the driver and what to do.
+ */
+export function checkBlockModules(
+  instance: string,
+  trees: readonly { name: string; drivers: readonly string[] }[],
+  moduleDir?: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): void {
+  const needs = trees.flatMap((t) =>
+    t.drivers.flatMap((driver) => {
+      const module = blockModuleOf(driver);
+      return module ? [{ name: t.name, driver, module }] : [];
+    }),
+  );
+  const gap = missingBlockModules(
+    needs.map((n) => n.module),
+    moduleDir,
+    env,
+  );
+  const first = gap && needs.find((n) => gap.missing.includes(n.module));
+  if (!gap || !first) return;
+  const remedy = REMEDY[first.module] ?? "install it (Debian: apt-get install qemu-block-extra)";
+  throw new PluginError(
+    "QEMU_MODULE_MISSING",
+    `instance ${instance}: ${first.name} needs QEMU's ${first.driver} driver, and this node's QEMU has no block-${first.module}.so in ${gap.dir}: ${remedy}`,
+  );
 }

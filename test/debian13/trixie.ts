@@ -22,11 +22,13 @@ export const LAUNCHER = INSTALLED.launcher;
  * from inside.
  */
 export const TRIXIE = join(ROOT, "test/debian13/trixie.sh");
-export const TRIXIE_ROOT = "/srv/gqb-trixie";
+/** Which chroot, as lib.sh chooses it: trixie's QEMU (10.0), or trixie-backports' (GQB_TRIXIE_QEMU=backports). */
+const SUFFIX = process.env["GQB_TRIXIE_QEMU"] === "backports" ? "-bpo" : "";
+export const TRIXIE_ROOT = `/srv/gqb-trixie${SUFFIX}`;
 /** Commands in the chroot (the one node's namespace; the pair's files are in the same chroot). */
 const CHROOT = { enter: ["bash", TRIXIE, "x"] };
 export function trixieNode(): NamedNode {
-  const holder = readFileSync("/run/gqb-trixie/holder.pid", "utf8").trim();
+  const holder = readFileSync(`/run/gqb-trixie${SUFFIX}/holder.pid`, "utf8").trim();
   return {
     name: "gqb13-node1.ganeti.test",
     run: `/proc/${holder}/root/run/ganeti`,
