@@ -9,6 +9,7 @@ import { validateHotplugInput } from "../src/generated/validators.js";
 import { CONFIG_PATH_VARIABLE, configPath, DEFAULT_CONFIG_PATH, readConfig, readConfigFile } from "../src/host/config.js";
 import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE, rememberPassThrough } from "../src/launcher/pass-through.js";
 import { choosesAccelerator, nameTriesKvm, stockName, tcgWarning } from "../src/launcher/qemu-name.js";
+import { longFormBooleans } from "../src/launcher/removed-options.js";
 import { rewriteArgv } from "../src/launcher/rewrite.js";
 import { ROOT } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -369,4 +370,29 @@ t.test("recorded from a real Ganeti 3.1.0~rc2: its command line passes on unchan
     "kvm_cmd holds a non-string item (-m 128)",
   );
   t.ok(validateHotplugInput({ runtime: doc }), "3.1's runtime file, hvinfo and all, is accepted");
+});
+
+t.test("-chardev's short-form booleans in long form; everything else as written", async (t) => {
+  const opts = splitOptions([
+    "-chardev",
+    "socket,id=qga0,path=/run/x,,y.sock,server,nowait,nodelay",
+    "-monitor",
+    "unix:/run/m,server,nowait",
+    "-chardev",
+    "socket,id=c1,path=/run/c,server=on,wait=off",
+  ]);
+  const { opts: out, lines } = longFormBooleans(opts);
+  t.same(
+    out.map((o) => o.value),
+    [
+      "socket,id=qga0,path=/run/x,,y.sock,server=on,wait=off,delay=off",
+      "unix:/run/m,server,nowait",
+      "socket,id=c1,path=/run/c,server=on,wait=off",
+    ],
+  );
+  t.equal(out[1], opts[1], "-monitor's legacy syntax is left alone (QEMU does not warn there)");
+  t.equal(out[2], opts[2], "already long: the same option");
+  t.same(lines, [
+    "-chardev socket,id=qga0,path=/run/x,,y.sock,server,nowait,nodelay (short-form booleans, deprecated since QEMU 6.0) as socket,id=qga0,path=/run/x,,y.sock,server=on,wait=off,delay=off",
+  ]);
 });

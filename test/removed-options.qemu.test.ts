@@ -204,3 +204,44 @@ t.test(
     );
   },
 );
+
+t.test("Ganeti's guest-agent -chardev in long form: no short-form boolean warning from QEMU, the socket as before", async (t) => {
+  const dir = tempDir(t);
+  const argv = (tag: string) => [
+    "-name",
+    "qga-vm",
+    "-accel",
+    "tcg",
+    "-nodefaults",
+    "-display",
+    "none",
+    "-S",
+    "-daemonize",
+    "-pidfile",
+    join(dir, `${tag}.pid`),
+    "-chardev",
+    `socket,id=qga0,path=${join(dir, `${tag}.sock`)},server,nowait`,
+  ];
+  const stop = (tag: string) => {
+    try {
+      process.kill(Number(readFileSync(join(dir, `${tag}.pid`), "utf8")));
+    } catch {
+      // not started
+    }
+  };
+  t.teardown(() => ["stock", "via"].forEach(stop));
+  const stock = await run(REAL_QEMU, argv("stock"));
+  t.equal(stock.code, 0, "stock QEMU starts it");
+  const warns = /short-form boolean option 'server' deprecated/.test(stock.stderr.toString());
+  t.comment(`this QEMU ${warns ? "warns" : "does not warn"} on Ganeti's short form`);
+  const via = await run(LAUNCHER, argv("via"), launcherEnv(dir, { qemu: REAL_QEMU }));
+  t.equal(via.code, 0, `started through the launcher: ${via.stderr.toString().trim()}`);
+  t.equal(via.stderr.toString(), "", "and QEMU warned of nothing");
+  t.ok(existsSync(join(dir, "via.sock")), "the guest agent's socket is there, as under stock QEMU");
+  t.same(
+    readFileSync(`/proc/${readFileSync(join(dir, "via.pid"), "utf8").trim()}/cmdline`, "utf8")
+      .split("\0")
+      .at(-2),
+    `socket,id=qga0,path=${join(dir, "via.sock")},server=on,wait=off`,
+  );
+});

@@ -1,6 +1,6 @@
 import { realpathSync } from "node:fs";
 import { PluginError } from "../errors.js";
-import { blockdevTrees, readKvmArgv } from "../ganeti/kvm-argv.js";
+import { blockdevTrees, type KvmArgv, readKvmArgv } from "../ganeti/kvm-argv.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { checkBlockModules } from "../host/media-checks.js";
 import { pathKind } from "../host/path-kind.js";
@@ -10,7 +10,7 @@ import { isVersioned, missingMachineType, parseMachineHelp } from "../launcher/m
 import { cacheDir, rememberPassThrough } from "../launcher/pass-through.js";
 import { qemuExec } from "../launcher/qemu-exec.js";
 import { hostHasKvm, LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
-import { bridgeRemoved, mayNeedBridge } from "../launcher/removed-options.js";
+import { bridgeRemoved, longFormBooleans, mayNeedBridge } from "../launcher/removed-options.js";
 import { rewriteArgv } from "../launcher/rewrite.js";
 import { runMain, say, writeFd } from "./program.js";
 
@@ -43,6 +43,39 @@ function warn(env: Readonly<Record<string, string | undefined>>, instance: strin
   appendLog(env, NAME, `${instance}: warning: ${message}`);
 }
 
+/**
+ * An instance start's argv for QEMU: refused where it cannot work (a machine type or a block driver
+ * this QEMU lacks), short-form booleans and removed options bridged, every -drive rewritten; each
+ * change logged.
+ */
+function startArgv(line: KvmArgv & { instance: string }, qemu: string, name: string, env: NodeJS.ProcessEnv): string[] {
+  const started = Date.now(); // not performance.now(): its first use costs ~1.4 ms
+  const { instance, machine } = line;
+  const log = (l: string) => appendLog(env, NAME, `${instance}: ${l}`);
+  if (isVersioned(machine)) {
+    const { types } = probeMachineTypes(qemu, cacheDir(env), parseMachineHelp);
+    const missing = missingMachineType(instance, machine, types, qemu);
+    if (missing) throw missing;
+  }
+  // QEMU is asked which options it has only where the argv holds one it may have removed.
+  const long = longFormBooleans(line.opts);
+  long.lines.forEach(log);
+  let opts = long.opts;
+  if (mayNeedBridge(opts)) {
+    const bridged = bridgeRemoved(opts, new Set(probeQemuOptions(qemu, cacheDir(env))));
+    opts = bridged.opts;
+    bridged.lines.forEach(log);
+  }
+  const out = rewriteArgv({ ...line, opts }, { pathKind });
+  checkBlockModules(instance, blockdevTrees(out));
+  const warning = tcgWarning(name, line.opts, hostHasKvm(env));
+  if (warning) warn(env, instance, warning);
+  const drives = line.opts.filter((o) => o.name === "drive").length;
+  const what = drives ? `${drives} -drive rewritten to -blockdev` : "no -drive, passed on as written";
+  appendLog(env, NAME, `${instance} start: ${what} (${Date.now() - started} ms)`);
+  return out;
+}
+
 void runMain(NAME, () => {
   const argv = process.argv.slice(2);
   const env = process.env;
@@ -67,34 +100,8 @@ void runMain(NAME, () => {
   const exec = qemuExec(calledAs, qemu, cacheDir(env));
   const line = readKvmArgv(argv);
   let out = argv;
-  if (line.instance !== undefined) {
-    const started = Date.now(); // not performance.now(): its first use costs ~1.4 ms
-    const { instance, machine } = line;
-    if (isVersioned(machine)) {
-      const { types } = probeMachineTypes(qemu, cacheDir(env), parseMachineHelp);
-      const missing = missingMachineType(instance, machine, types, qemu);
-      if (missing) throw missing;
-    }
-    // Options this QEMU removed (Ganeti 3.0's -chroot, -runas, -no-acpi): QEMU is asked only then.
-    let opts = line.opts;
-    if (mayNeedBridge(opts)) {
-      const bridged = bridgeRemoved(opts, new Set(probeQemuOptions(qemu, cacheDir(env))));
-      opts = bridged.opts;
-      for (const l of bridged.lines) appendLog(env, NAME, `${instance}: ${l}`);
-    }
-    out = rewriteArgv({ ...line, opts }, { pathKind });
-    checkBlockModules(instance, blockdevTrees(out));
-    const warning = tcgWarning(exec.name, line.opts, hostHasKvm(env));
-    if (warning) warn(env, instance, warning);
-    const drives = line.opts.filter((o) => o.name === "drive").length;
-    appendLog(
-      env,
-      NAME,
-      `${instance} start: ${drives ? `${drives} -drive rewritten to -blockdev` : "no -drive, passed on as written"} (${Date.now() - started} ms)`,
-    );
-  } else {
-    rememberPassThrough(calledAs, exec.path, { path: cfgPath, text }, env);
-  }
+  if (line.instance !== undefined) out = startArgv({ ...line, instance: line.instance }, qemu, exec.name, env);
+  else rememberPassThrough(calledAs, exec.path, { path: cfgPath, text }, env);
   // Perl only where argv[0] must differ from the path (a diverted QEMU, run through its link).
   const words = exec.name === exec.path ? [exec.path, ...out] : [...EXEC_AS, exec.path, exec.name, ...out];
   writeFd(1, `${words.map(shellWord).join(" ")}\n`);

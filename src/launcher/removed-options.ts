@@ -53,3 +53,41 @@ export function bridgeRemoved(opts: readonly ArgvOption[], has: ReadonlySet<stri
   if (runWith.length) out.push(added("run-with", runWith.join(",")));
   return { opts: out, lines };
 }
+
+/** -chardev's boolean keys (QEMU's qemu_chardev_opts): a bare `key` means key=on, `nokey` key=off. */
+const CHARDEV_BOOLEANS: ReadonlySet<string> = new Set([
+  "server",
+  "wait",
+  "telnet",
+  "tn3270",
+  "websocket",
+  "delay",
+  "mux",
+  "signal",
+  "append",
+  "logappend",
+]);
+
+/**
+ * `-chardev socket,...,server,nowait` (Ganeti's guest agent socket) in long form: QEMU >= 6.0 warns
+ * on every short-form boolean of a -chardev (`server=on`, `wait=off` it takes from every version
+ * Ganeti runs), and those warnings end up in Ganeti's job output. Only -chardev: the legacy
+ * `unix:PATH,server,nowait` of -monitor, -serial and -qmp is parsed without a warning (asked of QEMU
+ * 7.2 and 11.1). A comma doubled in a value stays as it is.
+ */
+export function longFormBooleans(opts: readonly ArgvOption[]): { opts: ArgvOption[]; lines: string[] } {
+  const lines: string[] = [];
+  const out = opts.map((o): ArgvOption => {
+    if (o.name !== "chardev" || o.value === undefined) return o;
+    const items = o.value.split(/(?<!,),(?!,)/);
+    const long = items.map((item, i) => {
+      if (i === 0 || item.includes("=")) return item;
+      if (CHARDEV_BOOLEANS.has(item)) return `${item}=on`;
+      return item.startsWith("no") && CHARDEV_BOOLEANS.has(item.slice(2)) ? `${item.slice(2)}=off` : item;
+    });
+    if (long.every((w, i) => w === items[i])) return o;
+    lines.push(`-chardev ${o.value} (short-form booleans, deprecated since QEMU 6.0) as ${long.join(",")}`);
+    return { ...o, value: long.join(",") };
+  });
+  return { opts: out, lines };
+}
