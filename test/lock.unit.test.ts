@@ -82,3 +82,25 @@ t.test("a local user cannot take or block it", async (t) => {
   chownSync(dir, 65534, 65534);
   await t.rejects(lockInstance(INSTANCE, 500, dir), { code: "LOCK_FAILED" }, "a directory of nobody's: refused");
 });
+
+t.test("eight takers at once, each holding it across awaits: never two holders", async (t) => {
+  const dir = join(tempDir(t), "locks");
+  let holders = 0;
+  let most = 0;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let i = 0; i < 25; i++) {
+        const release = await lockInstance("busy.example", 30_000, dir);
+        holders++;
+        most = Math.max(most, holders);
+        await new Promise((r) => setTimeout(r, Math.random() * 2));
+        holders--;
+        done++;
+        release();
+      }
+    }),
+  );
+  t.equal(done, 200);
+  t.equal(most, 1, "at most one holder at any time");
+});

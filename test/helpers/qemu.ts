@@ -134,6 +134,23 @@ export const O_DIRECT = 0o40000;
 export const hasLinuxAio = (pid: number) => /\[aio\]|\/\[aio\]/.test(readFileSync(`/proc/${pid}/maps`, "utf8"));
 export const hasIoUring = (pid: number) => openFiles(pid).some((f) => f.target === "anon_inode:[io_uring]");
 
+let loopRings: boolean | undefined;
+/**
+ * Whether this QEMU's own event loop holds io_uring rings, asked of a QEMU with no disk at all: QEMU
+ * 7.2 and 10.0 open one only for an aio=io_uring disk, QEMU 11.1 opens its own whatever the disks
+ * are. Where it does, a ring says nothing of a disk's aio mode, and what the plugin gave QEMU is
+ * checked instead.
+ */
+export async function eventLoopUsesIoUring(t: Test, dir: string): Promise<boolean> {
+  if (loopRings === undefined) {
+    const vm = await startVm(t, dir, "ring-probe", []);
+    await vm.qmp.execute("query-status");
+    loopRings = hasIoUring(vm.pid);
+    await vm.kill();
+  }
+  return loopRings;
+}
+
 /**
  * A system reset, which completes a pending unplug as the guest's acknowledgement would, and QEMU's
  * DEVICE_DELETED for `id` (listened for before the reset): the state to wait for, not a time.

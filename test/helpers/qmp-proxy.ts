@@ -25,6 +25,8 @@ export const stepName = (s: Step) => (s.nth > 1 ? `${s.command} #${s.nth}` : s.c
  */
 export class QmpProxy {
   readonly steps: Step[] = [];
+  /** Every command as the hook sent it, with its arguments. */
+  readonly sent: { execute: string; arguments?: Record<string, unknown> }[] = [];
   /** How many connections clients opened through the proxy. */
   connections = 0;
   /** The steps whose reply (a return or an error) QEMU sent and the proxy passed on to the hook. */
@@ -111,14 +113,15 @@ export class QmpProxy {
   }
 
   private async command(line: string, client: Socket, qemu: Socket, cut: () => void): Promise<void> {
-    let msg: { execute?: string; id?: unknown };
+    let msg: { execute?: string; id?: unknown; arguments?: Record<string, unknown> };
     try {
-      msg = JSON.parse(line) as { execute?: string; id?: unknown };
+      msg = JSON.parse(line) as { execute?: string; id?: unknown; arguments?: Record<string, unknown> };
     } catch {
       qemu.write(line);
       return;
     }
     const command = msg.execute ?? "?";
+    this.sent.push(msg.arguments ? { execute: command, arguments: msg.arguments } : { execute: command });
     const step = { command, nth: this.steps.filter((s) => s.command === command).length + 1 };
     this.steps.push(step);
     if (msg.id !== undefined) this.inFlight.set(JSON.stringify(msg.id), step);
