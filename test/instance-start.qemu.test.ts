@@ -203,7 +203,10 @@ t.test("HTTP CD-ROMs: a server without Range support and a missing curl module a
   const env2 = caseEnv({ name: "url", hv: { cdrom_image_path: "$URL", cdrom_disk_type: "ide" }, expect: {} }, { URL: ranged });
   const res2 = await runHook("instance-start", env2, { args: [...args, "--qemu-module-dir", modules] });
   t.equal(res2.code, 1, "refused");
-  t.match(res2.stderr, /\[QEMU_MODULE_MISSING\]: .*no block-curl\.so: install it \(Debian: apt-get install qemu-block-extra\)/);
+  t.match(
+    res2.stderr,
+    /\[QEMU_MODULE_MISSING\]: instance \S+: cdrom1 needs QEMU's http driver, and this node's QEMU has no block-curl\.so in .*modules: install it \(Debian: apt-get install qemu-block-extra\)\n$/,
+  );
   const dead = await runHook(
     "instance-start",
     caseEnv({ name: "url", hv: { cdrom_image_path: "http://127.0.0.1:9/none.iso" }, expect: {} }, {}),

@@ -31,6 +31,21 @@ t.test("Ganeti's own --hotplug remove of a -blockdev disk: the next hook deletes
   const img = inst.addImage(2);
   t.equal((await runHook("disk-add", inst.env(ADD_ENV), { args: inst.pathArgs })).code, 0);
   const answer = await ganetiHotRemove(inst.vm.qmp, NEW_ID);
+  if (!/in use/.test(answer)) {
+    // QEMU 11.1's drive_del deletes a -blockdev node once its device is gone: nothing is left.
+    t.comment(`this QEMU's drive_del took the node (${answer.trim() || "no error"}): Ganeti's own remove leaves nothing`);
+    t.notOk((await inst.snapshot()).nodes.includes(NEW_ID), "no node left behind");
+    t.notOk(
+      openFiles(inst.vm.pid).some((f) => f.target === img),
+      "no fd on the image",
+    );
+    const rm = await runHook("disk-remove", REMOVE_ENV, { args: inst.pathArgs });
+    t.equal(rm.code, 0, rm.stderr);
+    t.notMatch(rm.stderr, /deleted block node/, "the hook has no node to delete");
+    t.same(await inst.snapshot(), inst.baseline, "the VM is as it was at start");
+    t.equal(inst.runtime()[3].length, 2, "the runtime file lists the two disks Ganeti has");
+    return;
+  }
   t.match(answer, /is in use|in use/, `drive_del fails as it does under Ganeti: ${answer.trim()}`);
   t.ok((await inst.snapshot()).nodes.includes(NEW_ID), "the node is left behind");
   t.ok(
