@@ -104,3 +104,20 @@ t.test("eight takers at once, each holding it across awaits: never two holders",
   t.equal(done, 200);
   t.equal(most, 1, "at most one holder at any time");
 });
+
+t.test("sixteen processes at once, many times: never two holders (a socket just bound is not taken for dead)", async (t) => {
+  const dir = join(tempDir(t), "locks");
+  const marker = join(tempDir(t), "holder");
+  const child = join(import.meta.dirname, "helpers/lock-child.ts");
+  const codes = await Promise.all(
+    Array.from(
+      { length: 16 },
+      () =>
+        new Promise<number | null>((resolve) => {
+          const p = spawn(process.execPath, [...process.execArgv, child, dir, marker, "40"], { stdio: "inherit" });
+          p.on("close", resolve);
+        }),
+    ),
+  );
+  t.same(codes, Array(16).fill(0), "every taker held it alone, every time (exit 3: it found another holder)");
+});

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { linkSync, lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { HotplugError } from "../errors.js";
@@ -49,9 +49,22 @@ function lockDir(dir: string): void {
   }
 }
 
-/** Whether the socket at `path` was left by a holder that died; if so it is moved away (true). */
-async function stale(path: string): Promise<boolean> {
-  const refused = await new Promise<boolean>((resolve) => {
+/**
+ * A file's identity: its inode, and its change time unless `renamed` (an inode number alone is
+ * reused once freed; a rename changes the change time).
+ */
+function identity(path: string, renamed = false): string | undefined {
+  try {
+    const st = lstatSync(path, { bigint: true });
+    return renamed ? `${st.dev}:${st.ino}` : `${st.dev}:${st.ino}:${st.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether connecting to `path` is refused: no process listens on the socket there. */
+const refused = (path: string): Promise<boolean> =>
+  new Promise<boolean>((resolve) => {
     const sock = connect(path);
     sock.once("connect", () => {
       sock.destroy();
@@ -59,7 +72,18 @@ async function stale(path: string): Promise<boolean> {
     });
     sock.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
   });
-  if (!refused) return false;
+
+/**
+ * Whether the socket at `path` was left by a holder that died; if so it is moved away (true).
+ * A socket another taker has just bound is refused too, until that taker's listen() a moment
+ * later: only a socket that is still the same file and still refused after STALE_CHECK_MS is
+ * dead. Taking a live one for dead would give the lock two holders (seen with eight hooks at once).
+ */
+async function stale(path: string): Promise<boolean> {
+  const seen = identity(path);
+  if (seen === undefined || !(await refused(path))) return false;
+  await new Promise((r) => setTimeout(r, STALE_CHECK_MS));
+  if (identity(path) !== seen || !(await refused(path)) || identity(path) !== seen) return false;
   // Renamed before removal: of two takers that both found it dead, only one moves it.
   const aside = `${path}.stale-${process.pid}`;
   try {
@@ -67,6 +91,19 @@ async function stale(path: string): Promise<boolean> {
   } catch {
     return true; // another taker moved it first: try to bind again
   }
+  if (!seen.startsWith(`${identity(aside, true)}:`)) {
+    // A taker bound a new socket between the last look and the rename: it goes back in place.
+    try {
+      linkSync(aside, path);
+    } catch {
+      // a third taker bound meanwhile: it holds the lock now
+    }
+    rmSync(aside, { force: true });
+    return false;
+  }
   rmSync(aside, { force: true });
   return true;
 }
+
+/** How long a refused socket must stay refused to be taken for dead. */
+const STALE_CHECK_MS = 200;

@@ -5,6 +5,7 @@
 // the launcher must pass its storage arguments on as they are, and the hooks must work beside 3.1's
 // own QMP hot-plug: attach nothing it chose not to attach, finish what it leaves undone.
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import t, { type Test } from "tap";
 import { guestFiles, guestKernel } from "../../lab/guest.js";
 import {
@@ -16,6 +17,7 @@ import {
   layout,
   type NamedNode,
   qemuIdentity,
+  qemuPid,
   runtimeDisks,
   setUp,
   storage,
@@ -250,6 +252,38 @@ t.test("SCSI: 3.1 says hotplug:failed but QEMU has the disk; the hook records it
   t.same(s.deleted, [], "no fd open on a deleted file");
   t.equal(runtimeDisks(node, SCSI), 1);
 });
+
+t.test(
+  "security_model=user (#1917): wherever 3.1 falls back to the removed -runas, the launcher runs QEMU as the user",
+  async (t) => {
+    const USER = "gqb31u.ganeti.test";
+    addTestInstance(node, USER, {
+      template: "file",
+      pnode: node.name,
+      memory: "128M",
+      hv: "security_model=user,security_domain=nobody",
+      guest: GUEST,
+    });
+    // What this QEMU still has, asked of it: 3.1.0~rc2 misreads QEMU >= 10.2's -run-with help and
+    // writes -runas, which QEMU 10.0 removed.
+    const help = run("qemu-system-x86_64", "-help").out;
+    const hasRunas = /^-runas /m.test(help);
+    const stock = run("gnt-instance", "start", USER);
+    if (stock.code === 0) {
+      t.comment(`stock 3.1 starts it on this QEMU (${hasRunas ? "it has -runas" : "3.1 wrote -run-with"})`);
+      t.equal(run("gnt-instance", "shutdown", "--timeout=0", USER).code, 0);
+    } else {
+      t.notOk(hasRunas, "stock 3.1 fails only where QEMU has no -runas");
+      t.match(stock.out, /runas/, `stock 3.1 fails on -runas: ${lastLine(stock)}`);
+    }
+    t.equal(run("gnt-instance", "modify", "-H", `kvm_path=${LAUNCHER}`, USER).code, 0);
+    await boot(t, USER, "start");
+    const pid = qemuPid(node, USER) as number;
+    const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    t.equal(uid?.[2], "65534", "QEMU runs as nobody (its effective uid)");
+    t.equal(run("gnt-instance", "remove", "-f", "--shutdown-timeout=0", USER).code, 0);
+  },
+);
 
 t.test(
   "gnt-cluster verify under 3.1: fails on the node with the plugin disabled, with the line that says so; passes once enabled",
