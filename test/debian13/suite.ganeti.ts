@@ -80,6 +80,7 @@ setUp(
     guestFiles(); // built on the host, copied in with the project
     for (const step of ["up", "project", "cluster"]) execFileSync("bash", [TRIXIE, step], { stdio: "inherit" });
     node = trixieNode();
+    t.comment(run("qemu-system-x86_64", "--version").out.split("\n")[0] as string);
     for (const inst of run("gnt-instance", "list", "--no-headers", "-o", "name").out.split("\n").filter(Boolean))
       run("gnt-instance", "remove", "-f", "--shutdown-timeout=0", inst);
     // The README's install: the package, enable (the hooks), the config file; the launcher as

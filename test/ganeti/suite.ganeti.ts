@@ -13,6 +13,7 @@ import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { ACCELERATOR } from "../helpers/accel.js";
 import { ROOT } from "../helpers/hook.js";
+import { REAL_QEMU } from "../helpers/launcher.js";
 import { INSTALLED, installedVersion, installPackage, pluginCommand, purgePackage, upgradePackage } from "../package/install.js";
 import {
   addTestInstance,
@@ -31,6 +32,7 @@ import {
   storage as storageOf,
   verifyHookFailed,
   verifyReport,
+  withQmp,
   writePluginConfig,
 } from "./harness.js";
 
@@ -44,6 +46,8 @@ const CLUSTER = join(ROOT, "test/ganeti/cluster.sh");
 
 const gnt = (cmd: string, ...args: string[]) => gntOn(HERE, cmd, ...args);
 t.comment(`guest kernel: ${guestKernel()}; ${ACCELERATOR}`);
+// This machine's QEMU, or bookworm-backports' where the suite runs in qemu-backports.sh's namespace.
+t.comment(execFileSync(REAL_QEMU, ["--version"], { encoding: "utf8" }).split("\n")[0] as string);
 const storage = () => storageOf(HERE, INST);
 const runtimeDisks = () => runtimeDisksOf(HERE, INST);
 const allBlockdev = (t: Test, what: string) => allBlockdevOn(t, HERE, INST, what);
@@ -242,6 +246,42 @@ t.test("gnt-instance modify -H cdrom_image_path= on the running instance: the me
   t.equal(gnt("gnt-instance", "modify", "-H", "cdrom_image_path=", INST).code, 0);
   const gone = await cons.seen(medium(""), from);
   t.equal(gone.match.groups?.["state"], "", "an empty value ejects it");
+});
+
+t.test("use_chroot, security_model=user and acpi=false: what this QEMU removed is bridged by the launcher", async (t) => {
+  const OLD = "gqb1old.ganeti.test";
+  const stockQemu = "/usr/bin/kvm.distrib";
+  const help = execFileSync(stockQemu, ["-help"], { encoding: "utf8" });
+  const removed = ["chroot", "runas", "no-acpi"].filter((o) => !new RegExp(`^-${o}\\b`, "m").test(help));
+  t.comment(
+    `this QEMU ${removed.length ? `has no ${removed.map((o) => `-${o}`).join(", ")}` : "still has -chroot, -runas and -no-acpi"}`,
+  );
+  const settings = "use_chroot=true,security_model=user,security_domain=nobody,acpi=false";
+  addTestInstance(HERE, OLD, { template: "file", pnode: NODE, memory: "128M", hv: `kvm_path=${stockQemu},${settings}` });
+  const oldCons = new Console(OLD);
+  t.teardown(() => {
+    oldCons.close();
+    gnt("gnt-instance", "remove", "-f", "--shutdown-timeout=0", OLD);
+  });
+  // Stock Ganeti 3.0.2 with QEMU itself as kvm_path.
+  const stock = gnt("gnt-instance", "start", OLD);
+  if (removed.length === 0) {
+    t.equal(stock.code, 0, `stock 3.0.2 starts it on a QEMU with all three: ${lastLine(stock)}`);
+    t.equal(gnt("gnt-instance", "shutdown", "--timeout=0", OLD).code, 0);
+  } else {
+    t.not(stock.code, 0, "stock 3.0.2 cannot start it on this QEMU");
+    t.match(stock.out, new RegExp(`-(${removed.join("|")})`), `in QEMU's words: ${lastLine(stock)}`);
+  }
+  // The same instance with the launcher (/usr/bin/kvm, diverted to it) as kvm_path.
+  t.equal(gnt("gnt-instance", "modify", "-H", "kvm_path=/usr/bin/kvm", OLD).code, 0);
+  const r = gnt("gnt-instance", "start", OLD);
+  t.equal(r.code, 0, `through the launcher it starts: ${lastLine(r)}`);
+  await oldCons.boot(HERE);
+  const pid = qemuPid(HERE, OLD) as number;
+  t.match(readlinkSync(`/proc/${pid}/root`), /kvm-hypervisor\/chroot\//, "QEMU runs chrooted where Ganeti said");
+  t.match(readFileSync(`/proc/${pid}/status`, "utf8"), /^Uid:\s+\d+\s+65534\b/m, "as nobody");
+  const acpi = await withQmp(HERE, OLD, (q) => q.execute<string>("qom-get", { path: "/machine", property: "acpi" }));
+  t.equal(acpi, "off", "with ACPI off");
 });
 
 t.test("the package upgraded while the instance runs: the same QEMU, still enabled, and the new hooks hot-add", async (t) => {

@@ -14,6 +14,8 @@
 # hostname. Both share the host's network (daemons bound to 127.0.10.1 and .2, the cluster address
 # 127.0.10.100 on lo), /usr, /srv, /dev and the rest of /etc. The host's own hostname, /etc/hosts
 # and Ganeti directories are never written. Node N's /run/ganeti is $STATE/nN/run on the host.
+# With GQB_NODE2_QEMU=backports, node 2's namespace also binds QEMU 10.0 from bookworm-backports
+# over this machine's QEMU paths (test/debian12/qemu-backports.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -55,9 +57,17 @@ WCONFD_ARGS=""
 LUXID_ARGS=""
 KVMD_ARGS=""
 EOF
+  # GQB_NODE2_QEMU=backports: node 2 runs QEMU from bookworm-backports (10.0), node 1 this
+  # machine's (7.2): a cluster halfway through a rolling upgrade of QEMU.
+  local qemu_binds=""
+  if [ "$n" = 2 ] && [ "${GQB_NODE2_QEMU:-}" = backports ]; then
+    bash "$HERE/../debian12/qemu-backports.sh" fetch
+    qemu_binds=$(bash "$HERE/../debian12/qemu-backports.sh" binds | sed 's/^/mount --bind /')
+  fi
   cat >"$d/init.sh" <<EOF
 set -e
 mount --make-rprivate /
+$qemu_binds
 mount --bind $d/lib /var/lib/ganeti
 mount --bind $d/run /run/ganeti
 mount --bind $d/log /var/log/ganeti

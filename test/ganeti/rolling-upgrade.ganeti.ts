@@ -1,0 +1,140 @@
+// npm run test:ganeti, a rolling upgrade of QEMU under a real Ganeti 3.0.2: two nodes, node 1 on
+// this machine's QEMU (Debian 12's 7.2), node 2 on bookworm-backports' (10.0, bound over the same
+// paths in its namespace: test/debian12/qemu-backports.sh, two-nodes.sh GQB_NODE2_QEMU). The plugin
+// is installed and enabled on both the README way. An instance live-migrates from the older QEMU to
+// the newer, keeps its devices and its machine type, and takes a hot-add there; one whose machine
+// type the newer QEMU dropped is refused by the target's launcher in one line, and keeps running
+// where it was.
+import { execFileSync } from "node:child_process";
+import { existsSync, rmSync, symlinkSync } from "node:fs";
+import t, { type Test } from "tap";
+import { guestKernel } from "../../lab/guest.js";
+import { ACCELERATOR } from "../helpers/accel.js";
+import { REAL_QEMU } from "../helpers/launcher.js";
+import { INSTALLED, installPackage, purgePackage } from "../package/install.js";
+import {
+  addTestInstance,
+  allBlockdev,
+  Console,
+  gnt,
+  keepPluginFiles,
+  lastLine,
+  layout,
+  Migrations,
+  type NamedNode,
+  qemuPid,
+  setUp,
+  TWO_NODES,
+  twoNodesNode,
+  withQmp,
+} from "./harness.js";
+
+const N1 = twoNodesNode(1);
+const N2 = twoNodesNode(2);
+const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
+t.comment(`guest kernel: ${guestKernel()}; ${ACCELERATOR}`);
+
+/** The cluster's kvm_path: a path of this run's own standing for /usr/bin/kvm, diverted to the launcher. */
+const KVM = `/usr/local/bin/gqb-${process.pid}-kvm`;
+const COMMAND = INSTALLED.command;
+const HOST = { enter: [] };
+const MOVES = "gqb-moves.ganeti.test";
+const AGED = "gqb-aged.ganeti.test";
+const consoles = new Map([MOVES, AGED].map((i) => [i, new Console(i)]));
+const consoleOf = (inst: string) => consoles.get(inst) as Console;
+const checks = new Migrations(N1, [N1, N2], consoleOf);
+let restorePluginFiles = () => {};
+
+/** What a node's QEMU says of itself and its machine types, asked on that node. */
+function nodeQemu(n: NamedNode): { version: string; types: string[] } {
+  const version = gnt(n, REAL_QEMU, "--version").out.split("\n")[0] ?? "";
+  const help = gnt(n, REAL_QEMU, "-machine", "help").out;
+  return { version, types: [...help.matchAll(/^(pc-i440fx-\d+\.\d+)\s/gm)].map((m) => m[1] as string) };
+}
+
+async function boot(t: Test, on: NamedNode, inst: string) {
+  const r = master("gnt-instance", "start", inst);
+  t.equal(r.code, 0, `gnt-instance start ${inst}: ${lastLine(r)}`);
+  await consoleOf(inst).boot(on);
+}
+
+const machineType = (n: NamedNode, inst: string) =>
+  withQmp(n, inst, (q) => q.execute<string>("qom-get", { path: "/machine", property: "type" }));
+
+setUp(
+  t,
+  () => {
+    execFileSync("bash", [TWO_NODES, "up"], { stdio: "inherit", env: { ...process.env, GQB_NODE2_QEMU: "backports" } });
+    symlinkSync(REAL_QEMU, KVM);
+    const set = master("gnt-cluster", "modify", "-H", `kvm:kvm_path=${KVM}`);
+    if (set.code !== 0) throw new Error(set.out);
+    restorePluginFiles = keepPluginFiles();
+    installPackage(HOST);
+    for (const n of [N1, N2]) execFileSync(COMMAND, ["enable", "--path", KVM, "--hooks-dir", n.hooks], { stdio: "ignore" });
+  },
+  () => {
+    for (const c of consoles.values()) c.close();
+    try {
+      if (existsSync(COMMAND))
+        for (const n of [N1, N2]) execFileSync(COMMAND, ["disable", "--path", KVM, "--hooks-dir", n.hooks], { stdio: "inherit" });
+    } finally {
+      try {
+        purgePackage(HOST);
+      } finally {
+        execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
+        rmSync(KVM, { force: true });
+        rmSync(`${KVM}.distrib`, { force: true });
+        restorePluginFiles();
+      }
+    }
+  },
+);
+
+const older = () => nodeQemu(N1);
+const newer = () => nodeQemu(N2);
+
+t.test("the two nodes run two QEMUs", async (t) => {
+  const [a, b] = [older(), newer()];
+  t.comment(`node 1: ${a.version}; node 2: ${b.version}`);
+  t.not(a.version, b.version, "node 2's QEMU is another release than node 1's");
+});
+
+t.test("an instance migrates from the older QEMU to the newer: same devices, same machine type, a hot-add there", async (t) => {
+  addTestInstance(N1, MOVES, {
+    template: "sharedfile",
+    pnode: N1.name,
+    memory: "128M",
+    hv: "disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci",
+  });
+  await boot(t, N1, MOVES);
+  const type = await machineType(N1, MOVES);
+  const before = await allBlockdev(t, N1, MOVES, "on node 1");
+  const ids = (await layout(N1, MOVES)).ids;
+  const there = await checks.migrate(t, MOVES, N1, N2);
+  t.same(there.ids, ids, "the same device ids on node 2");
+  t.same((await allBlockdev(t, N2, MOVES, "on node 2")).disks, before.disks, "the same -blockdev nodes");
+  t.equal(await machineType(N2, MOVES), type, `the same machine type (${type}) on the newer QEMU`);
+  await checks.hotAdd(t, MOVES);
+  t.equal((await allBlockdev(t, N2, MOVES, "after the hot-add on node 2")).disks.length, 3, "three -blockdev disks");
+});
+
+t.test("a machine type the newer QEMU dropped: the migration refused in one line, the instance runs on", async (t) => {
+  const dropped = older().types.filter((x) => !newer().types.includes(x));
+  if (dropped.length === 0) {
+    t.comment("node 2's QEMU has every pc-i440fx type node 1's has: nothing it could refuse");
+    return;
+  }
+  const type = dropped.at(-1) as string;
+  addTestInstance(N1, AGED, { template: "sharedfile", pnode: N1.name, memory: "128M", hv: `machine_version=${type}` });
+  await boot(t, N1, AGED);
+  const pid = qemuPid(N1, AGED);
+  const r = master("gnt-instance", "migrate", "-f", "-n", N2.name, AGED);
+  t.not(r.code, 0, "Ganeti's migration fails");
+  t.match(
+    r.out.replace(/\s+/g, " "),
+    `[MACHINE_TYPE_MISSING]: instance ${AGED}: this node's QEMU (${KVM}.distrib) has no machine type ${type}, so the instance can neither start nor migrate here`,
+    "with the target launcher's line: the instance, the machine type, what to set",
+  );
+  t.equal(qemuPid(N1, AGED), pid, "the instance runs on where it was, the same QEMU");
+  t.equal(qemuPid(N2, AGED), undefined, "nothing was left on node 2");
+});
