@@ -145,10 +145,13 @@ export function addTestInstance(
     memory: string;
     hv: string;
     disks?: string[];
-    guest?: { kernel: string; initrd: string };
+    /** The guest to boot directly; "none": no kernel, the firmware finds nothing to boot and waits. */
+    guest?: { kernel: string; initrd: string } | "none";
   },
 ): void {
   const g = o.guest ?? guestFiles();
+  const boot =
+    g === "none" ? "kernel_path=,initrd_path=" : `kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1`;
   const r = gnt(
     master,
     "gnt-instance",
@@ -167,7 +170,7 @@ export function addTestInstance(
     "--no-ip-check",
     "--no-name-check",
     "-H",
-    `kvm:${o.hv ? `${o.hv},` : ""}kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1,serial_console=true`,
+    `kvm:${o.hv ? `${o.hv},` : ""}${boot},serial_console=true`,
     name,
   );
   if (r.code !== 0) throw new Error(`gnt-instance add ${name}: ${r.out}`);
