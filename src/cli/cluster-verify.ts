@@ -1,7 +1,16 @@
 import { hostname } from "node:os";
 import { InputError } from "../errors.js";
 import { DEFAULT_HOOKS_DIR, PACKAGE } from "../host/plugin-files.js";
-import { askNodes, clusterProblems, DEFAULT_SSCONF_DIR, nodesToAsk, readCluster, remoteStatus } from "../node/cluster-verify.js";
+import {
+  askNodes,
+  clusterProblems,
+  DEFAULT_SSCONF_DIR,
+  listPlacements,
+  machineGaps,
+  nodesToAsk,
+  readCluster,
+  remoteStatus,
+} from "../node/cluster-verify.js";
 import { nodeStatus } from "../node/node-status.js";
 import { COMMON_FLAGS, str } from "./args.js";
 import { pluginRoot, runHook, writeFd } from "./program.js";
@@ -13,7 +22,10 @@ Ganeti's cluster-verify-post hook: makes \`gnt-cluster verify\` fail, with one l
 node, when this node's plugin is disabled (its hooks not linked), its config is invalid, or the QEMU
 behind the launcher is missing or would not try KVM on a host with /dev/kvm; and, on the master,
 when another node lacks the plugin, runs another version or build, or has its launcher in front of
-other QEMU paths than the master (asked over SSH, as Ganeti's master asks its nodes).
+other QEMU paths than the master (asked over SSH, as Ganeti's master asks its nodes), and when a
+running instance's machine type is missing from the QEMU of a node it could migrate or fail over to
+(its DRBD secondary; any node for shared storage). Every node also reports its running instances
+whose machine type its own QEMU deprecates.
 \`ganeti-qemu-blockdev disable\` leaves this hook linked, so that a disabled node shows in verify.
 
 Exit status: 0 nothing to report (or not the post phase); 1 problems, one line each on stdout.`;
@@ -37,6 +49,12 @@ void runHook(NAME, SUMMARY, FLAGS, async (args) => {
   const cluster = readCluster(ssconf, hostname());
   const answers = await askNodes(nodesToAsk(cluster), (node) => remoteStatus(node, `${root}/bin/${PACKAGE}`, ssconf, cluster));
   const lines = clusterProblems(self, cluster, answers);
+  // The master also sees instances that some node they could move to could not take.
+  if (cluster.me !== undefined && cluster.me === cluster.master) {
+    const statuses = new Map([[cluster.me, self]]);
+    for (const [node, answer] of answers) if (typeof answer !== "string") statuses.set(node, answer);
+    lines.push(...machineGaps(statuses, await listPlacements(cluster)));
+  }
   // Named, since Ganeti shows every failed verify hook's output under the same heading.
   if (lines.length) writeFd(1, lines.map((l) => `${PACKAGE}: ${l}\n`).join(""));
   return lines.length ? 1 : 0;

@@ -28,5 +28,16 @@ export interface NodeStatus {
    * what is wrong with the node on its own, one line each
    */
   problems: string[];
+  /**
+   * the versioned machine types (pc-i440fx-X.Y, pc-q35-X.Y) of the QEMU behind the launcher: where an instance of such a type can start or arrive
+   */
+  machineTypes?: string[];
+  /**
+   * the instances running on the node, each with the machine type its runtime file says it was started with
+   */
+  running?: {
+    instance: string;
+    machine: string;
+  }[];
   [k: string]: unknown;
 }

@@ -3,6 +3,7 @@ import { PluginError } from "../errors.js";
 import { validateNodeStatus } from "../generated/validators.js";
 import { builtin } from "../host/builtin.js";
 import { check, jsonPath } from "../host/validate.js";
+import { isVersioned } from "../launcher/machine-types.js";
 import type { NodeStatus } from "./node-status.js";
 
 /** Ganeti's simple-store files, on every node: the master's name and the node list. */
@@ -163,6 +164,70 @@ export function clusterProblems(self: NodeStatus, cluster: Cluster, answers: Rea
       lines.push(
         `${node}: the launcher stands in front of ${where(other.launcher)}, on the master in front of ${where(self.launcher)}`,
       );
+    }
+  }
+  return lines;
+}
+
+/** Where an instance runs, and the nodes that could receive it by migration or failover. */
+export interface Placement {
+  primary: string;
+  receivers: string[];
+}
+
+/** Disk templates every node reaches: such an instance can move to any node Ganeti verifies. */
+const SHARED_TEMPLATES: ReadonlySet<string> = new Set(["sharedfile", "blockdev", "rbd", "ext", "gluster", "diskless"]);
+
+/**
+ * Ganeti's instances, from `gnt-instance list -o name,pnode,snodes,disk_template` (one per line,
+ * `|` between fields): a DRBD instance can go to its secondary, one on shared storage to any
+ * other node Ganeti verifies, one on local disks nowhere.
+ */
+export function placements(listing: string, cluster: Pick<Cluster, "nodes" | "skipped">): Map<string, Placement> {
+  const candidates = cluster.nodes.filter((n) => !cluster.skipped.includes(n));
+  const out = new Map<string, Placement>();
+  for (const line of listing.split("\n").filter(Boolean)) {
+    const [name = "", primary = "", secondaries = "", template = ""] = line.split("|");
+    const receivers =
+      template === "drbd"
+        ? secondaries.split(",").filter(Boolean)
+        : SHARED_TEMPLATES.has(template)
+          ? candidates.filter((n) => n !== primary)
+          : [];
+    out.set(name, { primary, receivers });
+  }
+  return out;
+}
+
+/** The master's view of the instances (empty where Ganeti's CLI does not answer: the check is then skipped). */
+export function listPlacements(cluster: Cluster): Promise<Map<string, Placement>> {
+  const { execFile } = builtin<typeof import("node:child_process")>("node:child_process");
+  const args = ["list", "--no-headers", "--separator=|", "-o", "name,pnode,snodes,disk_template"];
+  return new Promise((resolve) => {
+    execFile("gnt-instance", args, { encoding: "utf8", timeout: 60_000 }, (err, stdout) =>
+      resolve(err ? new Map() : placements(stdout, cluster)),
+    );
+  });
+}
+
+/**
+ * Each running instance whose machine type a node that could receive it lacks: one line per
+ * instance and node. Ganeti keeps the type across migrations, and QEMU drops old types: such a
+ * migration or failover would fail in QEMU's words, mid-maintenance. Nodes whose plugin does not
+ * say (another version, no QEMU) are left out.
+ */
+export function machineGaps(statuses: ReadonlyMap<string, NodeStatus>, places: ReadonlyMap<string, Placement>): string[] {
+  const lines: string[] = [];
+  for (const [node, status] of statuses) {
+    for (const { instance, machine } of status.running ?? []) {
+      for (const to of places.get(instance)?.receivers ?? []) {
+        const there = statuses.get(to);
+        if (to === node || !isVersioned(machine) || !there?.machineTypes || there.machineTypes.includes(machine)) continue;
+        const qemu = there.qemu ? `QEMU ${there.qemu}` : "QEMU";
+        lines.push(
+          `instance ${instance} runs machine type ${machine} on ${node}, which ${to}'s ${qemu} lacks: it can neither migrate nor fail over there; set its machine_version to a type both have`,
+        );
+      }
     }
   }
   return lines;

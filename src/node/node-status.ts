@@ -8,7 +8,7 @@ import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "../host/plugin-files.js";
 import { PLUGIN_VERSION } from "../host/plugin-version.js";
 import { probeQemuVersion } from "../host/qemu-version.js";
 import { hostHasKvm, nameTriesKvm } from "../launcher/qemu-name.js";
-import { deprecatedMachines } from "./machines.js";
+import { deprecatedMachines, runningMachines, versionedMachineTypes } from "./machines.js";
 import { launcherState } from "./setup.js";
 
 /** What `ganeti-qemu-blockdev status --json` says of a node (schemas/node-status.schema.json). */
@@ -46,6 +46,8 @@ export function nodeStatus(
   if (missing.length) problems.push(`the plugin is disabled: hooks not linked in ${hooksDir}: ${missing.join(", ")}`);
   let launcher: string[] = [];
   let qemuVersion: string | undefined;
+  let running: NonNullable<NodeStatus["running"]> | undefined;
+  let machineTypes: string[] | undefined;
   try {
     const state = launcherState(root, paths, node.cacheDir);
     launcher = state.launcher;
@@ -67,7 +69,9 @@ export function nodeStatus(
     if (existsSync(qemu)) {
       try {
         qemuVersion = probeQemuVersion(qemu, node.cacheDir).join(".");
-        problems.push(...deprecatedMachines(node, qemu));
+        running = runningMachines(node);
+        machineTypes = versionedMachineTypes(node, qemu);
+        problems.push(...deprecatedMachines(node, qemu, running));
       } catch (e) {
         if (!(e instanceof PluginError)) throw e;
         problems.push(`the QEMU behind the launcher, ${qemu}, does not answer: ${e.message}`);
@@ -84,5 +88,7 @@ export function nodeStatus(
     launcher,
     problems,
     ...(qemuVersion ? { qemu: qemuVersion } : {}),
+    ...(machineTypes ? { machineTypes } : {}),
+    ...(running ? { running } : {}),
   };
 }

@@ -28,6 +28,8 @@ import {
   setUp,
   TWO_NODES,
   twoNodesNode,
+  verifyHookFailed,
+  verifyReport,
   withQmp,
 } from "./harness.js";
 
@@ -149,6 +151,14 @@ t.test("a machine type the newer QEMU dropped: the migration refused in one line
   t.equal(started.code, 0, `gnt-instance start ${AGED} (${type}) on node 1: ${lastLine(started)}`);
   const pid = qemuPid(N1, AGED);
   t.ok(pid, "its QEMU runs on node 1");
+  // gnt-cluster verify sees it coming: the master names the instance, the type and the node.
+  const verify = master("gnt-cluster", "verify");
+  t.match(
+    verifyReport(verify.out),
+    `instance ${AGED} runs machine type ${type} on ${N1.name}, which ${N2.name}'s QEMU ${newer().version.split(" ")[3]} lacks: it can neither migrate nor fail over there`,
+    "gnt-cluster verify names it first, on the master",
+  );
+  t.ok(verifyHookFailed(verify.out), "and fails");
   const r = master("gnt-instance", "migrate", "-f", "-n", N2.name, AGED);
   t.not(r.code, 0, "Ganeti's migration fails");
   t.match(
