@@ -1,8 +1,11 @@
 // The master's cluster-verify check of machine types against the nodes an instance could move to:
 // which nodes could receive an instance (Ganeti's own listing), and what is said for each gap.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
-import { machineGaps, placements } from "../src/node/cluster-verify.js";
+import { listPlacements, machineGaps, placements, statusIn } from "../src/node/cluster-verify.js";
 import type { NodeStatus } from "../src/node/node-status.js";
+import { tempDir } from "./helpers/tmp.js";
 
 const cluster = { nodes: ["n1", "n2", "n3", "n4"], skipped: ["n4"] };
 const status = (qemu: string, machineTypes: string[], running: { instance: string; machine: string }[] = []): NodeStatus => ({
@@ -57,4 +60,28 @@ t.test("a running instance whose machine type a receiving node's QEMU lacks: one
   );
   const drbd = placements("old|n1|n3|drbd\n", cluster);
   t.same(machineGaps(statuses, drbd), [], "a DRBD instance goes only to its secondary, which did not say");
+});
+
+t.test("the master's listing comes from Ganeti's CLI; where it does not answer, the check is skipped", async (t) => {
+  const dir = tempDir(t);
+  const path = process.env["PATH"];
+  t.teardown(() => {
+    process.env["PATH"] = path;
+  });
+  // A stand-in for Ganeti's CLI, where none runs: its output as Ganeti prints it for these fields.
+  writeFileSync(join(dir, "gnt-instance"), "#!/bin/sh\nprintf 'web1|n1|n2|drbd\\n'\n", { mode: 0o755 });
+  process.env["PATH"] = dir;
+  t.same(
+    Object.fromEntries(await listPlacements({ ...cluster, name: "c", me: "n1", hostname: "n1", master: "n1", sshPorts: {} })),
+    {
+      web1: { primary: "n1", receivers: ["n2"] },
+    },
+  );
+  process.env["PATH"] = join(dir, "none");
+  t.equal((await listPlacements({ ...cluster, name: "c", me: "n1", hostname: "n1", master: "n1", sshPorts: {} })).size, 0);
+});
+
+t.test("a node's answer that is not a status is one line", async (t) => {
+  t.match(statusIn("ssh: connect refused"), /^not a status it answered: /);
+  t.match(statusIn('{"version": 1}'), /^not a status it answered: .*its answer at/);
 });

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { parseOptString, readKvmArgv, splitOptions } from "../src/ganeti/kvm-argv.js";
+import { blockdevTrees, parseOptString, readKvmArgv, splitOptions } from "../src/ganeti/kvm-argv.js";
 import type { RuntimeDocument } from "../src/generated/common.js";
 import { validateHotplugInput } from "../src/generated/validators.js";
 import { CONFIG_PATH_VARIABLE, configPath, DEFAULT_CONFIG_PATH, readConfig, readConfigFile } from "../src/host/config.js";
@@ -395,4 +395,24 @@ t.test("-chardev's short-form booleans in long form; everything else as written"
   t.same(lines, [
     "-chardev socket,id=qga0,path=/run/x,,y.sock,server,nowait,nodelay (short-form booleans, deprecated since QEMU 6.0) as socket,id=qga0,path=/run/x,,y.sock,server=on,wait=off,delay=off",
   ]);
+});
+
+t.test("the -blockdev trees of a command line and their drivers, JSON or key=value", async (t) => {
+  t.same(
+    blockdevTrees([
+      "-blockdev",
+      '{"driver":"raw","node-name":"disk0","file":{"driver":"gluster","volume":"v"}}',
+      "--blockdev",
+      "driver=raw,node-name=disk1,file.driver=rbd,file.pool=p",
+      "-device",
+      "virtio-blk-pci,drive=disk0",
+      "-blockdev",
+      "{not json",
+    ]),
+    [
+      { name: "disk0", drivers: ["raw", "gluster"] },
+      { name: "disk1", drivers: ["raw", "rbd"] },
+    ],
+    "a value that is not JSON after all is QEMU's to refuse",
+  );
 });

@@ -4,6 +4,7 @@
 import { chmodSync, lstatSync, mkdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
+import { qemuCaps } from "../src/host/qemu-caps.js";
 import { probeQemu, probeQemuVersion } from "../src/host/qemu-version.js";
 import { missingMachineType, parseMachineHelp } from "../src/launcher/machine-types.js";
 import { qemuExec } from "../src/launcher/qemu-exec.js";
@@ -76,4 +77,15 @@ t.test("QEMU's stock process name: through a link in the cache, only where no on
   chmodSync(open, 0o777);
   t.equal(qemuExec("/usr/bin/kvm", real, open).path, real, "a cache others can write: the binary itself");
   t.equal(qemuExec("/usr/bin/kvm.distrib", real, cache).path, real, "the same file name: no link needed");
+});
+
+t.test("QEMU's capabilities for a start: the flag, else the JSON, else the binary", async (t) => {
+  const dir = tempDir(t);
+  const fake = join(dir, "qemu-9");
+  writeFileSync(fake, "#!/bin/sh\necho 'QEMU emulator version 9.1.0 (Debian)'\n", { mode: 0o755 });
+  const cacheDir = join(dir, "cache");
+  t.same(qemuCaps({ flag: "7.2.22", json: "10.0.2", kvmPath: fake, cacheDir }).version, [7, 2, 22], "the flag first");
+  t.same(qemuCaps({ json: "10.0.2", kvmPath: fake, cacheDir }).version, [10, 0, 2], "then the JSON");
+  t.same(qemuCaps({ kvmPath: fake, cacheDir }).version, [9, 1, 0], "then the binary itself");
+  t.throws(() => qemuCaps({ flag: "seven", kvmPath: fake, cacheDir }), { code: "BAD_QEMU_VERSION", exitCode: 2 });
 });
