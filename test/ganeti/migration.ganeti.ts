@@ -7,21 +7,18 @@
 // test/ganeti/two-nodes.sh brings the nodes up (namespaces: the host's hostname and /etc/hosts are
 // never changed) and down, killing what they started by pid, even when a check fails.
 import { execFileSync } from "node:child_process";
-import { existsSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { guestKernel } from "../../lab/guest.js";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { ACCELERATOR } from "../helpers/accel.js";
-import { REAL_QEMU } from "../helpers/launcher.js";
 import { hookLink } from "../helpers/node-setup.js";
-import { INSTALLED, installPackage, purgePackage } from "../package/install.js";
+import { INSTALLED } from "../package/install.js";
 import {
   addTestInstance,
   allBlockdev,
   Console,
-  gnt,
-  keepPluginFiles,
   lastLine,
   layout,
   Migrations,
@@ -29,35 +26,21 @@ import {
   qemuIdentity,
   qemuPid,
   runtimeDisks,
-  setUp,
   storage,
-  TWO_NODES,
-  twoNodesNode,
   verifyHookFailed,
   verifyReport,
 } from "./harness.js";
+import { KVM, master, N1, N2, twoNodeSuite } from "./two-node-suite.js";
 
 const SHARED = "/srv/gqb-two-nodes"; // two-nodes.sh's sharedfile directory, seen by both nodes
-const N1 = twoNodesNode(1);
-const N2 = twoNodesNode(2);
-/** Ganeti's commands go to the master, node 1. */
-const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
 t.comment(`guest kernel: ${guestKernel()}; ${ACCELERATOR}`);
 
-/**
- * The cluster's kvm_path: a QEMU binary path of this run's own, as /usr/bin/kvm is on a cluster,
- * and like it a name ending in "kvm", by which QEMU tries KVM first.
- */
-const KVM = `/usr/local/bin/gqb-${process.pid}-kvm`;
 /** How the stock QEMU of the instance started before the plugin runs (argv[0], comm, its KVM attempt). */
 let stockIdentity: Awaited<ReturnType<typeof qemuIdentity>> | undefined;
 const COMMAND = INSTALLED.command;
-/** The two nodes share this machine's /usr: one package serves both. */
-const HOST = { enter: [] };
 const OLD = "gqb-old.ganeti.test"; // started by stock QEMU, before the plugin was installed
 const NEW = "gqb-new.ganeti.test"; // started after: on -blockdev from the start
 
-let restorePluginFiles = () => {};
 const consoles = new Map([OLD, NEW].map((i) => [i, new Console(i)]));
 const consoleOf = (inst: string) => consoles.get(inst) as Console;
 const checks = new Migrations(N1, [N1, N2], consoleOf);
@@ -74,34 +57,11 @@ async function boot(t: Test, on: NamedNode, inst: string, ...cmd: string[]) {
   await consoleOf(inst).boot(on);
 }
 
-setUp(
-  t,
-  () => {
-    execFileSync("bash", [TWO_NODES, "up"], { stdio: "inherit" });
-    symlinkSync(REAL_QEMU, KVM);
-    const set = master("gnt-cluster", "modify", "-H", `kvm:kvm_path=${KVM}`);
-    if (set.code !== 0) throw new Error(set.out);
-    restorePluginFiles = keepPluginFiles();
-    installPackage(HOST);
-  },
-  () => {
+twoNodeSuite(t, {
+  close: () => {
     for (const c of consoles.values()) c.close();
-    try {
-      // If a check stopped before: both nodes disabled (when the package got installed).
-      if (existsSync(COMMAND))
-        for (const n of [N1, N2]) execFileSync(COMMAND, ["disable", "--path", KVM, "--hooks-dir", n.hooks], { stdio: "inherit" });
-    } finally {
-      try {
-        purgePackage(HOST);
-      } finally {
-        execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
-        rmSync(KVM, { force: true });
-        rmSync(`${KVM}.distrib`, { force: true });
-        restorePluginFiles();
-      }
-    }
   },
-);
+});
 
 t.test("before the plugin: an instance started by stock QEMU, on -drive", async (t) => {
   // With an IDE CD-ROM: Ganeti's legacy if=ide drive is where QEMU's own placement rules, which the

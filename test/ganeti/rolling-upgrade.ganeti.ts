@@ -5,49 +5,36 @@
 // the newer, keeps its devices and its machine type, and takes a hot-add there; one whose machine
 // type the newer QEMU dropped is refused by the target's launcher in one line, and keeps running
 // where it was.
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import t, { type Test } from "tap";
 import { guestKernel } from "../../lab/guest.js";
 import { DEFAULT_LOG_PATH } from "../../src/host/plugin-files.js";
 import { ACCELERATOR } from "../helpers/accel.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
-import { INSTALLED, installPackage, purgePackage } from "../package/install.js";
 import {
   addTestInstance,
   allBlockdev,
   Console,
   gnt,
-  keepPluginFiles,
   lastLine,
   layout,
   Migrations,
   type NamedNode,
   qemuPid,
-  setUp,
-  TWO_NODES,
-  twoNodesNode,
   verifyHookFailed,
   verifyReport,
   withQmp,
 } from "./harness.js";
+import { KVM, master, N1, N2, twoNodeSuite } from "./two-node-suite.js";
 
-const N1 = twoNodesNode(1);
-const N2 = twoNodesNode(2);
-const master = (cmd: string, ...args: string[]) => gnt(N1, cmd, ...args);
 t.comment(`guest kernel: ${guestKernel()}; ${ACCELERATOR}`);
 
-/** The cluster's kvm_path: a path of this run's own standing for /usr/bin/kvm, diverted to the launcher. */
-const KVM = `/usr/local/bin/gqb-${process.pid}-kvm`;
-const COMMAND = INSTALLED.command;
-const HOST = { enter: [] };
 const MOVES = "gqb-moves.ganeti.test";
 const AGED = "gqb-aged.ganeti.test";
 const consoles = new Map([MOVES, AGED].map((i) => [i, new Console(i)]));
 const consoleOf = (inst: string) => consoles.get(inst) as Console;
 const checks = new Migrations(N1, [N1, N2], consoleOf);
-let restorePluginFiles = () => {};
 
 /** What a node's QEMU says of itself and its machine types, asked on that node. */
 function nodeQemu(n: NamedNode): { version: string; types: string[] } {
@@ -72,34 +59,13 @@ async function boot(t: Test, on: NamedNode, inst: string) {
 const machineType = (n: NamedNode, inst: string) =>
   withQmp(n, inst, (q) => q.execute<string>("qom-get", { path: "/machine", property: "type" }));
 
-setUp(
-  t,
-  () => {
-    execFileSync("bash", [TWO_NODES, "up"], { stdio: "inherit", env: { ...process.env, GQB_NODE2_QEMU: "backports" } });
-    symlinkSync(REAL_QEMU, KVM);
-    const set = master("gnt-cluster", "modify", "-H", `kvm:kvm_path=${KVM}`);
-    if (set.code !== 0) throw new Error(set.out);
-    restorePluginFiles = keepPluginFiles();
-    installPackage(HOST);
-    for (const n of [N1, N2]) execFileSync(COMMAND, ["enable", "--path", KVM, "--hooks-dir", n.hooks], { stdio: "ignore" });
-  },
-  () => {
+twoNodeSuite(t, {
+  env: { GQB_NODE2_QEMU: "backports" },
+  enable: true,
+  close: () => {
     for (const c of consoles.values()) c.close();
-    try {
-      if (existsSync(COMMAND))
-        for (const n of [N1, N2]) execFileSync(COMMAND, ["disable", "--path", KVM, "--hooks-dir", n.hooks], { stdio: "inherit" });
-    } finally {
-      try {
-        purgePackage(HOST);
-      } finally {
-        execFileSync("bash", [TWO_NODES, "down"], { stdio: "inherit" });
-        rmSync(KVM, { force: true });
-        rmSync(`${KVM}.distrib`, { force: true });
-        restorePluginFiles();
-      }
-    }
   },
-);
+});
 
 const older = () => nodeQemu(N1);
 const newer = () => nodeQemu(N2);
