@@ -25,7 +25,7 @@ const WANTED = [
   "sr_mod",
 ];
 // Bumped whenever what goes into the guest changes: a guest built before is built again.
-const GUEST_VERSION = 7;
+const GUEST_VERSION = 8;
 
 /** @param {string} cmd @param {string[]} args @param {import("node:child_process").ExecFileSyncOptions} [opts] */
 const sh = (cmd, args, opts = {}) =>
@@ -206,6 +206,28 @@ say "BOOT-OK"
   fi
   [ "$now" != "$last" ] && say "media sr0 data=$now"
   last=$now
+done) &
+# I/O rates, for the tests of per-disk I/O limits: every whole disk whose first sector starts with
+# IOTEST:<KiB>:<name> is written, then read, <KiB> KiB with direct I/O (past its first MiB), all such disks
+# at once; each disk reports its rates in bytes/s per pass. The marker is read with direct I/O too,
+# so the host's changes to it are seen: one 512-byte read a second per disk, nothing else without one.
+cs() { read -r up _ </proc/uptime; echo "\${up%.*}\${up#*.}"; }
+rate() { d=$(($2 - $1)); [ "$d" -gt 0 ] || d=1; echo $(($3 * 1024 * 100 / d)); }
+# $1 device, $2 what its marker says after IOTEST: (<KiB>:<name the host gave the disk>), $3 pass.
+iopass() {
+  kib=\${2%%:*}; name=\${2#*:}
+  t0=$(cs); dd if=/dev/zero of=/dev/$1 bs=64k count=$((kib / 64)) seek=16 oflag=direct 2>/dev/null || { say "io $1 disk=$name error=write"; return; }
+  t1=$(cs); dd if=/dev/$1 of=/dev/null bs=64k count=$((kib / 64)) skip=16 iflag=direct 2>/dev/null || { say "io $1 disk=$name error=read"; return; }
+  t2=$(cs); say "io $1 disk=$name pass=$3 wr=$(rate $t0 $t1 $kib) rd=$(rate $t1 $t2 $kib)"
+}
+(pass=0; while sleep 1; do
+  pass=$((pass + 1))
+  for b in /sys/block/vd* /sys/block/sd*; do
+    n=\${b##*/}; [ -b /dev/$n ] || continue
+    m=$(dd if=/dev/$n bs=512 count=1 iflag=direct 2>/dev/null | head -c 24 | tr -cd 'A-Z0-9:')
+    case "$m" in IOTEST:[0-9]*:*) iopass $n \${m#IOTEST:} $pass & ;; esac
+  done
+  wait
 done) &
 exec uevent /bin/onevent
 `;

@@ -3,7 +3,6 @@
 // without -S), arrives on -blockdev with the same ids and slots, and migrates on to another
 // launcher-started QEMU. A guest-visible layout that differs in anything makes QEMU refuse the
 // migration stream, so each completed migration is the proof that the layout was kept.
-import { createServer } from "node:net";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import type { QmpClient } from "../src/qmp/client.js";
@@ -21,6 +20,7 @@ import {
   recordedArgv,
   run,
 } from "./helpers/launcher.js";
+import { freePort } from "./helpers/qemu.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const DISK0 = "disk-077af63e-1010-4f10";
@@ -49,14 +49,6 @@ function scsiArgv(n: Node, files: { iso: string; floppy: string }, controller: s
     ...disk(0, DISK0), ...disk(1, DISK1),
     "-S",
   ]; // biome-ignore format: argv pairs
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 /** Starts the target as Ganeti does on the node it migrates to, and migrates the source into it. */

@@ -1,10 +1,12 @@
 import { InputError, PluginError } from "../errors.js";
+import { normalUuid } from "../ganeti/uuid.js";
 import { validateInstanceName } from "../generated/validators.js";
 import { DEFAULT_QEMU } from "../host/config.js";
 import { DEFAULT_HOOKS_DIR, PACKAGE } from "../host/plugin-files.js";
 import { appendLog } from "../host/plugin-log.js";
 import { reconcileInstance } from "../hotplug/reconcile.js";
 import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
+import { instanceQos, type QosRequest } from "../node/instance-qos.js";
 import { nodeStatus } from "../node/node-status.js";
 import { disableNode, enableNode, type NodeSetup } from "../node/setup.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, parseArgs, str, usage } from "./args.js";
@@ -40,10 +42,16 @@ Commands:
                       an unplug the guest completed after disk-remove stopped waiting), and runtime-
                       file entries of hot-pluggable disks QEMU no longer has are dropped. On the
                       instance's primary node, when no Ganeti job works on it.
+  qos INSTANCE        the per-disk I/O limits of the instance's disk-qos: tags, set on the running VM
+                      (one line per change) and recorded for its next start; then the limits QEMU
+                      enforces, per disk. Ganeti runs no hook when tags change: run this after
+                      gnt-instance add-tags/remove-tags. On the master the tags are Ganeti's, and an
+                      instance running on another node is handed to it (gnt-cluster command);
+                      elsewhere, --tags and --disk-uuids, or what the last hook recorded on the node.
 
 Each action is one line on stdout, and in the plugin's log.
 
-Exit status: 0 done (or nothing to do); 1 failed (reconcile: or the instance does not run here);
+Exit status: 0 done (or nothing to do); 1 failed (reconcile, qos: or the instance does not run here);
 2 invalid input.`;
 
 const SETUP_FLAGS: Flag[] = [
@@ -64,7 +72,17 @@ const RECONCILE_FLAGS: Flag[] = [
     help: `wait for a hook on the same instance (default: timeouts.lock, else ${TIMEOUT_DEFAULTS.lock})`,
   },
 ];
-const FLAGS: Flag[] = [...COMMON_FLAGS.filter((f) => f.name !== "input"), ...SETUP_FLAGS, ...RECONCILE_FLAGS, ...PATH_FLAGS];
+const QOS_FLAGS: Flag[] = [
+  { name: "tags", value: "'TAG ...'", help: "qos: the instance's tags (space-separated), in place of Ganeti's" },
+  { name: "disk-uuids", value: "UUID,...", help: "qos: the instance's disk uuids by index, in place of Ganeti's" },
+];
+const FLAGS: Flag[] = [
+  ...COMMON_FLAGS.filter((f) => f.name !== "input"),
+  ...SETUP_FLAGS,
+  ...RECONCILE_FLAGS,
+  ...QOS_FLAGS,
+  ...PATH_FLAGS,
+];
 
 /** Where enable and disable act: the plugin, Ganeti's hooks directory, the QEMU path (checked). */
 function nodeSetup(args: Args): NodeSetup {
@@ -79,14 +97,19 @@ const sayDone = (command: string) => (line: string) => {
   appendLog(process.env, NAME, `${command}: ${line}`);
 };
 
-async function reconcile(name: string | undefined, args: Args): Promise<string[]> {
-  // The rule Ganeti's instance names follow in the hook environment (schemas/common.schema.json).
+/** The instance operand, by the rule Ganeti's instance names follow (schemas/common.schema.json). */
+function instanceOperand(name: string | undefined): string {
   if (!name || !validateInstanceName(name)) {
     throw new InputError(
       "BAD_ARGUMENT",
       `INSTANCE: one instance name is required, a host name (letters, digits, '-', '.'; at most 253 characters) (got ${JSON.stringify(name ?? "")}); see --help`,
     );
   }
+  return name;
+}
+
+async function reconcile(operand: string | undefined, args: Args): Promise<string[]> {
+  const name = instanceOperand(operand);
   const paths = nodePaths(args);
   if (!runsHere(paths, name)) {
     throw new PluginError("NOT_RUNNING_HERE", `instance ${name} does not run on this node (no QMP socket in ${paths.qmpDir})`);
@@ -95,6 +118,21 @@ async function reconcile(name: string | undefined, args: Args): Promise<string[]
   const actions = await reconcileInstance(name, { paths, qmpTimeoutMs: timeout("qmp"), lockTimeoutMs: timeout("lock") });
   for (const a of actions) appendLog(process.env, NAME, `${name} reconcile: ${a}`);
   return actions.length ? actions : [`${name}: nothing to reconcile`];
+}
+
+function qos(operand: string | undefined, args: Args, say: (l: string) => void): Promise<string[]> {
+  const instance = instanceOperand(operand);
+  const timeout = timeouts(args);
+  const req: QosRequest = { instance, paths: nodePaths(args), qmpTimeoutMs: timeout("qmp"), lockTimeoutMs: timeout("lock") };
+  const tags = str(args, "tags");
+  if (tags !== undefined) req.tags = tags.split(/[\s,]+/).filter(Boolean);
+  const disks = str(args, "disk-uuids");
+  if (disks !== undefined) {
+    req.disks = disks.split(",").filter(Boolean).map(normalUuid);
+    const bad = req.disks.find((u) => !/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/.test(u));
+    if (bad !== undefined) throw new InputError("BAD_ARGUMENT", `--disk-uuids: ${JSON.stringify(bad)} is not a disk uuid`);
+  }
+  return instanceQos(req, say);
 }
 
 function status(args: Args): string[] {
@@ -131,6 +169,7 @@ const COMMANDS: Record<
   },
   status: { run: async (args) => status(args) },
   reconcile: { operand: true, run: (args, _say, operand) => reconcile(operand, args) },
+  qos: { operand: true, run: (args, say, operand) => qos(operand, args, say) },
 };
 
 void runMain(NAME, async () => {

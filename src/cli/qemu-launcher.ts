@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { realpathSync } from "node:fs";
 import { PluginError } from "../errors.js";
 import { blockdevTrees, type KvmArgv, readKvmArgv } from "../ganeti/kvm-argv.js";
@@ -8,10 +9,11 @@ import { appendLog } from "../host/plugin-log.js";
 import { probeMachineTypes, probeQemuOptions } from "../host/qemu-version.js";
 import { isVersioned, missingMachineType, parseMachineHelp } from "../launcher/machine-types.js";
 import { cacheDir, rememberPassThrough } from "../launcher/pass-through.js";
-import { qemuExec } from "../launcher/qemu-exec.js";
+import { type QemuExec, qemuExec } from "../launcher/qemu-exec.js";
 import { hostHasKvm, LAUNCHER_FILE_NAME, tcgWarning } from "../launcher/qemu-name.js";
 import { bridgeRemoved, longFormBooleans, mayNeedBridge } from "../launcher/removed-options.js";
 import { rewriteArgv } from "../launcher/rewrite.js";
+import { type StartThrottles, startThrottles } from "../launcher/start-throttles.js";
 import { runMain, say, writeFd } from "./program.js";
 
 /**
@@ -76,7 +78,32 @@ function startArgv(line: KvmArgv & { instance: string }, qemu: string, name: str
   return out;
 }
 
-void runMain(NAME, () => {
+/**
+ * Runs QEMU as a child rather than exec'ing it, then sets the disks' I/O limits over QMP before
+ * returning: Ganeti starts QEMU with -daemonize and -S, so QEMU's first process returns once the
+ * VM exists, paused, and Ganeti lets the guest run only after kvm_path returns. The limits hold
+ * before the guest's first I/O, set by block_set_io_throttle, which leaves the node graph as it is.
+ * A limit that cannot be set fails the start, and the paused QEMU is killed: an instance whose
+ * operator asked for limits never runs without them.
+ */
+async function startThrottled(
+  exec: QemuExec,
+  out: readonly string[],
+  instance: string,
+  throttles: StartThrottles,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  // QEMU's stdout goes to our stderr: our stdout is the shell words the front reads.
+  const child = spawnSync(exec.path, out, { argv0: exec.name, stdio: ["inherit", 2, "inherit"] });
+  if (child.error) throw new PluginError("QEMU_NOT_STARTED", `cannot run ${exec.path}: ${child.error.message}`);
+  if (child.status !== 0) return child.status ?? 1;
+  const { applyQemuThrottles } = await import("../launcher/apply-throttles.js");
+  const lines = await applyQemuThrottles(throttles, instance);
+  for (const l of lines) appendLog(env, NAME, `${instance}: I/O limits: ${l}`);
+  return 0;
+}
+
+void runMain(NAME, async () => {
   const argv = process.argv.slice(2);
   const env = process.env;
   const cfgPath = configPath(env);
@@ -100,8 +127,18 @@ void runMain(NAME, () => {
   const exec = qemuExec(calledAs, qemu, cacheDir(env));
   const line = readKvmArgv(argv);
   let out = argv;
-  if (line.instance !== undefined) out = startArgv({ ...line, instance: line.instance }, qemu, exec.name, env);
-  else rememberPassThrough(calledAs, exec.path, { path: cfgPath, text }, env);
+  if (line.instance !== undefined) {
+    out = startArgv({ ...line, instance: line.instance }, qemu, exec.name, env);
+    const throttles = startThrottles(line.instance, out);
+    if (throttles?.daemonizes) return startThrottled(exec, out, line.instance, throttles, env);
+    if (throttles) {
+      warn(
+        env,
+        line.instance,
+        "I/O limits not set at start (QEMU does not daemonize); run `ganeti-qemu-blockdev qos` once it runs",
+      );
+    }
+  } else rememberPassThrough(calledAs, exec.path, { path: cfgPath, text }, env);
   // Perl only where argv[0] must differ from the path (a diverted QEMU, run through its link).
   const words = exec.name === exec.path ? [exec.path, ...out] : [...EXEC_AS, exec.path, exec.name, ...out];
   writeFd(1, `${words.map(shellWord).join(" ")}\n`);

@@ -26,6 +26,8 @@ export interface InstanceView {
   name: string;
   hv: HvParams;
   disks: EnvDisk[];
+  /** INSTANCE_TAGS: where operators put per-instance policy (the disk-qos: tags). */
+  tags: string[];
 }
 
 export interface HookEnvironment {
@@ -57,7 +59,7 @@ const POST = "GANETI_POST_INSTANCE_";
 const PRE = "GANETI_INSTANCE_";
 
 /** The instance variables we read (the schema's names); Ganeti exports ~100, most of no concern here. */
-const READ = ["NAME", "PRIMARY", "DISK_COUNT", ...[...HV_STRING_KEYS, "kvm_pci_reservations"].map((k) => `HV_${k}`)];
+const READ = ["NAME", "PRIMARY", "DISK_COUNT", "TAGS", ...[...HV_STRING_KEYS, "kvm_pci_reservations"].map((k) => `HV_${k}`)];
 const DISK_READ = ["UUID", "DEV_TYPE", "MODE", "SIZE", "NAME", "DRIVER", "ID", "VG", "PMINOR"];
 
 /**
@@ -120,7 +122,8 @@ function view(vars: Record<string, string>, prefix: string): InstanceView {
     if (path) disk.dataPath = path;
     disks.push(disk);
   }
-  return { name: vars[`${PRE}NAME`] as string, hv, disks };
+  const tags = (vars[`${PRE}TAGS`] ?? "").split(" ").filter(Boolean);
+  return { name: vars[`${PRE}NAME`] as string, hv, disks, tags };
 }
 
 /** The paths of every disk either view lists: what a link of this instance may name (disk-link.ts). */

@@ -27,3 +27,9 @@ export const runtimeFile = (p: NodePaths, instance: string) => `${p.runtimeDir}/
  * in one machine's namespaces keep theirs apart), made root's and private by the first hook.
  */
 export const lockDirOf = (p: NodePaths) => `${p.qmpDir.replace(/\/[^/]*\/?$/, "")}/qemu-blockdev-locks`;
+/**
+ * The node's record of each instance's `disk-qos:` tags, written by the disk-qos hook and read by
+ * the launcher at the next start: beside the QMP sockets (a tmpfs: a node's restart starts its
+ * instances through Ganeti's start hooks again, which write it anew).
+ */
+export const qosDirOf = (qmpDir: string) => `${qmpDir.replace(/\/[^/]*\/?$/, "")}/qemu-blockdev-qos`;

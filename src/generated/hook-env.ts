@@ -118,6 +118,10 @@ export interface InstanceEnv {
   GANETI_INSTANCE_HV_kernel_path?: OptionalPath;
   GANETI_INSTANCE_HV_kvm_path?: AbsolutePath;
   /**
+   * the instance's tags, separated by spaces (a tag holds no space: Ganeti allows only [\w.+* /:@-])
+   */
+  GANETI_INSTANCE_TAGS?: string;
+  /**
    * a QEMU machine type name
    */
   GANETI_INSTANCE_HV_machine_version?: string;

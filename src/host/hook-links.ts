@@ -7,9 +7,16 @@ import { HOOK_LINKS, KEPT_WHEN_DISABLED } from "./plugin-files.js";
 const linksOf = (root: string, hooksDir: string) =>
   HOOK_LINKS.map(({ hook, link }) => ({ hook, path: join(hooksDir, link), target: join(root, "hooks", hook) }));
 
-/** The hooks linked now, by name (the operations' hooks; `verify` is reported apart). */
-export const linkedHooks = (root: string, hooksDir: string): string[] =>
-  linksOf(root, hooksDir).flatMap((l) => (stateOf(l.path, l.target) === "ours" ? [l.hook] : []));
+/** The hooks linked now, by name: a hook with several links is linked when all of them are. */
+export function linkedHooks(root: string, hooksDir: string): string[] {
+  const links = linksOf(root, hooksDir).map((l) => ({ hook: l.hook, ours: stateOf(l.path, l.target) === "ours" }));
+  return [...new Set(links.map((l) => l.hook))].filter((h) => links.every((l) => l.hook !== h || l.ours));
+}
+
+/** The hooks with at least one link of ours now (what `disable` has left to remove). */
+export const hooksWithLinks = (root: string, hooksDir: string): string[] => [
+  ...new Set(linksOf(root, hooksDir).flatMap((l) => (stateOf(l.path, l.target) === "ours" ? [l.hook] : []))),
+];
 
 /**
  * What is at a link's path now: nothing, our link, the plugin's link from another place (a

@@ -28,7 +28,7 @@ export const LOG_PATH_VARIABLE = "GANETI_QEMU_BLOCKDEV_LOG";
  * src/cli/<name>.ts, bundled to <dist>/<name>.cjs (scripts/bundle.mjs), started by an executable
  * in its kind's folder (scripts/gen-hooks.mjs), given V8 code caches from a run of its `cache`
  * kind (scripts/code-cache.mjs), and shipped by the package (scripts/package.mjs). A hook's `link`
- * is its name in Ganeti's hooks directory, which `enable` makes: Ganeti runs only executables
+ * is its name in Ganeti's hooks directory (or names: one per hook directory), which `enable` makes: Ganeti runs only executables
  * named ^[a-zA-Z0-9_-]+$, in name order within a directory. test/generated-hooks.build.test.ts
  * fails when a program lacks any of its parts.
  * Cache runs: `start` (an instance start in each input mode), `hotplug` (against a paused QEMU,
@@ -41,6 +41,21 @@ export const PROGRAMS = [
   { name: "disk-grow", kind: "hook", cache: "hotplug", link: "disk-grow-post.d/50-qemu-blockdev-grow" },
   { name: "cdrom-change", kind: "hook", cache: "hotplug", link: "instance-modify-post.d/52-qemu-blockdev-cdrom" },
   { name: "cluster-verify", kind: "hook", cache: "help", link: "cluster-verify-post.d/50-qemu-blockdev-verify" },
+  // Wherever a QEMU is about to start with the instance's disks (start, soft reboot, migration and
+  // failover target) the node records the instance's disk-qos: tags for the launcher; after an add,
+  // where QEMU started without them, the limits are set on the running VM.
+  {
+    name: "disk-qos",
+    kind: "hook",
+    cache: "help",
+    link: [
+      "instance-start-pre.d/49-qemu-blockdev-qos",
+      "instance-reboot-pre.d/49-qemu-blockdev-qos",
+      "instance-migrate-pre.d/49-qemu-blockdev-qos",
+      "instance-failover-pre.d/49-qemu-blockdev-qos",
+      "instance-add-post.d/49-qemu-blockdev-qos",
+    ],
+  },
   { name: "qemu-launcher", kind: "launcher", cache: "launcher" },
   { name: PACKAGE, kind: "command", cache: "help" },
 ] as const;
@@ -51,7 +66,9 @@ export const LAUNCHER = "qemu-launcher";
 /** The plugin's folders under its root, by what they hold (the launcher's sh front sits with the hooks). */
 export const LAYOUT = { hook: "hooks", launcher: "hooks", command: "bin", bundles: "dist" } as const;
 
-/** The hooks as Ganeti runs them: each a link in Ganeti's hooks directory to hooks/<hook>. */
-export const HOOK_LINKS = PROGRAMS.flatMap((p) => ("link" in p ? [{ hook: p.name, link: p.link }] : []));
+/** The hooks as Ganeti runs them: each a link in Ganeti's hooks directory to hooks/<hook> (a hook may have several). */
+export const HOOK_LINKS: readonly { hook: string; link: string }[] = PROGRAMS.flatMap((p) =>
+  "link" in p ? [p.link].flat().map((link) => ({ hook: p.name, link })) : [],
+);
 /** The hook `disable` leaves linked, so that `gnt-cluster verify` reports the node as disabled. */
 export const KEPT_WHEN_DISABLED = "cluster-verify";

@@ -15,7 +15,7 @@ import { launcherState } from "./setup.js";
 export type { NodeStatus };
 
 /** The hooks a node needs linked to be enabled: every one but the cluster-verify hook. */
-export const OPERATION_HOOKS: string[] = HOOK_LINKS.map((l) => l.hook as string).filter((h) => h !== KEPT_WHEN_DISABLED);
+export const OPERATION_HOOKS: string[] = [...new Set(HOOK_LINKS.map((l) => l.hook))].filter((h) => h !== KEPT_WHEN_DISABLED);
 
 /** The build named on a bundle's last line (scripts/bundle.mjs); "source" when run from the sources. */
 function buildOf(bundle: string): string {

@@ -1,7 +1,7 @@
 import { linkSync, lstatSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { PluginError } from "../errors.js";
 import { configPath, readConfigFile } from "../host/config.js";
-import { linkedHooks, linkHooks, unlinkHooks } from "../host/hook-links.js";
+import { hooksWithLinks, linkedHooks, linkHooks, unlinkHooks } from "../host/hook-links.js";
 import { HOOK_LINKS, KEPT_WHEN_DISABLED, PACKAGE } from "../host/plugin-files.js";
 import { qemuLinkDir } from "../launcher/qemu-exec.js";
 import {
@@ -154,7 +154,7 @@ export function hookStep(root: string, hooksDir: string, all: boolean): Step {
   const step: Step = {
     name: "hooks",
     done: () => HOOK_LINKS.every(({ hook }) => linked().includes(hook)),
-    left: () => linked().some((h) => all || h !== KEPT_WHEN_DISABLED),
+    left: () => hooksWithLinks(root, hooksDir).some((h) => all || h !== KEPT_WHEN_DISABLED),
     apply: () => {
       const made = linkHooks(root, hooksDir);
       return {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Test } from "tap";
 import { QEMU_TCG } from "../../scripts/lib/qemu-args.mjs";
@@ -190,4 +191,13 @@ export async function untilServed(socket: string, timeoutMs = 10_000): Promise<v
       if (Date.now() > deadline) throw e;
     }
   }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a migration's -incoming). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
 }
