@@ -44,7 +44,7 @@ const knobField = (knob: string): ThrottleField | undefined => {
 
 const bad = (tag: string, why: string) => new InputError("BAD_QOS_TAG", `instance tag '${tag}': ${why}`);
 
-function valueOf(tag: string, field: ThrottleField, text: string): number {
+function tagValue(tag: string, field: ThrottleField, text: string): number {
   const m = field.startsWith("bps") ? /^([0-9]+)([KMG]?)$/.exec(text) : /^([0-9]+)()$/.exec(text);
   if (!m) {
     throw bad(
@@ -98,7 +98,7 @@ export function qosPolicy(tags: readonly string[]): QosPolicy {
     if (!field) {
       throw bad(tag, `unknown knob '${knob}' (known: ${THROTTLE_FIELDS.map((f) => f.replaceAll("_", "-")).join(", ")})`);
     }
-    const n = valueOf(tag, field, value);
+    const n = tagValue(tag, field, value);
     let limits: Limits;
     if (disk) {
       const index = Number(disk[1]);
