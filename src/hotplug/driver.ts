@@ -131,6 +131,7 @@ async function runChange<C extends Change, P extends object>(
   if (result.error) out.say(`error [${result.error.code}]`, `${change.label}: ${result.error.message}`);
   out.result(result);
   const ms = Date.now() - started;
+  for (const l of applied.logged ?? []) out.log(`${ctx.name} ${change.label} ${l}`);
   out.log(
     `${ctx.name} ${change.label} ${result.change[1]}${result.error ? ` [${result.error.code}] ${result.error.message}` : ""} (${ms} ms)`,
   );

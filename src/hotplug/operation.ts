@@ -44,6 +44,8 @@ export interface Applied {
   runtime?: (doc: RuntimeDocument) => RuntimeDocument;
   /** The disk's runtime entry, for the output line. */
   disk?: RuntimeDiskEntry;
+  /** What else was done, for the plugin's log (the disk's I/O limits). */
+  logged?: string[];
 }
 
 /**

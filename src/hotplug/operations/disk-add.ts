@@ -1,15 +1,18 @@
 import { isHotpluggable } from "../../blockdev/devices.js";
 import { checkIoUring } from "../../blockdev/disk.js";
 import type { QemuCaps } from "../../blockdev/model.js";
-import { InputError } from "../../errors.js";
+import { backendPath, hasLimits, qosPolicy, type ThrottleTarget, throttleTargets } from "../../blockdev/qos.js";
+import { HotplugError, InputError } from "../../errors.js";
 import { instanceDiskPaths } from "../../ganeti/env.js";
 import { keepsDiscardDefault, withDiscardMended, withDisk } from "../../ganeti/runtime.js";
 import { ganetiHotplugsByDefault } from "../../host/ganeti-release.js";
+import type { QmpClient } from "../../qmp/client.js";
 import { type AddPlan, hotAdd, planAdd } from "../add.js";
 import { startedSettings } from "../context.js";
 import { settleDiskLink } from "../disk-link.js";
 import { blockOf, hostCaps, liveCaps } from "../live.js";
 import type { Change, HotplugOperation } from "../operation.js";
+import { applyThrottles, runningLimits } from "../qos.js";
 import { disksToAdd, entryOf } from "../request.js";
 
 interface DiskToAdd extends Change {
@@ -18,6 +21,27 @@ interface DiskToAdd extends Change {
   caps: { live?: Promise<QemuCaps> };
   /** Ganeti 3.1 hot-plugs the disk itself, unless told not to (--no-hotplug). */
   ganetiAttaches: boolean;
+  /** The disk's I/O limits from the instance's disk-qos: tags, set once it is attached. */
+  throttle: ThrottleTarget;
+  /** Attached (and recorded) by Ganeti 3.1 itself: only its limits are the hook's to set. */
+  throttleOnly?: true;
+}
+
+/**
+ * Sets a hot-added disk's I/O limits (one block_set_io_throttle, at once after device_add). A
+ * failure leaves the disk attached, and fails the change with what to do.
+ */
+async function limitAdded(qmp: QmpClient, t: ThrottleTarget): Promise<{ error?: HotplugError; logged: string[] }> {
+  if (!hasLimits(t.limits)) return { logged: [] };
+  try {
+    return { logged: (await applyThrottles(qmp, [t])).map((l) => `I/O limits: ${l}`) };
+  } catch (e) {
+    const error = new HotplugError(
+      "QOS_NOT_APPLIED",
+      `disk/${t.index} is attached, without the I/O limits of its disk-qos: tags (${(e as Error).message}); run ganeti-qemu-blockdev qos`,
+    );
+    return { error, logged: [] };
+  }
 }
 
 /**
@@ -41,12 +65,13 @@ export const DISK_ADD: HotplugOperation<DiskToAdd> = {
     }
     const caps = {};
     const ganetiAttaches = ganetiHotplugsByDefault(process.env);
-    return disks.map((d) => ({
-      label: `disk/${d.index}` as const,
-      plan: planAdd(d, settings, hostCaps(), ctx.warn),
-      caps,
-      ganetiAttaches,
-    }));
+    // A malformed disk-qos: tag is invalid input like any other: nothing is sent.
+    const policy = qosPolicy((ctx.env.post ?? ctx.env.pre).tags);
+    return disks.map((d) => {
+      const plan = planAdd(d, settings, hostCaps(), ctx.warn);
+      const [throttle] = throttleTargets(policy, [{ index: d.index, id: plan.id }]) as [ThrottleTarget];
+      return { label: `disk/${d.index}` as const, plan, caps, ganetiAttaches, throttle };
+    });
   },
 
   reconcileFirst: (changes) => new Set(changes.map((c) => c.plan.disk.uuid)),
@@ -69,7 +94,8 @@ export const DISK_ADD: HotplugOperation<DiskToAdd> = {
           skip: `Ganeti did not hot-plug disk/${plan.disk.index} (--no-hotplug, or its own hot-add failed): it is attached at the instance's next start`,
         };
       }
-      if (recorded) return { skip: undefined }; // Ganeti's own hot-add, done and recorded: nothing to add or say
+      // Ganeti's own hot-add, done and recorded: nothing to add, and only its limits to set.
+      if (recorded) return hasLimits(change.throttle.limits) ? { ...change, throttleOnly: true as const } : { skip: undefined };
     }
     const { disk } = plan;
     if (disk.path !== undefined && disk.path !== disk.link) {
@@ -78,7 +104,11 @@ export const DISK_ADD: HotplugOperation<DiskToAdd> = {
     return change;
   },
 
-  async apply(ctx, { plan, caps, ganetiAttaches }, { qmp, reconnect, doc, seen }) {
+  async apply(ctx, { plan, caps, ganetiAttaches, throttle, throttleOnly }, { qmp, reconnect, doc, seen }) {
+    if (throttleOnly) {
+      const lines = await applyThrottles(qmp, [throttle], await runningLimits(qmp));
+      return { logged: lines.map((l) => `I/O limits: ${l}`) };
+    }
     // The plan, made once in select, assumed QEMU able; only io_uring depends on what it is.
     if (plan.settings.aio === "io_uring") {
       caps.live ??= liveCaps(qmp, true);
@@ -88,9 +118,11 @@ export const DISK_ADD: HotplugOperation<DiskToAdd> = {
     const recorded = (doc()?.[3] ?? []).flatMap((e) => (e[0].hvinfo ? [e[0].hvinfo] : []));
     const { entry, error } = await hotAdd(qmp, plan, recorded, ctx.warn, ctx.unplugTimeoutMs, reconnect, await seen());
     if (!entry) return { error };
+    const limited = await limitAdded(qmp, { ...throttle, qdev: backendPath(plan.id, entry[0].hvinfo?.driver ?? "") });
     // Under 3.1, disk_discard mended too, so that Ganeti's next hot-add works (see keepsDiscardDefault).
     return {
-      error,
+      error: error ?? limited.error,
+      logged: limited.logged,
       disk: entry,
       runtime: (d) => (ganetiAttaches ? withDiscardMended(withDisk(d, entry)) : withDisk(d, entry)),
     };

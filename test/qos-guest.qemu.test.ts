@@ -1,0 +1,205 @@
+// Per-disk I/O limits as a real Linux guest measures them. QEMU's block layer throttles in
+// wall-clock time, also under TCG: the test guest writes, then reads, 3 MiB with direct I/O on every
+// disk whose first sector is marked IOTEST:<KiB>:<name>, all such disks at once, and reports each
+// disk's rates per pass. A pass that began before a change may straddle it, so each check takes
+// the second pass that began after it. query-block is asked each time as well.
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import { guestFiles, guestKernel, type Seen, waitConsole } from "../lab/guest.js";
+import { QmpClient } from "../src/qmp/client.js";
+import { type EnvVars, loadEnv, ROOT, runHook } from "./helpers/hook.js";
+import { type BlockInfo, queryBlock } from "./helpers/inspect.js";
+import { startInstance } from "./helpers/instance.js";
+import {
+  daemon,
+  images,
+  LAUNCHER,
+  launcherEnv,
+  linkDisks,
+  type Node,
+  node,
+  onNode,
+  recordedArgv,
+  run,
+} from "./helpers/launcher.js";
+import { freePort } from "./helpers/qemu.js";
+import { tempDir } from "./helpers/tmp.js";
+
+const START = loadEnv("ganeti-3.0.2/instance-start-pre.env");
+const ADD = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
+const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
+const APPEND = "console=ttyS0 panic=-1 quiet";
+const MIB = 1 << 20;
+const SAMPLE_KIB = 3072;
+t.comment(`guest kernel: ${guestKernel()}`);
+
+/** Marks a disk image for the guest's measurement (see scripts/build-guest.mjs). */
+function mark(image: string, name: string): void {
+  const fd = openSync(image, "r+");
+  writeSync(fd, Buffer.from(`IOTEST:${SAMPLE_KIB}:${name}\n`), 0, undefined, 0);
+  closeSync(fd);
+}
+
+interface Rates {
+  wr: number;
+  rd: number;
+  pass: number;
+  seen: Seen;
+}
+
+const report = (name: string, pass = "\\d+") => new RegExp(`GUEST: io \\S+ disk=${name} pass=(${pass}) wr=(\\d+) rd=(\\d+)`);
+const ratesOf = (seen: Seen): Rates => ({
+  pass: Number(seen.match[1]),
+  wr: Number(seen.match[2]),
+  rd: Number(seen.match[3]),
+  seen,
+});
+
+/** The disk's rates in the second pass that began after console offset `from`. */
+async function ratesAfter(console: string, name: string, from: number): Promise<Rates> {
+  const first = await waitConsole(console, report(name), 60_000, from);
+  return ratesOf(await waitConsole(console, report(name), 60_000, first.end));
+}
+
+/** The rates of several disks in one pass (the second after `from`): the pass they shared. */
+async function passAfter(console: string, names: string[], from: number): Promise<Rates[]> {
+  const lead = await ratesAfter(console, names[0] as string, from);
+  const rest = await Promise.all(names.slice(1).map((n) => waitConsole(console, report(n, String(lead.pass)), 60_000, from)));
+  return [lead, ...rest.map(ratesOf)];
+}
+
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(2)} MiB/s`;
+/** Within 10 % of the cap. */
+function near(t: Test, rate: number, cap: number, what: string): void {
+  t.ok(Math.abs(rate - cap) <= cap * 0.1, `${what}: ${mib(rate)}, cap ${mib(cap)}`);
+}
+
+const consoleLength = (file: string) => (existsSync(file) ? readFileSync(file, "latin1").length : 0);
+
+/** query-block's throttle fields of one device. */
+async function enforcedOn(q: QmpClient, id: string): Promise<Record<string, unknown>> {
+  const b = (await queryBlock(q)).find((x: BlockInfo) => x.qdev === id || x.qdev?.startsWith(`/machine/peripheral/${id}/`));
+  const i = (b?.inserted ?? {}) as Record<string, unknown>;
+  return { bps: i["bps"], bps_wr: i["bps_wr"], iops_wr: i["iops_wr"], group: i["group"] };
+}
+
+/** The same, on a connection of its own (QEMU serves one client on the instance's socket). */
+async function enforced(qmpSocket: string, id: string): Promise<Record<string, unknown>> {
+  const q = await QmpClient.connect(qmpSocket, { timeoutMs: 5000 });
+  try {
+    return await enforcedOn(q, id);
+  } finally {
+    q.close();
+  }
+}
+
+const DISK0 = "disk-077af63e-1010-4f10";
+const DISK1 = "disk-10aa34ab-09b5-44dc";
+
+/** Ganeti's recorded start argv with the test guest booting, 256 MiB, and its console in a file. */
+function guestArgv(n: Node, files: ReturnType<typeof images>, consoleFile: string): string[] {
+  const guest = guestFiles();
+  const argv = recordedArgv("instance-start", n, files);
+  argv[argv.indexOf("-m") + 1] = "256";
+  argv[argv.indexOf("-serial") + 1] = `file:${consoleFile}`;
+  return [...argv, "-kernel", guest.kernel, "-initrd", guest.initrd, "-append", APPEND];
+}
+
+t.test("launcher start, a live change to one group, and a live migration: the guest measures each", async (t) => {
+  const dir = tempDir(t);
+  const files = images(dir, 2);
+  files.disks.forEach((img, i) => mark(img, `D${i}`));
+  const n1 = node(join(dir, "node1"));
+  const n2 = node(join(dir, "node2"));
+  linkDisks(n1, files.disks);
+  linkDisks(n2, files.disks);
+  const env = launcherEnv(dir);
+  const console1 = join(dir, "console1.log");
+  const argv = guestArgv(n1, files, console1);
+  const tags = (n: Node, value: string) =>
+    runHook("disk-qos", { ...START, GANETI_INSTANCE_TAGS: value }, { args: ["--qmp-dir", join(n.dir, "ctrl")] });
+
+  // disk 0: 1 MiB/s in all; disk 1: 16 write requests a second (64 KiB each: 1 MiB/s), reads free.
+  t.equal((await tags(n1, "disk-qos:disk0:bps:1M disk-qos:disk1:iops-wr:16")).code, 0);
+  const r = await run(LAUNCHER, argv, env);
+  t.equal(r.code, 0, r.stderr.toString());
+  const vm = await daemon(t, n1);
+  await vm.qmp.execute("cont"); // as Ganeti does once kvm_path returned
+  vm.qmp.close();
+  t.same(await enforced(n1.qmp, DISK0), { bps: MIB, bps_wr: 0, iops_wr: 0, group: DISK0 }, "query-block: disk 0 at 1 MiB/s");
+  t.same(await enforced(n1.qmp, DISK1), { bps: 0, bps_wr: 0, iops_wr: 16, group: DISK1 }, "query-block: disk 1 at 16 write iops");
+  const boot = await waitConsole(console1, /GUEST: BOOT-OK/, 90_000);
+  const [d0, d1] = await passAfter(console1, ["D0", "D1"], boot.end);
+  near(t, d0?.wr ?? 0, MIB, "disk 0 writes");
+  near(t, d0?.rd ?? 0, MIB, "disk 0 reads");
+  near(t, d1?.wr ?? 0, MIB, "disk 1 writes (16 iops × 64 KiB)");
+  t.ok((d1?.rd ?? 0) > 2 * MIB, `disk 1 reads are not limited: ${mib(d1?.rd ?? 0)}`);
+
+  // A live change: both disks share one group of 1 MiB/s.
+  const changed = await run(
+    COMMAND,
+    ["qos", "inst1.ganeti.test", "--qmp-dir", join(n1.dir, "ctrl"), "--tags", "disk-qos:all:bps:1M"],
+    env,
+  );
+  t.equal(changed.code, 0, changed.stderr.toString());
+  t.match(changed.stdout.toString(), /set disk0 .*bps 1M \(group disk-qos-all\), was bps 1M/);
+  const at = consoleLength(console1);
+  for (const id of [DISK0, DISK1]) t.same(await enforced(n1.qmp, id), { bps: MIB, bps_wr: 0, iops_wr: 0, group: "disk-qos-all" });
+  const [g0, g1] = await passAfter(console1, ["D0", "D1"], at);
+  near(t, (g0?.wr ?? 0) + (g1?.wr ?? 0), MIB, "the group's writes, both disks at once");
+  near(t, (g0?.rd ?? 0) + (g1?.rd ?? 0), MIB, "the group's reads, both disks at once");
+
+  // A live migration: the target's launcher sets the recorded limits before the migration starts.
+  t.equal((await tags(n2, "disk-qos:all:bps:1M")).code, 0, "the migrate pre hook on the target");
+  const console2 = join(dir, "console2.log");
+  const port = await freePort();
+  const target = [
+    ...onNode(argv, n1, n2)
+      .filter((a) => a !== "-S")
+      .map((a) => (a === `file:${console1}` ? `file:${console2}` : a)),
+    "-incoming",
+    `tcp:127.0.0.1:${port}`,
+  ];
+  const r2 = await run(LAUNCHER, target, env);
+  t.equal(r2.code, 0, r2.stderr.toString());
+  const vm2 = await daemon(t, n2);
+  const source = await QmpClient.connect(n1.qmp, { timeoutMs: 5000 });
+  t.teardown(() => source.close());
+  await source.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
+  let status = "";
+  for (let i = 0; i < 1200 && status !== "completed" && status !== "failed"; i++) {
+    status = (await source.execute<{ status?: string }>("query-migrate")).status ?? "";
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  t.equal(status, "completed", "migrated");
+  source.close();
+  await vm.kill();
+  vm2.qmp.close();
+  for (const id of [DISK0, DISK1]) t.same(await enforced(n2.qmp, id), { bps: MIB, bps_wr: 0, iops_wr: 0, group: "disk-qos-all" });
+  const [m0, m1] = await passAfter(console2, ["D0", "D1"], 0);
+  near(t, (m0?.wr ?? 0) + (m1?.wr ?? 0), MIB, "on the target: the group's writes");
+});
+
+t.test("a hot-added disk gets its limits at once", async (t) => {
+  const inst = await startInstance(
+    t,
+    { disk_type: "paravirtual" },
+    { running: true, memory: 256, kernel: { ...guestFiles(), append: APPEND, console: "" } },
+  );
+  const boot = await waitConsole(inst.consoleLog, /GUEST: BOOT-OK/, 90_000);
+  const image = inst.addImage(2);
+  mark(image, "D2");
+  const env: EnvVars = {
+    ...inst.env(ADD),
+    GANETI_INSTANCE_TAGS: "disk-qos:disk2:bps-wr:1M",
+    GANETI_POST_INSTANCE_TAGS: "disk-qos:disk2:bps-wr:1M",
+  };
+  const res = await runHook("disk-add", env, { args: inst.pathArgs });
+  t.equal(res.code, 0, res.stderr);
+  const id = (res.json?.disk?.[0]?.hvinfo?.id as string | undefined) ?? "";
+  t.same(await enforcedOn(inst.vm.qmp, id), { bps: 0, bps_wr: MIB, iops_wr: 0, group: id }, "query-block: 1 MiB/s of writes");
+  const rates = await ratesAfter(inst.consoleLog, "D2", boot.end);
+  near(t, rates.wr, MIB, "the new disk's writes");
+  t.ok(rates.rd > 2 * MIB, `its reads are not limited: ${mib(rates.rd)}`);
+});
