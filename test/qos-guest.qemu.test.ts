@@ -109,7 +109,7 @@ function guestArgv(n: Node, files: ReturnType<typeof images>, consoleFile: strin
 t.test("launcher start, a live change to one group, and a live migration: the guest measures each", async (t) => {
   const dir = tempDir(t);
   const files = images(dir, 2);
-  files.disks.forEach((img, i) => mark(img, `D${i}`));
+  for (const [i, img] of files.disks.entries()) mark(img, `D${i}`);
   const n1 = node(join(dir, "node1"));
   const n2 = node(join(dir, "node2"));
   linkDisks(n1, files.disks);
