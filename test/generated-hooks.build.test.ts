@@ -19,6 +19,7 @@ import { DEFAULT_PATHS } from "../src/ganeti/paths.js";
 import { CONFIG_PATH_VARIABLE, DEFAULT_CONFIG_PATH } from "../src/host/config.js";
 import { HOOK_LINKS, LAYOUT, PROGRAMS } from "../src/host/plugin-files.js";
 import { CACHE_DIR_VARIABLE, PASS_THROUGH_FILE } from "../src/launcher/pass-through.js";
+import { qosRecordPath } from "../src/qos/record.js";
 import { loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -151,7 +152,9 @@ t.test("every hook installed through a symlink in a hook directory runs from the
     const [args, env] =
       hook === "instance-start"
         ? [[...paths, "--qemu-version", "7.2.22"], start]
-        : hook === "cluster-verify"
+        : hook === "disk-qos"
+          ? [paths, { ...start, GANETI_INSTANCE_TAGS: "disk-qos:disk0:iops:100" }]
+          : hook === "cluster-verify"
           ? [[], { GANETI_HOOKS_PHASE: "pre", GQB_CODE_CACHE: "report" }]
           : [paths, modify];
     const res = spawnSync(link, args, {
@@ -168,6 +171,7 @@ t.test("every hook installed through a symlink in a hook directory runs from the
     );
     if (hook === "instance-start") t.ok(Array.isArray(JSON.parse(res.stdout).argv), "and printed its argv");
     else if (hook === "cluster-verify") t.equal(res.stdout, "", "and did its work (nothing in the pre phase)");
+    else if (hook === "disk-qos") t.ok(existsSync(qosRecordPath(dir, "inst1.ganeti.test")), "and did its work (the tags recorded)");
     else t.match(res.stderr, /does not run on this node/, "and did its work (nothing to do on this node)");
   }
 });

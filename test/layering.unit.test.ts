@@ -64,11 +64,17 @@ const RULES: { name: string; check: (i: Import) => string | undefined }[] = [
         : undefined,
   },
   {
-    name: "src/launcher builds QEMU's command line before QEMU runs: no QMP, hot-plug, start-hook or node-setup code",
+    name: "src/launcher builds QEMU's command line before QEMU runs: no QMP, hot-plug, start-hook or node-setup code, and of the I/O limits only the node's record",
     check: ({ from, target }) =>
-      folder(from) === "launcher" && ["qmp", "hotplug", "start", "node"].includes(folder(target))
+      folder(from) === "launcher" &&
+      (["qmp", "hotplug", "start", "node"].includes(folder(target)) || (folder(target) === "qos" && target !== "qos/record.ts"))
         ? `${target}, which the launcher has no use for`
         : undefined,
+  },
+  {
+    name: "src/qos (per-disk I/O limits) sets limits on VMs: no start-hook, node-setup or command-line code",
+    check: ({ from, target }) =>
+      folder(from) === "qos" && ["start", "node"].includes(folder(target)) ? `${target}, a layer of its own` : undefined,
   },
   {
     name: "src/node (enable, disable, status, verify) acts on the node, not on VMs: no QMP, hot-plug or start-hook code",
@@ -113,7 +119,9 @@ t.test("each rule fails a deliberate violation", async (t) => {
     ["ganeti/evil.ts", 'import { InstanceSession } from "../hotplug/session.js";'],
     ["launcher/evil.ts", 'import { QmpClient } from "../qmp/client.js";'],
     ["launcher/evil.ts", 'import { storageFor } from "../start/storage.js";'],
+    ["launcher/evil.ts", 'import { applyThrottles } from "../qos/running.js";'],
     ["node/evil.ts", 'import { reconcile } from "../hotplug/reconcile.js";'],
+    ["qos/evil.ts", 'import { enableNode } from "../node/setup.js";'],
     ["hotplug/evil.ts", 'import { say } from "../cli/program.js";'],
   ];
   for (const [file, line] of bad) t.equal(violations(importsOf(file, line)).length, 1, `${file}: ${line}`);

@@ -1,7 +1,7 @@
 import { readHookEnv } from "../ganeti/env.js";
 import { appendLog } from "../host/plugin-log.js";
-import { setRunningLimits } from "../hotplug/qos.js";
-import { recordOf, recordTargets, writeQosRecord } from "../hotplug/qos-record.js";
+import { setRunningLimits } from "../qos/running.js";
+import { recordOf, recordTargets, writeQosRecord } from "../qos/record.js";
 import { InstanceSession, runsHere } from "../hotplug/session.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS } from "./args.js";
 import { timeouts } from "./hotplug.js";

@@ -6,7 +6,7 @@ import { DEFAULT_HOOKS_DIR, PACKAGE } from "../host/plugin-files.js";
 import { appendLog } from "../host/plugin-log.js";
 import { reconcileInstance } from "../hotplug/reconcile.js";
 import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
-import { instanceQos, type QosRequest } from "../node/instance-qos.js";
+import { instanceQos, type QosRequest } from "../qos/instance.js";
 import { nodeStatus } from "../node/node-status.js";
 import { disableNode, enableNode, type NodeSetup } from "../node/setup.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, parseArgs, str, usage } from "./args.js";

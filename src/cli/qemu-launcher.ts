@@ -97,7 +97,7 @@ async function startThrottled(
   const child = spawnSync(exec.path, out, { argv0: exec.name, stdio: ["inherit", 2, "inherit"] });
   if (child.error) throw new PluginError("QEMU_NOT_STARTED", `cannot run ${exec.path}: ${child.error.message}`);
   if (child.status !== 0) return child.status ?? 1;
-  const { applyQemuThrottles } = await import("../launcher/apply-throttles.js");
+  const { applyQemuThrottles } = await import("../qos/at-start.js");
   const lines = await applyQemuThrottles(throttles, instance);
   for (const l of lines) appendLog(env, NAME, `${instance}: I/O limits: ${l}`);
   return 0;

@@ -1,7 +1,7 @@
 import { dirname } from "node:path";
 import { backendPath, hasLimits, type ThrottleTarget } from "../blockdev/qos.js";
 import { parseOptString, splitOptions } from "../ganeti/kvm-argv.js";
-import { readQosRecord, recordTargets } from "../hotplug/qos-record.js";
+import { readQosRecord, recordTargets } from "../qos/record.js";
 
 /** What the launcher must do to a QEMU it starts before the guest runs: its I/O limits. */
 export interface StartThrottles {

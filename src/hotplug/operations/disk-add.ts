@@ -12,7 +12,7 @@ import { startedSettings } from "../context.js";
 import { settleDiskLink } from "../disk-link.js";
 import { blockOf, hostCaps, liveCaps } from "../live.js";
 import type { Change, HotplugOperation } from "../operation.js";
-import { applyThrottles, runningLimits } from "../qos.js";
+import { applyThrottles, runningLimits } from "../../qos/running.js";
 import { disksToAdd, entryOf } from "../request.js";
 
 interface DiskToAdd extends Change {

@@ -1,0 +1,114 @@
+// The disk-qos: tag grammar and what it becomes for QEMU: pure, so every rule is tried here, and
+// the real-QEMU suites (qos.qemu.test.ts, qos-guest.qemu.test.ts) prove QEMU takes what it makes.
+import t from "tap";
+import {
+  ALL_GROUP,
+  backendPath,
+  describeLimits,
+  limitsOf,
+  qosPolicy,
+  sameLimits,
+  throttleArguments,
+  throttleTargets,
+} from "../src/blockdev/qos.js";
+import { PluginError } from "../src/errors.js";
+
+const K = 1024;
+
+t.test("disk and group limits, with units, bursts and other tags ignored", async (t) => {
+  const p = qosPolicy([
+    "web",
+    "disk-qos:disk0:iops:500",
+    "disk-qos:disk0:iops-max:800",
+    "disk-qos:disk12:bps-wr:3G",
+    "owner:ops",
+  ]);
+  t.same(Object.fromEntries(p.disks), { 0: { iops: 500, iops_max: 800 }, 12: { bps_wr: 3 * K ** 3 } });
+  t.equal(p.all, undefined);
+  const g = qosPolicy(["disk-qos:all:bps:200M", "disk-qos:all:iops-rd:40"]);
+  t.same(g.all, { bps: 200 * K * K, iops_rd: 40 });
+  t.equal(g.disks.size, 0);
+  t.same(qosPolicy([]), { disks: new Map() });
+  t.same(qosPolicy(["disk-qos:disk1:bps:7K"]).disks.get(1), { bps: 7 * K });
+});
+
+const refused: [string[], RegExp][] = [
+  [["disk-qos:disk0:iops"], /'disk-qos:disk0:iops': expected disk-qos:disk<N>\|all:<knob>:<value>/],
+  [["disk-qos:disk0:iops:5:6"], /expected/],
+  [["disk-qos:vda:iops:5"], /'vda' is neither disk<N>/],
+  [["disk-qos:disk01:iops:5"], /'disk01' is neither/],
+  [["disk-qos:disk0:latency:5"], /unknown knob 'latency' \(known: bps, bps-rd/],
+  [["disk-qos:disk0:iops:5K"], /a positive integer \(operations per second\)/],
+  [["disk-qos:disk0:bps:1T"], /optionally ending in K, M or G/],
+  [["disk-qos:disk0:bps:0"], /from 1 to/],
+  [["disk-qos:disk0:bps:2000000G"], /from 1 to 1000000000000000/],
+  [
+    ["disk-qos:disk0:iops:5", "disk-qos:disk0:iops:6"],
+    /'disk-qos:disk0:iops:6': sets iops again \(also 'disk-qos:disk0:iops:5'\)/,
+  ],
+  [
+    ["disk-qos:all:bps:1M", "disk-qos:all:bps-wr:1M"],
+    /'disk-qos:all:bps-wr:1M': a total bps limit \(disk-qos:all:bps:1M\) and a read\/write one/,
+  ],
+  [["disk-qos:disk0:iops-max:9"], /'disk-qos:disk0:iops-max:9': a burst needs its rate \(iops\)/],
+  [
+    ["disk-qos:disk0:iops:10", "disk-qos:disk0:iops-max:9"],
+    /'disk-qos:disk0:iops-max:9': the burst is lower than the rate \(10\)/,
+  ],
+  [
+    ["disk-qos:disk3:iops:10", "disk-qos:all:bps:1M"],
+    /'disk-qos:disk3:iops:10': a disk limit and a disk-qos:all limit \('disk-qos:all:bps:1M'\)/,
+  ],
+];
+for (const [tags, re] of refused) {
+  t.test(`refused in one line naming the tag: ${tags.join(" ")}`, async (t) => {
+    const e = t.throws(() => qosPolicy(tags)) as PluginError;
+    t.ok(e instanceof PluginError && e.code === "BAD_QOS_TAG" && e.exitCode === 2, "BAD_QOS_TAG, exit 2");
+    t.match(e.message, re);
+    t.notMatch(e.message, /\n/);
+  });
+}
+
+t.test("targets: every disk listed, in its own group or the shared one; no limits clear", async (t) => {
+  const disks = [
+    { index: 0, id: "disk-a" },
+    { index: 1, id: "disk-b" },
+  ];
+  const own = throttleTargets(qosPolicy(["disk-qos:disk1:iops:5"]), disks);
+  t.same(own, [
+    { id: "disk-a", index: 0, limits: {}, group: "disk-a" },
+    { id: "disk-b", index: 1, limits: { iops: 5 }, group: "disk-b" },
+  ]);
+  t.same(
+    throttleArguments(own[0] as (typeof own)[0]),
+    { id: "disk-a", bps: 0, bps_rd: 0, bps_wr: 0, iops: 0, iops_rd: 0, iops_wr: 0 },
+    "no group when clearing",
+  );
+  const shared = throttleTargets(qosPolicy(["disk-qos:all:bps:1M", "disk-qos:all:bps-max:2M"]), disks);
+  t.ok(shared.every((s) => s.group === ALL_GROUP));
+  t.same(throttleArguments({ ...(shared[1] as (typeof shared)[1]), qdev: backendPath("disk-b", "virtio-blk-pci") }), {
+    id: "/machine/peripheral/disk-b/virtio-backend",
+    bps: K * K,
+    bps_rd: 0,
+    bps_wr: 0,
+    iops: 0,
+    iops_rd: 0,
+    iops_wr: 0,
+    bps_max: 2 * K * K,
+    group: ALL_GROUP,
+  });
+  t.equal(backendPath("disk-c", "scsi-hd"), "disk-c", "a SCSI disk's BlockBackend is the device's own");
+});
+
+t.test("QEMU's answer read back, and described as tags write it", async (t) => {
+  const inserted = { bps: 0, bps_rd: 0, bps_wr: 2 * K * K, iops: 500, iops_rd: 0, iops_wr: 0, iops_max: 50, group: "g" };
+  t.same(limitsOf(inserted), { bps_wr: 2 * K * K, iops: 500 }, "a burst not asked for is QEMU's default, not a limit");
+  t.same(limitsOf(inserted, { iops_max: 50 }), { bps_wr: 2 * K * K, iops: 500, iops_max: 50 });
+  t.ok(sameLimits({ iops: 5 }, { iops: 5, bps: 0 }));
+  t.notOk(sameLimits({ iops: 5 }, { iops: 6 }));
+  t.equal(
+    describeLimits({ iops: 500, bps_wr: 3 * K ** 3, bps: 1536 * K, bps_rd: 1000 }),
+    "bps 1536K, bps-rd 1000, bps-wr 3G, iops 500",
+  );
+  t.equal(describeLimits({}), "none");
+});
