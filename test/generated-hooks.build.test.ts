@@ -155,8 +155,8 @@ t.test("every hook installed through a symlink in a hook directory runs from the
         : hook === "disk-qos"
           ? [paths, { ...start, GANETI_INSTANCE_TAGS: "disk-qos:disk0:iops:100" }]
           : hook === "cluster-verify"
-          ? [[], { GANETI_HOOKS_PHASE: "pre", GQB_CODE_CACHE: "report" }]
-          : [paths, modify];
+            ? [[], { GANETI_HOOKS_PHASE: "pre", GQB_CODE_CACHE: "report" }]
+            : [paths, modify];
     const res = spawnSync(link, args, {
       cwd: "/",
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...env },
@@ -171,7 +171,8 @@ t.test("every hook installed through a symlink in a hook directory runs from the
     );
     if (hook === "instance-start") t.ok(Array.isArray(JSON.parse(res.stdout).argv), "and printed its argv");
     else if (hook === "cluster-verify") t.equal(res.stdout, "", "and did its work (nothing in the pre phase)");
-    else if (hook === "disk-qos") t.ok(existsSync(qosRecordPath(dir, "inst1.ganeti.test")), "and did its work (the tags recorded)");
+    else if (hook === "disk-qos")
+      t.ok(existsSync(qosRecordPath(dir, "inst1.ganeti.test")), "and did its work (the tags recorded)");
     else t.match(res.stderr, /does not run on this node/, "and did its work (nothing to do on this node)");
   }
 });

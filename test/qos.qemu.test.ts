@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { qosRecordPath } from "../src/qos/record.js";
 import { QmpClient } from "../src/qmp/client.js";
+import { qosRecordPath } from "../src/qos/record.js";
 import { type EnvVars, loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { type BlockInfo, queryBlock } from "./helpers/inspect.js";
 import {

@@ -1,8 +1,8 @@
 import { readHookEnv } from "../ganeti/env.js";
 import { appendLog } from "../host/plugin-log.js";
-import { setRunningLimits } from "../qos/running.js";
-import { recordOf, recordTargets, writeQosRecord } from "../qos/record.js";
 import { InstanceSession, runsHere } from "../hotplug/session.js";
+import { recordOf, recordTargets, writeQosRecord } from "../qos/record.js";
+import { setRunningLimits } from "../qos/running.js";
 import { COMMON_FLAGS, nodePaths, PATH_FLAGS } from "./args.js";
 import { timeouts } from "./hotplug.js";
 import { runHook } from "./program.js";

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { PluginError } from "../errors.js";
-import { applyThrottles } from "../qos/running.js";
-import { QmpClient } from "../qmp/client.js";
 import type { StartThrottles } from "../launcher/start-throttles.js";
+import { QmpClient } from "../qmp/client.js";
+import { applyThrottles } from "../qos/running.js";
 
 /** How long the launcher waits for QEMU's QMP at start (it is there once QEMU daemonized). */
 const QMP_TIMEOUT_MS = 10_000;

@@ -2,9 +2,9 @@ import { describeLimits, hasLimits, qosPolicy } from "../blockdev/qos.js";
 import { PluginError } from "../errors.js";
 import type { NodePaths } from "../ganeti/paths.js";
 import { builtin } from "../host/builtin.js";
-import { enforced, setRunningLimits } from "../qos/running.js";
-import { type QosRecord, readQosRecord, recordTargets, writeQosRecord } from "../qos/record.js";
 import { InstanceSession, runsHere } from "../hotplug/session.js";
+import { type QosRecord, readQosRecord, recordTargets, writeQosRecord } from "../qos/record.js";
+import { enforced, setRunningLimits } from "../qos/running.js";
 
 /** An instance's tags, disks and primary node as Ganeti's configuration holds them now. */
 export interface GanetiQos extends QosRecord {

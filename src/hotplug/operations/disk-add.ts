@@ -7,12 +7,12 @@ import { instanceDiskPaths } from "../../ganeti/env.js";
 import { keepsDiscardDefault, withDiscardMended, withDisk } from "../../ganeti/runtime.js";
 import { ganetiHotplugsByDefault } from "../../host/ganeti-release.js";
 import type { QmpClient } from "../../qmp/client.js";
+import { applyThrottles, runningLimits } from "../../qos/running.js";
 import { type AddPlan, hotAdd, planAdd } from "../add.js";
 import { startedSettings } from "../context.js";
 import { settleDiskLink } from "../disk-link.js";
 import { blockOf, hostCaps, liveCaps } from "../live.js";
 import type { Change, HotplugOperation } from "../operation.js";
-import { applyThrottles, runningLimits } from "../../qos/running.js";
 import { disksToAdd, entryOf } from "../request.js";
 
 interface DiskToAdd extends Change {
