@@ -22,13 +22,17 @@ const status = (qemu: string, machineTypes: string[], running: { instance: strin
 t.test(
   "who could receive an instance: its DRBD secondary, any verified node for shared storage, none for local disks",
   async (t) => {
-    const got = placements("drbd1|n1|n2|drbd\nshared1|n1||sharedfile\nrbd1|n2||rbd\nplain1|n1||plain\nfile1|n3||file\n", cluster);
+    const got = placements(
+      "drbd1|n1|n2|drbd|web,disk-qos:disk0:iops:5|u0,u1\nshared1|n1||sharedfile||\nrbd1|n2||rbd||\nplain1|n1||plain||\nfile1|n3||file||\n",
+      cluster,
+    );
+    const none = { tags: [], disks: [] };
     t.same(Object.fromEntries(got), {
-      drbd1: { primary: "n1", receivers: ["n2"] },
-      shared1: { primary: "n1", receivers: ["n2", "n3"] },
-      rbd1: { primary: "n2", receivers: ["n1", "n3"] },
-      plain1: { primary: "n1", receivers: [] },
-      file1: { primary: "n3", receivers: [] },
+      drbd1: { primary: "n1", receivers: ["n2"], tags: ["web", "disk-qos:disk0:iops:5"], disks: ["u0", "u1"] },
+      shared1: { primary: "n1", receivers: ["n2", "n3"], ...none },
+      rbd1: { primary: "n2", receivers: ["n1", "n3"], ...none },
+      plain1: { primary: "n1", receivers: [], ...none },
+      file1: { primary: "n3", receivers: [], ...none },
     });
   },
 );
@@ -69,12 +73,12 @@ t.test("the master's listing comes from Ganeti's CLI; where it does not answer, 
     process.env["PATH"] = path;
   });
   // A stand-in for Ganeti's CLI, where none runs: its output as Ganeti prints it for these fields.
-  writeFileSync(join(dir, "gnt-instance"), "#!/bin/sh\nprintf 'web1|n1|n2|drbd\\n'\n", { mode: 0o755 });
+  writeFileSync(join(dir, "gnt-instance"), "#!/bin/sh\nprintf 'web1|n1|n2|drbd|disk-qos:all:bps:1M|u0\\n'\n", { mode: 0o755 });
   process.env["PATH"] = dir;
   t.same(
     Object.fromEntries(await listPlacements({ ...cluster, name: "c", me: "n1", hostname: "n1", master: "n1", sshPorts: {} })),
     {
-      web1: { primary: "n1", receivers: ["n2"] },
+      web1: { primary: "n1", receivers: ["n2"], tags: ["disk-qos:all:bps:1M"], disks: ["u0"] },
     },
   );
   process.env["PATH"] = join(dir, "none");

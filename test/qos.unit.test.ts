@@ -101,9 +101,18 @@ t.test("targets: every disk listed, in its own group or the shared one; no limit
 });
 
 t.test("QEMU's answer read back, and described as tags write it", async (t) => {
-  const inserted = { bps: 0, bps_rd: 0, bps_wr: 2 * K * K, iops: 500, iops_rd: 0, iops_wr: 0, iops_max: 50, group: "g" };
-  t.same(limitsOf(inserted), { bps_wr: 2 * K * K, iops: 500 }, "a burst not asked for is QEMU's default, not a limit");
-  t.same(limitsOf(inserted, { iops_max: 50 }), { bps_wr: 2 * K * K, iops: 500, iops_max: 50 });
+  const inserted = {
+    bps: 0,
+    bps_rd: 0,
+    bps_wr: 2 * K * K,
+    iops: 500,
+    iops_rd: 0,
+    iops_wr: 0,
+    iops_max: 800,
+    group: "g",
+    ro: false,
+  };
+  t.same(limitsOf(inserted), { bps_wr: 2 * K * K, iops: 500, iops_max: 800 }, "rates and bursts, nothing else");
   t.ok(sameLimits({ iops: 5 }, { iops: 5, bps: 0 }));
   t.notOk(sameLimits({ iops: 5 }, { iops: 6 }));
   t.equal(
@@ -111,4 +120,41 @@ t.test("QEMU's answer read back, and described as tags write it", async (t) => {
     "bps 1536K, bps-rd 1000, bps-wr 3G, iops 500",
   );
   t.equal(describeLimits({}), "none");
+});
+
+t.test("the master's verify: one line per running instance whose limits are not its tags'", async (t) => {
+  const { qosGaps } = await import("../src/node/cluster-verify.js");
+  const uuid0 = "077af63e-1010-4f10-afbc-38b0886148d0";
+  const uuid1 = "10aa34ab-09b5-44dc-b483-435c5ea120a7";
+  const [id0, id1] = ["disk-077af63e-1010-4f10", "disk-10aa34ab-09b5-44dc"];
+  const place = (tags: string[]) => ({ primary: "n1", receivers: [], tags, disks: [uuid0, uuid1] });
+  const status = (disks: { id: string; limits: Record<string, number>; group?: string }[]) =>
+    new Map([["n1", { version: "1", build: "b", hooks: [], launcher: [], problems: [], limits: [{ instance: "web1", disks }] }]]);
+  const enforcing = status([
+    { id: id0, limits: { iops: 500 }, group: id0 },
+    { id: id1, limits: {} },
+  ]);
+  t.same(qosGaps(enforcing, new Map([["web1", place(["disk-qos:disk0:iops:500"])]])), [], "as the tags ask: nothing");
+  t.same(qosGaps(enforcing, new Map([["web1", place(["disk-qos:disk0:iops:500", "disk-qos:disk1:bps:1M"])]])), [
+    `instance web1 on n1: disk1 runs with none, its tags ask bps 1M (group ${id1}); run \`ganeti-qemu-blockdev qos web1\` on the master`,
+  ]);
+  t.same(
+    qosGaps(enforcing, new Map([["web1", place([])]])),
+    [
+      `instance web1 on n1: disk0 runs with iops 500 (group ${id0}), its tags ask none; run \`ganeti-qemu-blockdev qos web1\` on the master`,
+    ],
+    "tags removed, limits left",
+  );
+  t.match(
+    qosGaps(enforcing, new Map([["web1", place(["disk-qos:all:iops:500"])]])),
+    [
+      /disk0 runs with iops 500 \(group disk-077af63e-1010-4f10\), its tags ask iops 500 \(group disk-qos-all\); disk1 runs with none/,
+    ],
+    "the same rate in another group differs too; both disks in the instance's one line",
+  );
+  t.match(
+    qosGaps(enforcing, new Map([["web1", place(["disk-qos:disk0:iops:x"])]]))[0],
+    /^instance web1: instance tag 'disk-qos:disk0:iops:x'/,
+  );
+  t.same(qosGaps(enforcing, new Map()), [], "an instance Ganeti does not list: nothing");
 });

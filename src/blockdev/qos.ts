@@ -175,17 +175,14 @@ export function throttleArguments(t: ThrottleTarget): Record<string, unknown> {
 export const hasLimits = (l: Limits): boolean => Object.values(l).some((v) => v !== undefined && v > 0);
 
 /**
- * The limits QEMU reports for one device (query-block's `inserted`): the rates it enforces, with
- * the bursts QEMU fills in by itself (a tenth of the rate when none was given) left out unless
- * their rate's own burst was asked for: `asked` is what the policy set.
+ * The limits QEMU reports for one device (query-block's `inserted`): every rate and burst it
+ * enforces. QEMU reports a burst only where one was set (its default burst is not reported).
  */
-export function limitsOf(inserted: Record<string, unknown>, asked: Limits = {}): Limits {
+export function limitsOf(inserted: Record<string, unknown>): Limits {
   const out: Limits = {};
   for (const f of THROTTLE_FIELDS) {
     const v = inserted[f];
-    if (typeof v !== "number" || v <= 0) continue;
-    if (f.endsWith("_max") && asked[f] === undefined) continue;
-    out[f] = v;
+    if (typeof v === "number" && v > 0) out[f] = v;
   }
   return out;
 }

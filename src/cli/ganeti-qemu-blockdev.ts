@@ -9,6 +9,7 @@ import { runsHere, TIMEOUT_DEFAULTS } from "../hotplug/session.js";
 import { nodeStatus } from "../node/node-status.js";
 import { disableNode, enableNode, type NodeSetup } from "../node/setup.js";
 import { instanceQos, type QosRequest } from "../qos/instance.js";
+import { withLimits } from "../qos/running.js";
 import { type Args, COMMON_FLAGS, type Flag, nodePaths, PATH_FLAGS, parseArgs, str, usage } from "./args.js";
 import { timeouts } from "./hotplug.js";
 import { pluginRoot, runMain, writeFd } from "./program.js";
@@ -135,10 +136,12 @@ function qos(operand: string | undefined, args: Args, say: (l: string) => void):
   return instanceQos(req, say);
 }
 
-function status(args: Args): string[] {
+async function status(args: Args): Promise<string[]> {
   const paths = [str(args, "path") ?? DEFAULT_QEMU];
-  const status = nodeStatus(pluginRoot(), str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, __filename, paths, nodePaths(args));
-  if (args.has("json")) return [JSON.stringify(status)];
+  const node = nodePaths(args);
+  const status = nodeStatus(pluginRoot(), str(args, "hooks-dir") ?? DEFAULT_HOOKS_DIR, __filename, paths, node);
+  // The master's verify compares each running instance's limits with its tags.
+  if (args.has("json")) return [JSON.stringify(await withLimits(status, node.qmpDir))];
   return [
     `version ${status.version} (build ${status.build})${status.qemu ? `, QEMU ${status.qemu}` : ""}`,
     `hooks linked: ${status.hooks.join(", ") || "none"}`,
@@ -167,7 +170,7 @@ const COMMANDS: Record<
       return [];
     },
   },
-  status: { run: async (args) => status(args) },
+  status: { run: (args) => status(args) },
   reconcile: { operand: true, run: (args, _say, operand) => reconcile(operand, args) },
   qos: { operand: true, run: (args, say, operand) => qos(operand, args, say) },
 };

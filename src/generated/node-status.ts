@@ -39,5 +39,18 @@ export interface NodeStatus {
     instance: string;
     machine: string;
   }[];
+  /**
+   * the I/O limits QEMU enforces on each disk of each instance running on the node (query-block), where it answered within its timeout; the master compares them with the instances' disk-qos: tags
+   */
+  limits?: {
+    instance: string;
+    disks: {
+      id: string;
+      group?: string;
+      limits: {
+        [k: string]: number;
+      };
+    }[];
+  }[];
   [k: string]: unknown;
 }

@@ -1,4 +1,14 @@
 import { readFileSync } from "node:fs";
+import { diskDeviceId } from "../blockdev/ids.js";
+import {
+  describeLimits,
+  hasLimits,
+  type Limits,
+  qosPolicy,
+  sameLimits,
+  type ThrottleTarget,
+  throttleTargets,
+} from "../blockdev/qos.js";
 import { PluginError } from "../errors.js";
 import { validateNodeStatus } from "../generated/validators.js";
 import { builtin } from "../host/builtin.js";
@@ -169,32 +179,36 @@ export function clusterProblems(self: NodeStatus, cluster: Cluster, answers: Rea
   return lines;
 }
 
-/** Where an instance runs, and the nodes that could receive it by migration or failover. */
+/** Where an instance runs, the nodes that could receive it by migration or failover, its tags and disks. */
 export interface Placement {
   primary: string;
   receivers: string[];
+  tags: string[];
+  /** Its disks' uuids, by index. */
+  disks: string[];
 }
 
 /** Disk templates every node reaches: such an instance can move to any node Ganeti verifies. */
 const SHARED_TEMPLATES: ReadonlySet<string> = new Set(["sharedfile", "blockdev", "rbd", "ext", "gluster", "diskless"]);
 
 /**
- * Ganeti's instances, from `gnt-instance list -o name,pnode,snodes,disk_template` (one per line,
- * `|` between fields): a DRBD instance can go to its secondary, one on shared storage to any
- * other node Ganeti verifies, one on local disks nowhere.
+ * Ganeti's instances, from `gnt-instance list -o name,pnode,snodes,disk_template,tags,disk.uuids`
+ * (one per line, `|` between fields, `,` within): a DRBD instance can go to its secondary, one on
+ * shared storage to any other node Ganeti verifies, one on local disks nowhere.
  */
 export function placements(listing: string, cluster: Pick<Cluster, "nodes" | "skipped">): Map<string, Placement> {
   const candidates = cluster.nodes.filter((n) => !cluster.skipped.includes(n));
   const out = new Map<string, Placement>();
   for (const line of listing.split("\n").filter(Boolean)) {
-    const [name = "", primary = "", secondaries = "", template = ""] = line.split("|");
+    const [name = "", primary = "", secondaries = "", template = "", tags = "", disks = ""] = line.split("|");
+    const list = (f: string) => f.split(",").filter(Boolean);
     const receivers =
       template === "drbd"
         ? secondaries.split(",").filter(Boolean)
         : SHARED_TEMPLATES.has(template)
           ? candidates.filter((n) => n !== primary)
           : [];
-    out.set(name, { primary, receivers });
+    out.set(name, { primary, receivers, tags: list(tags), disks: list(disks) });
   }
   return out;
 }
@@ -202,7 +216,7 @@ export function placements(listing: string, cluster: Pick<Cluster, "nodes" | "sk
 /** The master's view of the instances (empty where Ganeti's CLI does not answer: the check is then skipped). */
 export function listPlacements(cluster: Cluster): Promise<Map<string, Placement>> {
   const { execFile } = builtin<typeof import("node:child_process")>("node:child_process");
-  const args = ["list", "--no-headers", "--separator=|", "-o", "name,pnode,snodes,disk_template"];
+  const args = ["list", "--no-headers", "--separator=|", "-o", "name,pnode,snodes,disk_template,tags,disk.uuids"];
   return new Promise((resolve) => {
     execFile("gnt-instance", args, { encoding: "utf8", timeout: 60_000 }, (err, stdout) =>
       resolve(err ? new Map() : placements(stdout, cluster)),
@@ -226,6 +240,48 @@ export function machineGaps(statuses: ReadonlyMap<string, NodeStatus>, places: R
         const qemu = there.qemu ? `QEMU ${there.qemu}` : "QEMU";
         lines.push(
           `instance ${instance} runs machine type ${machine} on ${node}, which ${to}'s ${qemu} lacks: it can neither migrate nor fail over there; set its machine_version to a type both have`,
+        );
+      }
+    }
+  }
+  return lines;
+}
+
+/**
+ * Each running instance whose I/O limits differ from what its disk-qos: tags ask: one line per
+ * instance and node (a tag change runs no hook, so this is where a forgotten `qos` shows), or a
+ * tag that is malformed. Nodes that did not say (another version, a QEMU busy with a hook) are
+ * left out.
+ */
+export function qosGaps(statuses: ReadonlyMap<string, NodeStatus>, places: ReadonlyMap<string, Placement>): string[] {
+  const lines: string[] = [];
+  for (const [node, status] of statuses) {
+    for (const { instance, disks } of status.limits ?? []) {
+      const place = places.get(instance);
+      if (!place) continue;
+      let targets: ThrottleTarget[];
+      try {
+        targets = throttleTargets(
+          qosPolicy(place.tags),
+          place.disks.map((uuid, index) => ({ index, id: diskDeviceId(uuid) })),
+        );
+      } catch (e) {
+        lines.push(`instance ${instance}: ${(e as Error).message}; no limit of its tags is set`);
+        continue;
+      }
+      const wrong = targets.flatMap((t) => {
+        const now = disks.find((d) => d.id === t.id);
+        if (!now) return []; // not attached: nothing enforces anything on it
+        const same = sameLimits(now.limits, t.limits) && (!hasLimits(t.limits) || now.group === t.group);
+        const inGroup = (l: Limits, g: string | undefined) =>
+          hasLimits(l) && g ? `${describeLimits(l)} (group ${g})` : describeLimits(l);
+        return same
+          ? []
+          : [`disk${t.index} runs with ${inGroup(now.limits, now.group)}, its tags ask ${inGroup(t.limits, t.group)}`];
+      });
+      if (wrong.length) {
+        lines.push(
+          `instance ${instance} on ${node}: ${wrong.join("; ")}; run \`ganeti-qemu-blockdev qos ${instance}\` on the master`,
         );
       }
     }

@@ -7,7 +7,8 @@ import {
   type ThrottleTarget,
   throttleArguments,
 } from "../blockdev/qos.js";
-import type { QmpClient } from "../qmp/client.js";
+import type { NodeStatus } from "../generated/node-status.js";
+import { QmpClient } from "../qmp/client.js";
 
 /** What QEMU enforces on one disk's device now (query-block). */
 export interface RunningLimits {
@@ -31,16 +32,13 @@ interface BlockInfo {
   inserted?: Record<string, unknown> & { group?: string };
 }
 
-/** The limits of every device with a medium, by device id; `asked` says which bursts to report. */
-export async function runningLimits(
-  qmp: QmpClient,
-  asked: (id: string) => Limits = () => ({}),
-): Promise<Map<string, RunningLimits>> {
+/** The limits of every device with a medium, by device id. */
+export async function runningLimits(qmp: QmpClient): Promise<Map<string, RunningLimits>> {
   const out = new Map<string, RunningLimits>();
   for (const b of await qmp.execute<BlockInfo[]>("query-block")) {
     if (!b.qdev || !b.inserted) continue;
     const id = deviceIdOfQdev(b.qdev);
-    const limits = limitsOf(b.inserted, asked(id));
+    const limits = limitsOf(b.inserted);
     out.set(
       id,
       hasLimits(limits) && b.inserted.group ? { limits, group: b.inserted.group, qdev: b.qdev } : { limits, qdev: b.qdev },
@@ -91,10 +89,9 @@ export async function setRunningLimits(
   qmp: QmpClient,
   targets: readonly ThrottleTarget[],
 ): Promise<{ changes: string[]; disks: DiskLimitsState[] }> {
-  const asked = (id: string) => targets.find((t) => t.id === id)?.limits ?? {};
-  const before = await runningLimits(qmp, asked);
+  const before = await runningLimits(qmp);
   const changes = await applyThrottles(qmp, targets, before);
-  const after = changes.length ? await runningLimits(qmp, asked) : before;
+  const after = changes.length ? await runningLimits(qmp) : before;
   return { changes, disks: targets.map((target) => ({ target, running: after.get(target.id) })) };
 }
 
@@ -103,3 +100,44 @@ export const enforced = (s: DiskLimitsState): boolean =>
   s.running !== undefined &&
   sameLimits(s.running.limits, s.target.limits) &&
   (!hasLimits(s.target.limits) || s.running.group === s.target.group);
+
+/** How long verify waits for one instance's QMP (a hook may hold it: then that instance is not compared). */
+const VERIFY_QMP_TIMEOUT_MS = 2000;
+
+/**
+ * The limits QEMU enforces on each disk of each instance named, asked once each over its QMP
+ * socket (for `status --json`, which the master's verify compares with the tags). An instance
+ * whose QEMU does not answer in time is left out.
+ */
+export async function nodeLimits(
+  qmpDir: string,
+  instances: readonly string[],
+): Promise<{ instance: string; disks: { id: string; limits: Limits; group?: string }[] }[]> {
+  const one = async (instance: string) => {
+    let qmp: QmpClient | undefined;
+    try {
+      qmp = await QmpClient.connect(`${qmpDir}/${instance}.qmp`, {
+        timeoutMs: VERIFY_QMP_TIMEOUT_MS,
+        commandTimeoutMs: VERIFY_QMP_TIMEOUT_MS,
+      });
+      const running = await runningLimits(qmp);
+      return [
+        {
+          instance,
+          disks: [...running].map(([id, r]) => (r.group ? { id, limits: r.limits, group: r.group } : { id, limits: r.limits })),
+        },
+      ];
+    } catch {
+      return [];
+    } finally {
+      qmp?.close();
+    }
+  };
+  return (await Promise.all(instances.map(one))).flat();
+}
+
+/** A node's status with the limits of its running instances (see nodeLimits). */
+export async function withLimits(status: NodeStatus, qmpDir: string): Promise<NodeStatus> {
+  const running = status.running?.map((r) => r.instance) ?? [];
+  return running.length ? { ...status, limits: await nodeLimits(qmpDir, running) } : status;
+}
