@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./root.js";
 
@@ -99,3 +99,60 @@ export function waitConsole(file: string, re: RegExp | Expect, timeoutMs: number
   const read = () => (existsSync(file) ? readFileSync(file, "latin1") : "");
   return waitLine(read, re instanceof RegExp ? { re } : re, timeoutMs, from);
 }
+
+/** What the guest reads and writes per pass on each marked disk (see scripts/build-guest.mjs). */
+export const IO_SAMPLE_KIB = 3072;
+const MIB = 1 << 20;
+
+/**
+ * Marks a disk (an image file, or a disk's block device) for the guest's I/O measurement under
+ * `name` (capitals and digits), or unmarks it (`name` undefined): the guest stops measuring it.
+ */
+export function markIoTest(path: string, name: string | undefined): void {
+  const fd = openSync(path, "r+");
+  try {
+    const text = name === undefined ? "" : `IOTEST:${IO_SAMPLE_KIB}:${name}\n`;
+    writeSync(fd, Buffer.concat([Buffer.from(text), Buffer.alloc(32 - text.length)]), 0, 32, 0);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** One disk's rates in one pass, in bytes/s, as the guest reported them. */
+export interface IoRates {
+  wr: number;
+  rd: number;
+  pass: number;
+  seen: Seen;
+}
+
+/** The guest's report for the disk marked `name` (in pass `pass`, or any). */
+export const ioReport = (name: string, pass = "\\d+") =>
+  new RegExp(`GUEST: io \\S+ disk=${name} pass=(${pass}) wr=(\\d+) rd=(\\d+)`);
+export const ioRates = (seen: Seen): IoRates => ({
+  pass: Number(seen.match[1]),
+  wr: Number(seen.match[2]),
+  rd: Number(seen.match[3]),
+  seen,
+});
+
+/**
+ * The rates of the disks marked `names` in one pass, the second that began after console offset
+ * `from` (the first may have begun before a change). `wait` waits for a line from an offset.
+ */
+export async function ioPass(
+  wait: (re: RegExp, from: number) => Promise<Seen>,
+  names: readonly string[],
+  from: number,
+): Promise<IoRates[]> {
+  const [lead, ...rest] = names as [string, ...string[]];
+  const first = await wait(ioReport(lead), from);
+  const second = ioRates(await wait(ioReport(lead), first.end));
+  const others = await Promise.all(rest.map(async (n) => ioRates(await wait(ioReport(n, String(second.pass)), from))));
+  return [second, ...others];
+}
+
+export const mibps = (bytes: number) => `${(bytes / MIB).toFixed(2)} MiB/s`;
+/** Whether a measured rate is within 10 % of a cap. */
+export const nearCap = (rate: number, cap: number) => Math.abs(rate - cap) <= cap * 0.1;

@@ -3,10 +3,10 @@
 // disk whose first sector is marked IOTEST:<KiB>:<name>, all such disks at once, and reports each
 // disk's rates per pass. A pass that began before a change may straddle it, so each check takes
 // the second pass that began after it. query-block is asked each time as well.
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { guestFiles, guestKernel, type Seen, waitConsole } from "../lab/guest.js";
+import { guestFiles, guestKernel, ioPass, markIoTest, mibps, nearCap, waitConsole } from "../lab/guest.js";
 import { QmpClient } from "../src/qmp/client.js";
 import { type EnvVars, loadEnv, ROOT, runHook } from "./helpers/hook.js";
 import { type BlockInfo, queryBlock } from "./helpers/inspect.js";
@@ -31,48 +31,14 @@ const ADD = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
 const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
 const APPEND = "console=ttyS0 panic=-1 quiet";
 const MIB = 1 << 20;
-const SAMPLE_KIB = 3072;
 t.comment(`guest kernel: ${guestKernel()}`);
 
-/** Marks a disk image for the guest's measurement (see scripts/build-guest.mjs). */
-function mark(image: string, name: string): void {
-  const fd = openSync(image, "r+");
-  writeSync(fd, Buffer.from(`IOTEST:${SAMPLE_KIB}:${name}\n`), 0, undefined, 0);
-  closeSync(fd);
-}
+/** Each disk's rates in the second pass the guest began after `from` on its console file. */
+const passAfter = (console: string, names: string[], from: number) =>
+  ioPass((re, at) => waitConsole(console, re, 60_000, at), names, from);
 
-interface Rates {
-  wr: number;
-  rd: number;
-  pass: number;
-  seen: Seen;
-}
-
-const report = (name: string, pass = "\\d+") => new RegExp(`GUEST: io \\S+ disk=${name} pass=(${pass}) wr=(\\d+) rd=(\\d+)`);
-const ratesOf = (seen: Seen): Rates => ({
-  pass: Number(seen.match[1]),
-  wr: Number(seen.match[2]),
-  rd: Number(seen.match[3]),
-  seen,
-});
-
-/** The disk's rates in the second pass that began after console offset `from`. */
-async function ratesAfter(console: string, name: string, from: number): Promise<Rates> {
-  const first = await waitConsole(console, report(name), 60_000, from);
-  return ratesOf(await waitConsole(console, report(name), 60_000, first.end));
-}
-
-/** The rates of several disks in one pass (the second after `from`): the pass they shared. */
-async function passAfter(console: string, names: string[], from: number): Promise<Rates[]> {
-  const lead = await ratesAfter(console, names[0] as string, from);
-  const rest = await Promise.all(names.slice(1).map((n) => waitConsole(console, report(n, String(lead.pass)), 60_000, from)));
-  return [lead, ...rest.map(ratesOf)];
-}
-
-const mib = (bytes: number) => `${(bytes / MIB).toFixed(2)} MiB/s`;
-/** Within 10 % of the cap. */
 function near(t: Test, rate: number, cap: number, what: string): void {
-  t.ok(Math.abs(rate - cap) <= cap * 0.1, `${what}: ${mib(rate)}, cap ${mib(cap)}`);
+  t.ok(nearCap(rate, cap), `${what}: ${mibps(rate)}, cap ${mibps(cap)}`);
 }
 
 const consoleLength = (file: string) => (existsSync(file) ? readFileSync(file, "latin1").length : 0);
@@ -109,7 +75,7 @@ function guestArgv(n: Node, files: ReturnType<typeof images>, consoleFile: strin
 t.test("launcher start, a live change to one group, and a live migration: the guest measures each", async (t) => {
   const dir = tempDir(t);
   const files = images(dir, 2);
-  for (const [i, img] of files.disks.entries()) mark(img, `D${i}`);
+  for (const [i, img] of files.disks.entries()) markIoTest(img, `D${i}`);
   const n1 = node(join(dir, "node1"));
   const n2 = node(join(dir, "node2"));
   linkDisks(n1, files.disks);
@@ -134,7 +100,7 @@ t.test("launcher start, a live change to one group, and a live migration: the gu
   near(t, d0?.wr ?? 0, MIB, "disk 0 writes");
   near(t, d0?.rd ?? 0, MIB, "disk 0 reads");
   near(t, d1?.wr ?? 0, MIB, "disk 1 writes (16 iops × 64 KiB)");
-  t.ok((d1?.rd ?? 0) > 2 * MIB, `disk 1 reads are not limited: ${mib(d1?.rd ?? 0)}`);
+  t.ok((d1?.rd ?? 0) > 2 * MIB, `disk 1 reads are not limited: ${mibps(d1?.rd ?? 0)}`);
 
   // A live change: both disks share one group of 1 MiB/s.
   const changed = await run(
@@ -189,7 +155,7 @@ t.test("a hot-added disk gets its limits at once", async (t) => {
   );
   const boot = await waitConsole(inst.consoleLog, /GUEST: BOOT-OK/, 90_000);
   const image = inst.addImage(2);
-  mark(image, "D2");
+  markIoTest(image, "D2");
   const env: EnvVars = {
     ...inst.env(ADD),
     GANETI_INSTANCE_TAGS: "disk-qos:disk2:bps-wr:1M",
@@ -199,7 +165,7 @@ t.test("a hot-added disk gets its limits at once", async (t) => {
   t.equal(res.code, 0, res.stderr);
   const id = (res.json?.disk?.[0]?.hvinfo?.id as string | undefined) ?? "";
   t.same(await enforcedOn(inst.vm.qmp, id), { bps: 0, bps_wr: MIB, iops_wr: 0, group: id }, "query-block: 1 MiB/s of writes");
-  const rates = await ratesAfter(inst.consoleLog, "D2", boot.end);
-  near(t, rates.wr, MIB, "the new disk's writes");
-  t.ok(rates.rd > 2 * MIB, `its reads are not limited: ${mib(rates.rd)}`);
+  const [rates] = await passAfter(inst.consoleLog, ["D2"], boot.end);
+  near(t, rates?.wr ?? 0, MIB, "the new disk's writes");
+  t.ok((rates?.rd ?? 0) > 2 * MIB, `its reads are not limited: ${mibps(rates?.rd ?? 0)}`);
 });

@@ -5,12 +5,14 @@
 // is in 127.0.0.0/8; test/ganeti/cluster.sh brings the cluster up and takes it down again, the
 // machine's names restored, even when a check fails.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { guestKernel } from "../../lab/guest.js";
+import { guestKernel, ioPass, markIoTest, mibps, nearCap } from "../../lab/guest.js";
+import { diskDeviceId } from "../../src/blockdev/ids.js";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
+import { runningLimits } from "../../src/qos/running.js";
 import { ACCELERATOR } from "../helpers/accel.js";
 import { ROOT } from "../helpers/hook.js";
 import { REAL_QEMU } from "../helpers/launcher.js";
@@ -247,6 +249,56 @@ t.test("gnt-instance modify -H cdrom_image_path= on the running instance: the me
   const gone = await cons.seen(medium(""), from);
   t.equal(gone.match.groups?.["state"], "", "an empty value ejects it");
 });
+
+t.test(
+  "disk-qos: tags: verify names the gap, qos sets them, a soft reboot and a hot-add keep them; the guest measures each",
+  async (t) => {
+    const MIB = 1 << 20;
+    const link = (i: number) => `${HERE.run}/instance-disks/${INST}:${i}`;
+    /** What QEMU enforces on disk i (its device id from the disk's uuid, as Ganeti names devices). */
+    const enforced = async (i: number) => {
+      const uuid = gnt("gnt-instance", "list", "--no-headers", "-o", "disk.uuids", INST).out.trim().split(",")[i] ?? "";
+      return withQmp(HERE, INST, async (q) => (await runningLimits(q)).get(diskDeviceId(uuid))?.limits);
+    };
+    const near = (rate: number, what: string) => t.ok(nearCap(rate, MIB), `${what}: ${mibps(rate)}, cap 1 MiB/s`);
+    const measure = (names: string[]) => ioPass((re, from) => cons.seen(re, from), names, cons.text.length);
+
+    t.equal(gnt("gnt-instance", "add-tags", INST, "disk-qos:disk0:bps:1M").code, 0);
+    const gap = gnt("gnt-cluster", "verify");
+    t.ok(verifyHookFailed(gap.out), "a tag change runs no hook: verify fails");
+    t.match(verifyReport(gap.out), `instance ${INST} on ${NODE}: disk0 runs with none, its tags ask bps 1M`, "and names the gap");
+    const set = pluginCommand(HERE, "qos", INST);
+    t.match(set, /set disk0 \(disk-[0-9a-f-]+\): bps 1M/, `qos on the master sets it: ${set}`);
+    t.same(await enforced(0), { bps: MIB }, "query-block: disk 0 at 1 MiB/s");
+    t.equal(verifyReport(gnt("gnt-cluster", "verify").out), "", "verify has nothing to say any more");
+    markIoTest(realpathSync(link(0)), "G0");
+    const [live] = await measure(["G0"]);
+    near(live?.wr ?? 0, "the guest's writes on disk 0");
+    near(live?.rd ?? 0, "and its reads");
+
+    await boot(t, "reboot", "--type=soft", "--shutdown-timeout=0");
+    t.same(await enforced(0), { bps: MIB }, "after a soft reboot: the launcher set it again");
+    const [rebooted] = await measure(["G0"]);
+    near(rebooted?.wr ?? 0, "the guest's writes after the reboot");
+
+    const index = disks;
+    t.equal(gnt("gnt-instance", "add-tags", INST, `disk-qos:disk${index}:bps-wr:1M`).code, 0);
+    const added = gnt("gnt-instance", "modify", "--disk", "add:size=32M", INST);
+    t.equal(added.code, 0, added.out);
+    disks++;
+    t.same(await enforced(index), { bps_wr: MIB }, `the hot-added disk ${index} at 1 MiB/s of writes at once`);
+    markIoTest(realpathSync(link(index)), "G1");
+    const [, fresh] = await measure(["G0", "G1"]);
+    near(fresh?.wr ?? 0, `the guest's writes on disk ${index}`);
+    t.ok((fresh?.rd ?? 0) > 2 * MIB, `its reads are not limited: ${mibps(fresh?.rd ?? 0)}`);
+
+    // Back as it was for the tests after this one: no tags, no limits, no measuring.
+    markIoTest(realpathSync(link(0)), undefined);
+    markIoTest(realpathSync(link(index)), undefined);
+    t.equal(gnt("gnt-instance", "remove-tags", INST, "disk-qos:disk0:bps:1M", `disk-qos:disk${index}:bps-wr:1M`).code, 0);
+    t.match(pluginCommand(HERE, "qos", INST), /set disk0 .*: none, was bps 1M/);
+  },
+);
 
 t.test("use_chroot, security_model=user and acpi=false: what this QEMU removed is bridged by the launcher", async (t) => {
   const OLD = "gqb1old.ganeti.test";
