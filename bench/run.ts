@@ -14,6 +14,7 @@ import { launcher } from "./figures/launcher.js";
 import { actionLog, logFirstUse } from "./figures/log.js";
 import { mediumChange } from "./figures/medium.js";
 import { memory } from "./figures/memory.js";
+import { qosStart } from "./figures/qos.js";
 import { startup } from "./figures/startup.js";
 import { migrationUnderGaneti } from "./migration.js";
 import { workbench } from "./workbench.js";
@@ -39,6 +40,7 @@ async function main() {
   await actionLog(wb);
   memory(wb);
   await launcher(wb, startupMs);
+  await qosStart(wb);
   if (!without.has("ganeti")) rows.push(...(await migrationUnderGaneti()));
   const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
   const machine = `${cpu}, ${(await import("node:os")).cpus().length} cores, Node ${process.version}, ${execFileSync(qemuPath, ["--version"], { encoding: "utf8" }).split("\n")[0]}`;

@@ -23,7 +23,7 @@ t.test(
   "who could receive an instance: its DRBD secondary, any verified node for shared storage, none for local disks",
   async (t) => {
     const got = placements(
-      "drbd1|n1|n2|drbd|web,disk-qos:disk0:iops:5|u0,u1\nshared1|n1||sharedfile||\nrbd1|n2||rbd||\nplain1|n1||plain||\nfile1|n3||file||\n",
+      "drbd1|n1|n2|drbd|web,disk-qos:disk0:iops:5|['u0', 'u1']\nshared1|n1||sharedfile||\nrbd1|n2||rbd||\nplain1|n1||plain||\nfile1|n3||file||\n",
       cluster,
     );
     const none = { tags: [], disks: [] };

@@ -50,13 +50,23 @@ function setup(t: Test) {
 }
 
 t.test("per-disk limits are set at start, before the guest runs, and the node graph stays Ganeti's", async (t) => {
-  const { n, env, argv } = setup(t);
+  const { dir, n, env, argv } = setup(t);
   const hook = await recordTags(n, "web disk-qos:disk0:iops:500 disk-qos:disk1:bps:2M disk-qos:disk1:bps-max:4M");
   t.equal(hook.code, 0, hook.stderr);
   t.ok(existsSync(qosRecordPath(join(n.dir, "ctrl"), "inst1.ganeti.test")), "the hook recorded the tags on the node");
-  const r = await run(LAUNCHER, argv, env);
+  // QEMU's own trace of the QMP commands it runs: what the launcher costs QEMU, counted.
+  const trace = join(dir, "qmp-trace.log");
+  const r = await run(LAUNCHER, [...argv, "-trace", `enable=monitor_qmp_cmd_in_band,file=${trace}`], env);
   t.equal(r.code, 0, `started through the launcher: ${r.stderr}`);
   t.equal(r.stdout.length, 0, "QEMU started by the launcher itself: no words for the shell front");
+  const commands = readFileSync(trace, "utf8")
+    .split("\n")
+    .filter((l) => l.includes("monitor_qmp_cmd_in_band"));
+  t.equal(
+    commands.length,
+    1 + 2,
+    `the launcher sent QEMU one command per limited disk, after qmp_capabilities: ${commands.join(" / ")}`,
+  );
   const vm = await daemon(t, n);
   t.equal((await vm.qmp.execute<{ status: string }>("query-status")).status, "prelaunch", "the VM is still paused (-S)");
   t.same(await limitsOf(vm.qmp, DISK0), { bps: 0, bps_max: undefined, iops: 500, iops_wr: 0, group: DISK0 }, "disk 0: 500 iops");

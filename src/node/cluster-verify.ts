@@ -10,6 +10,7 @@ import {
   throttleTargets,
 } from "../blockdev/qos.js";
 import { PluginError } from "../errors.js";
+import { listField } from "../ganeti/cli-output.js";
 import { validateNodeStatus } from "../generated/validators.js";
 import { builtin } from "../host/builtin.js";
 import { check, jsonPath } from "../host/validate.js";
@@ -193,7 +194,7 @@ const SHARED_TEMPLATES: ReadonlySet<string> = new Set(["sharedfile", "blockdev",
 
 /**
  * Ganeti's instances, from `gnt-instance list -o name,pnode,snodes,disk_template,tags,disk.uuids`
- * (one per line, `|` between fields, `,` within): a DRBD instance can go to its secondary, one on
+ * (one per line, `|` between fields; lists read by listField): a DRBD instance can go to its secondary, one on
  * shared storage to any other node Ganeti verifies, one on local disks nowhere.
  */
 export function placements(listing: string, cluster: Pick<Cluster, "nodes" | "skipped">): Map<string, Placement> {
@@ -201,14 +202,13 @@ export function placements(listing: string, cluster: Pick<Cluster, "nodes" | "sk
   const out = new Map<string, Placement>();
   for (const line of listing.split("\n").filter(Boolean)) {
     const [name = "", primary = "", secondaries = "", template = "", tags = "", disks = ""] = line.split("|");
-    const list = (f: string) => f.split(",").filter(Boolean);
     const receivers =
       template === "drbd"
-        ? secondaries.split(",").filter(Boolean)
+        ? listField(secondaries)
         : SHARED_TEMPLATES.has(template)
           ? candidates.filter((n) => n !== primary)
           : [];
-    out.set(name, { primary, receivers, tags: list(tags), disks: list(disks) });
+    out.set(name, { primary, receivers, tags: listField(tags), disks: listField(disks) });
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import { describeLimits, hasLimits, qosPolicy } from "../blockdev/qos.js";
 import { PluginError } from "../errors.js";
+import { listField } from "../ganeti/cli-output.js";
 import type { NodePaths } from "../ganeti/paths.js";
 import { builtin } from "../host/builtin.js";
 import { InstanceSession, runsHere } from "../hotplug/session.js";
@@ -12,18 +13,17 @@ export interface GanetiQos extends QosRecord {
 }
 
 /**
- * `gnt-instance list -o tags,disk.uuids,pnode` (the master's configuration; no lock taken): tags
- * and uuids are comma-separated (a tag holds no comma). Undefined where Ganeti's CLI does not
+ * `gnt-instance list -o tags,disk.uuids,pnode` (the master's configuration; no lock taken; lists
+ * read by listField). Undefined where Ganeti's CLI does not
  * answer (not the master, or no Ganeti).
  */
 export function ganetiQos(instance: string): Promise<GanetiQos | undefined> {
   const { execFile } = builtin<typeof import("node:child_process")>("node:child_process");
   const args = ["list", "--no-headers", "--separator=|", "-o", "tags,disk.uuids,pnode", instance];
-  const list = (s: string) => s.split(",").filter(Boolean);
   return new Promise((resolve) => {
     execFile("gnt-instance", args, { encoding: "utf8", timeout: 60_000 }, (err, stdout) => {
       const [tags, disks, pnode] = stdout.trim().split("|");
-      resolve(err || pnode === undefined ? undefined : { tags: list(tags ?? ""), disks: list(disks ?? ""), pnode });
+      resolve(err || pnode === undefined ? undefined : { tags: listField(tags ?? ""), disks: listField(disks ?? ""), pnode });
     });
   });
 }

@@ -14,8 +14,10 @@ import {
   pidFile,
   runtimeFile,
 } from "../../lab/ganeti.js";
+import { ioPass, markIoTest, mibps, nearCap } from "../../lab/guest.js";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
+import { runningLimits } from "../../src/qos/running.js";
 import { accelerator, triedKvm } from "../helpers/accel.js";
 import { guestLayout, peripheralIds } from "../helpers/inspect.js";
 
@@ -256,4 +258,67 @@ export class Migrations {
     }
     return r.out;
   }
+}
+
+/** What QEMU enforces on each disk of an instance (by device id): its limits and group. */
+export const enforcedLimits = (node: GanetiNode, inst: string) =>
+  withQmp(
+    node,
+    inst,
+    async (q) => new Map([...(await runningLimits(q))].map(([id, r]) => [id, { ...r.limits, group: r.group }])),
+  );
+
+/**
+ * Per-disk I/O limits across a live migration, through Ganeti's CLI, measured by the guest on both
+ * sides: a shared group (disk-qos:all) set live with `qos` on the master, kept on the target
+ * (its launcher sets them before the migration stream), then changed live on the target to a
+ * limit of disk 0 alone (the master hands `qos` to the instance's node). At the end the instance
+ * has no tags and no limits, on the target.
+ */
+export async function qosAcrossMigration(
+  t: Test,
+  o: {
+    inst: string;
+    from: NamedNode;
+    to: NamedNode;
+    master: GanetiNode;
+    /** The plugin's command as the master runs it. */
+    command: string;
+    checks: Migrations;
+    cons: Console;
+    /** Disk i's file as this machine sees it. */
+    diskFile: (node: NamedNode, i: number) => string;
+  },
+): Promise<void> {
+  const MIB = 1 << 20;
+  const run = (cmd: string, ...args: string[]) => gnt(o.master, cmd, ...args);
+  const measure = (names: string[]) => ioPass((re, from) => o.cons.seen(re, from), names, o.cons.text.length);
+  const near = (rate: number, what: string) => t.ok(nearCap(rate, MIB), `${what}: ${mibps(rate)}, cap 1 MiB/s`);
+  t.equal(run("gnt-instance", "add-tags", o.inst, "disk-qos:all:bps:1M").code, 0);
+  const set = run(o.command, "qos", o.inst);
+  t.match(set.out, /set disk0 \S+: bps 1M \(group disk-qos-all\)/, `qos on the master: ${set.out}`);
+  for (const i of [0, 1]) markIoTest(o.diskFile(o.from, i), `Q${i}`);
+  const [a0, a1] = await measure(["Q0", "Q1"]);
+  near((a0?.wr ?? 0) + (a1?.wr ?? 0), `on ${o.from.name}: the group's writes, both disks at once`);
+
+  await o.checks.migrate(t, o.inst, o.from, o.to);
+  const there = [...(await enforcedLimits(o.to, o.inst)).values()].filter((l) => l.group !== undefined);
+  t.ok(
+    there.length >= 2 && there.every((l) => l.bps === MIB && l.group === "disk-qos-all"),
+    `on ${o.to.name}, query-block: every disk in the group at 1 MiB/s: ${JSON.stringify(there)}`,
+  );
+  const [b0, b1] = await measure(["Q0", "Q1"]);
+  near((b0?.wr ?? 0) + (b1?.wr ?? 0), `on ${o.to.name}: the group's writes, both disks at once`);
+
+  t.equal(run("gnt-instance", "remove-tags", o.inst, "disk-qos:all:bps:1M").code, 0);
+  t.equal(run("gnt-instance", "add-tags", o.inst, "disk-qos:disk0:bps:1M").code, 0);
+  const moved = run(o.command, "qos", o.inst);
+  t.match(moved.out, /set disk0 \S+: bps 1M \(group disk-[0-9a-f-]+\), was bps 1M/, `qos handed to ${o.to.name}: ${moved.out}`);
+  const [c0, c1] = await measure(["Q0", "Q1"]);
+  near(c0?.wr ?? 0, `on ${o.to.name}, after a live change: disk 0's writes`);
+  t.ok((c1?.wr ?? 0) > 2 * MIB, `disk 1 is not limited any more: ${mibps(c1?.wr ?? 0)}`);
+
+  for (const i of [0, 1]) markIoTest(o.diskFile(o.to, i), undefined);
+  t.equal(run("gnt-instance", "remove-tags", o.inst, "disk-qos:disk0:bps:1M").code, 0);
+  t.match(run(o.command, "qos", o.inst).out, /set disk0 \S+: none, was bps 1M/);
 }
