@@ -5,6 +5,8 @@
 // instance whose runtime file Ganeti 3.0 wrote (its kvm_cmd holds -drive) migrates both ways, and
 // stays manageable on the other side.
 import { execFileSync } from "node:child_process";
+import { readlinkSync } from "node:fs";
+import { join } from "node:path";
 import t, { type Test } from "tap";
 import { guestFiles, guestKernel } from "../../lab/guest.js";
 import {
@@ -16,11 +18,13 @@ import {
   Migrations,
   type NamedNode,
   qemuIdentity,
+  qosAcrossMigration,
   runtimeDisks,
   setUp,
   storage,
 } from "../ganeti/harness.js";
 import { ACCELERATOR } from "../helpers/accel.js";
+import { INSTALLED } from "../package/install.js";
 import {
   asWrittenBy30,
   enableHooks,
@@ -31,6 +35,7 @@ import {
   pairQemu,
   TRIXIE,
   TRIXIE_PAIR,
+  TRIXIE_ROOT,
   trixiePairNode,
   uninstallPlugin,
 } from "./trixie.js";
@@ -143,6 +148,24 @@ t.test("the upgrade: an instance whose runtime file 3.0 wrote migrates both ways
   t.equal((await allBlockdev(t, N1, INST, "and back on node 1")).disks.length, disks + 2, "the hot-added disks with it");
   t.equal(runtimeDisks(N1, INST), disks + 2, "node 1's runtime file lists them");
 });
+
+t.test(
+  "disk-qos: a group set live, kept by a live migration to node 2, changed live there; the guest measures each",
+  async (t) => {
+    await qosAcrossMigration(t, {
+      inst: INST,
+      from: N1,
+      to: N2,
+      master: N1,
+      command: INSTALLED.command,
+      checks,
+      cons,
+      // The link names the file as the chroot sees it.
+      diskFile: (n, i) => join(TRIXIE_ROOT, readlinkSync(join(n.run, "instance-disks", `${INST}:${i}`))),
+    });
+    await checks.migrate(t, INST, N2, N1);
+  },
+);
 
 t.test("no guest restarted on its own: boots seen are the ones Ganeti was asked for (and migration resets)", async (t) => {
   const boots = cons.boots();

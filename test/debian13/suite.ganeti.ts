@@ -8,10 +8,13 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import t, { type Test } from "tap";
 import { guestFiles, guestKernel } from "../../lab/guest.js";
+import { diskDeviceId } from "../../src/blockdev/ids.js";
+import { listField } from "../../src/ganeti/cli-output.js";
 import {
   addTestInstance,
   allBlockdev,
   Console,
+  enforcedLimits,
   gnt,
   lastLine,
   layout,
@@ -148,6 +151,26 @@ t.test("hot-remove by default: gone from the guest and QEMU, no node left", asyn
   await cons.waitFor(/GUEST: remove vd[a-z]/, from);
   t.equal(await disksOf(t, PV), before - 1);
   t.equal(runtimeDisks(node, PV), before - 1, "and from the runtime file");
+});
+
+t.test("disk-qos: 3.1's own hot-add gets the new disk's limits at once; 3.1's own hot-remove leaves nothing", async (t) => {
+  const cons = consoleOf(PV);
+  const field = (f: string) => run("gnt-instance", "list", "--no-headers", "-o", f, PV).out.trim();
+  const before = await disksOf(t, PV);
+  const index = Number(field("disk.count"));
+  t.equal(run("gnt-instance", "add-tags", PV, `disk-qos:disk${index}:iops:200`).code, 0);
+  const from = cons.text.length;
+  const r = modify(t, "--disk", "add:size=16M", PV);
+  t.match(r.out, /hotplug:done/, "Ganeti 3.1 hot-added it itself");
+  await cons.waitFor(/GUEST: add vd[a-z]/, from);
+  const id = diskDeviceId(listField(field("disk.uuids"))[index] ?? "");
+  t.same((await enforcedLimits(node, PV)).get(id), { iops: 200, group: id }, "the hook set its limits (query-block)");
+  const gone = cons.text.length;
+  modify(t, "--disk", `${index}:remove`, PV);
+  await cons.waitFor(/GUEST: remove vd[a-z]/, gone);
+  t.equal(await disksOf(t, PV), before, "3.1's own hot-remove of a limited disk: gone, no node left");
+  t.notOk((await enforcedLimits(node, PV)).has(id), "nothing of it left in QEMU");
+  t.equal(run("gnt-instance", "remove-tags", PV, `disk-qos:disk${index}:iops:200`).code, 0);
 });
 
 t.test("grow-disk on the running instance: QEMU gives the guest the new size", async (t) => {

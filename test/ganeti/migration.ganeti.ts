@@ -7,7 +7,7 @@
 // test/ganeti/two-nodes.sh brings the nodes up (namespaces: the host's hostname and /etc/hosts are
 // never changed) and down, killing what they started by pid, even when a check fails.
 import { execFileSync } from "node:child_process";
-import { existsSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { guestKernel } from "../../lab/guest.js";
@@ -25,6 +25,7 @@ import {
   type NamedNode,
   qemuIdentity,
   qemuPid,
+  qosAcrossMigration,
   runtimeDisks,
   storage,
   verifyHookFailed,
@@ -143,6 +144,23 @@ t.test("an instance started after the install: -blockdev, migrated to node 2 and
   t.same(back.disks, added.disks, "the hot-added disk came back with it, on -blockdev");
   t.equal(runtimeDisks(N1, NEW), 3, "node 1's runtime file lists it");
 });
+
+t.test(
+  "disk-qos: a group set live, kept by a live migration to node 2, changed live there; the guest measures each",
+  async (t) => {
+    await qosAcrossMigration(t, {
+      inst: NEW,
+      from: N1,
+      to: N2,
+      master: N1,
+      command: COMMAND,
+      checks,
+      cons: consoleOf(NEW),
+      diskFile: (n, i) => realpathSync(join(n.run, "instance-disks", `${NEW}:${i}`)),
+    });
+    await migrate(t, NEW, N2, N1); // back where the tests after this one expect it
+  },
+);
 
 t.test("the upgrade: the stock -drive instance migrates into the diverted node and arrives on -blockdev", async (t) => {
   await migrate(t, OLD, N1, N2);

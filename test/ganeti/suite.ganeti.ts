@@ -10,6 +10,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { guestKernel, ioPass, markIoTest, mibps, nearCap } from "../../lab/guest.js";
 import { diskDeviceId } from "../../src/blockdev/ids.js";
+import { listField } from "../../src/ganeti/cli-output.js";
 import { HOOK_LINKS } from "../../src/host/plugin-files.js";
 import { QmpClient } from "../../src/qmp/client.js";
 import { runningLimits } from "../../src/qos/running.js";
@@ -257,7 +258,7 @@ t.test(
     const link = (i: number) => `${HERE.run}/instance-disks/${INST}:${i}`;
     /** What QEMU enforces on disk i (its device id from the disk's uuid, as Ganeti names devices). */
     const enforced = async (i: number) => {
-      const uuid = gnt("gnt-instance", "list", "--no-headers", "-o", "disk.uuids", INST).out.trim().split(",")[i] ?? "";
+      const uuid = listField(gnt("gnt-instance", "list", "--no-headers", "-o", "disk.uuids", INST).out)[i] ?? "";
       return withQmp(HERE, INST, async (q) => (await runningLimits(q)).get(diskDeviceId(uuid))?.limits);
     };
     const near = (rate: number, what: string) => t.ok(nearCap(rate, MIB), `${what}: ${mibps(rate)}, cap 1 MiB/s`);
