@@ -29,12 +29,19 @@ t.test("set, read back, set again (nothing sent), the node's report, and `qos` i
   t.same(first.changes, [`disk0 (${ID0}): iops 300 (group ${ID0}), was none`, `disk1 (${ID1}): bps 1M (group ${ID1}), was none`]);
   t.ok(first.disks.every(enforced), "QEMU enforces what was asked");
   t.same((await setRunningLimits(q, targets)).changes, [], "asked again: no command");
-  t.same((await runningLimits(q)).get(ID1), { limits: { bps: 1 << 20 }, group: ID1, qdev: `/machine/peripheral/${ID1}/virtio-backend` });
+  t.same((await runningLimits(q)).get(ID1), {
+    limits: { bps: 1 << 20 },
+    group: ID1,
+    qdev: `/machine/peripheral/${ID1}/virtio-backend`,
+  });
   q.close();
 
   const report = await nodeLimits(qmpDir, [INSTANCE, "gone.example.org"]);
   t.equal(report.length, 1, "an instance whose QEMU does not answer is left out");
-  t.same(report[0]?.disks.find((d) => d.id === ID0), { id: ID0, limits: { iops: 300 }, group: ID0 });
+  t.same(
+    report[0]?.disks.find((d) => d.id === ID0),
+    { id: ID0, limits: { iops: 300 }, group: ID0 },
+  );
   const withRunning = await withLimits({ ...STATUS, running: [{ instance: INSTANCE, machine: "pc" }] }, qmpDir);
   t.ok(withRunning.limits?.length === 1, "status --json carries them");
   const idle = { ...STATUS };
@@ -61,9 +68,18 @@ t.test("set, read back, set again (nothing sent), the node's report, and `qos` i
   const fromRecord = await instanceQos({ instance: INSTANCE, paths, qmpTimeoutMs: 5000, lockTimeoutMs: 5000 }, () => {});
   t.match(fromRecord[0], /limits from this node's record/, "no tags given, no Ganeti: the node's record");
   const other = { instance: "other.example.org", paths, qmpTimeoutMs: 5000, lockTimeoutMs: 5000 };
-  await t.rejects(instanceQos({ ...other, tags: [], disks: [] }, () => {}), { code: "NOT_RUNNING_HERE" });
-  await t.rejects(instanceQos(other, () => {}), { code: "QOS_UNKNOWN" });
-  await t.rejects(instanceQos({ ...other, tags: ["disk-qos:disk0:iops:x"] }, () => {}), { code: "BAD_QOS_TAG" });
+  await t.rejects(
+    instanceQos({ ...other, tags: [], disks: [] }, () => {}),
+    { code: "NOT_RUNNING_HERE" },
+  );
+  await t.rejects(
+    instanceQos(other, () => {}),
+    { code: "QOS_UNKNOWN" },
+  );
+  await t.rejects(
+    instanceQos({ ...other, tags: ["disk-qos:disk0:iops:x"] }, () => {}),
+    { code: "BAD_QOS_TAG" },
+  );
 });
 
 t.test("the node's record: written atomically, removed without tags, trusted only when root's alone", async (t) => {
@@ -101,7 +117,14 @@ t.test("what the launcher reads of its argv: the QMP socket, the devices, -daemo
     { qmp: s?.qmp, pidfile: s?.pidfile, daemonizes: s?.daemonizes, qdevs: s?.targets.map((x) => x.qdev) },
     { qmp, pidfile: "/run/x.pid", daemonizes: true, qdevs: [`/machine/peripheral/${ID0}/virtio-backend`, ID1] },
   );
-  t.equal(startThrottles(INSTANCE, argv.filter((a) => a !== "-qmp" && !a.startsWith("unix:"))), undefined, "no QMP socket");
+  t.equal(
+    startThrottles(
+      INSTANCE,
+      argv.filter((a) => a !== "-qmp" && !a.startsWith("unix:")),
+    ),
+    undefined,
+    "no QMP socket",
+  );
   t.equal(startThrottles(INSTANCE, ["-name", INSTANCE, "-qmp", `unix:path=${qmp},server=on`]), undefined, "no limited disk here");
 });
 
@@ -118,8 +141,9 @@ t.test("a limit the launcher cannot set fails the start, and the paused QEMU is 
   for (let i = 0; i < 100 && inst.vm.proc.exitCode === null && inst.vm.proc.signalCode === null; i++)
     await new Promise((r) => setTimeout(r, 20));
   t.equal(inst.vm.proc.signalCode, "SIGKILL", "QEMU is gone");
-  const noPid = await applyQemuThrottles({ qmp: join(inst.base, "none.qmp"), pidfile: undefined, daemonizes: true, targets: [t0] }, INSTANCE).catch(
-    (x: unknown) => x,
-  );
+  const noPid = await applyQemuThrottles(
+    { qmp: join(inst.base, "none.qmp"), pidfile: undefined, daemonizes: true, targets: [t0] },
+    INSTANCE,
+  ).catch((x: unknown) => x);
   t.match((noPid as Error).message, /QEMU was left paused \(no -pidfile/);
 });

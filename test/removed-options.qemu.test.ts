@@ -1,4 +1,4 @@
-// Options QEMU removed that Ganeti 3.0 still writes (-chroot, -runas, -no-acpi): through the
+// Options QEMU removed that Ganeti 3.0 still writes (-chroot, -runas, -no-acpi, -soundhw): through the
 // launcher, QEMU runs chrooted, as the user, with ACPI off, whether this QEMU still has the old
 // options (passed on as Ganeti wrote them) or not (rewritten into -run-with and acpi=off). Which
 // one this QEMU is, is asked of its -help; `npm run test:debian13` runs this on a QEMU without them.
@@ -202,6 +202,61 @@ t.test(
       has ? 0 : 1,
       `this QEMU ${has ? "has" : "has no"} gluster driver: ${r.stderr.toString().trim() || "started"}`,
     );
+  },
+);
+
+t.test(
+  `Ganeti 3.0's -soundhw (this QEMU ${has("soundhw") ? "has" : "lacks"} it): one sound card, as Ganeti 3.1 writes it`,
+  async (t) => {
+    t.same(
+      bridgeRemoved(["-name", "i", "-soundhw", "ac97", "-S"], new Set(["soundhw"])).argv,
+      ["-name", "i", "-soundhw", "ac97", "-S"],
+      "a QEMU with -soundhw: as written",
+    );
+    t.same(bridgeRemoved(["-name", "i", "-soundhw", "hda", "-spice", "port=5900"], new Set()).argv, [
+    "-name", "i", "-audio", "driver=spice,model=hda,id=soundhw", "-spice", "port=5900",
+  ], "with SPICE, the sound goes to it"); // biome-ignore format: argv pairs
+    t.same(bridgeRemoved(["-machine", "pc", "-soundhw", "pcspk"], new Set()).argv, [
+    "-machine", "pc,pcspk-audiodev=soundhw", "-audiodev", "none,id=soundhw",
+  ], "the PC speaker is the board's"); // biome-ignore format: argv pairs
+    t.throws(
+      () => bridgeRemoved(["-soundhw", "ac97,hda"], new Set()),
+      /argument -soundhw ac97,hda: this QEMU has no -soundhw and takes one sound card/,
+    );
+    t.throws(() => bridgeRemoved(["-soundhw", "all"], new Set()), /-soundhw all/);
+
+    const dir = tempDir(t);
+    const cards = { ac97: "8086:2415", hda: "8086:2668", es1370: "1274:5000" } as const;
+    for (const [card, pciId] of Object.entries(cards)) {
+      const pidfile = join(dir, `${card}.pid`);
+      const qmp = join(dir, `${card}.qmp`);
+      const argv = [
+      "-name", `sound-${card}`, "-accel", "tcg", "-display", "none", "-m", "64", "-S", "-machine", "pc",
+      "-daemonize", "-pidfile", pidfile, "-qmp", `unix:${qmp},server=on,wait=off`, "-soundhw", card,
+    ]; // biome-ignore format: argv pairs
+      if (!has("soundhw")) {
+        const stock = await run(REAL_QEMU, argv);
+        t.not(stock.code, 0, `stock QEMU refuses -soundhw ${card}: ${stock.stderr.toString().trim()}`);
+      }
+      const r = await run(LAUNCHER, argv, launcherEnv(dir, { qemu: REAL_QEMU }));
+      t.equal(r.code, 0, `-soundhw ${card} through the launcher: ${r.stderr}`);
+      const pid = Number(readFileSync(pidfile, "utf8"));
+      t.teardown(() => {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {}
+      });
+      const client = await QmpClient.connect(qmp, { timeoutMs: 5000 });
+      const pci = await client.execute<string>("human-monitor-command", { "command-line": "info pci" });
+      client.close();
+      t.match(pci, new RegExp(`Audio controller: PCI device ${pciId}`), `the guest has its ${card} card`);
+    }
+    if (!has("soundhw")) {
+      const argv = ["-name", "x", "-accel", "tcg", "-display", "none", "-soundhw", "ac97,hda", "-S"];
+      const refused = await run(LAUNCHER, argv, launcherEnv(dir, { qemu: REAL_QEMU }));
+      t.equal(refused.code, 1, "two cards: refused");
+      t.equal(refused.stderr.toString().trim().split("\n").length, 1, `in one line: ${refused.stderr}`);
+    }
   },
 );
 

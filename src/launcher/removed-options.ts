@@ -1,3 +1,4 @@
+import { ArgvError } from "../errors.js";
 import type { ArgvOption } from "../ganeti/kvm-argv.js";
 
 /**
@@ -9,8 +10,13 @@ import type { ArgvOption } from "../ganeti/kvm-argv.js";
  *   -chroot DIR   removed in QEMU 9.0    -run-with chroot=DIR
  *   -runas USER   removed in QEMU 10.0   -run-with user=USER
  *   -no-acpi      removed in QEMU 9.0    acpi=off in -machine
+ *   -soundhw CARD removed in QEMU 7.1    -audio driver=none|spice,model=CARD,id=soundhw (as Ganeti 3.1
+ *                                        writes it), pcspk as -audiodev + pcspk-audiodev in -machine
  */
-export const BRIDGED = ["chroot", "runas", "no-acpi"] as const;
+export const BRIDGED = ["chroot", "runas", "no-acpi", "soundhw"] as const;
+
+/** The sound cards -audio's model takes (QEMU 7.1+, `-audio model=help`); pcspk is the board's own. */
+const AUDIO_MODELS: ReadonlySet<string> = new Set(["ac97", "adlib", "cs4231a", "es1370", "gus", "hda", "sb16", "virtio"]);
 
 /** Whether an argv holds an option the bridge may have to rewrite (the launcher asks QEMU only then). */
 export const mayNeedBridge = (opts: readonly ArgvOption[]): boolean =>
@@ -19,6 +25,7 @@ export const mayNeedBridge = (opts: readonly ArgvOption[]): boolean =>
 /** The options with each removed one rewritten, and one line per rewrite for the log. */
 export function bridgeRemoved(opts: readonly ArgvOption[], has: ReadonlySet<string>): { opts: ArgvOption[]; lines: string[] } {
   const lacks = (name: string) => !has.has(name) && opts.some((o) => o.name === name);
+  const sound = lacks("soundhw") ? soundArgs(opts) : undefined;
   const runWith: string[] = [];
   const lines: string[] = [];
   const drop = new Set<ArgvOption>();
@@ -35,23 +42,58 @@ export function bridgeRemoved(opts: readonly ArgvOption[], has: ReadonlySet<stri
   }
   const noAcpi = lacks("no-acpi");
   if (noAcpi) lines.push("-no-acpi (removed from this QEMU) as acpi=off in -machine");
+  if (sound) lines.push(sound.line);
+  const machineAdds = [...(noAcpi ? ["acpi=off"] : []), ...(sound?.machine ? [sound.machine] : [])];
   const out: ArgvOption[] = [];
   const added = (name: string, value: string): ArgvOption => ({ name, word: `-${name}`, value, at: -1 });
   let machineDone = false;
   for (const o of opts) {
     if (drop.has(o) || (noAcpi && o.name === "no-acpi")) continue;
-    if (noAcpi && !machineDone && (o.name === "machine" || o.name === "M") && o.value !== undefined) {
-      out.push({ ...o, value: `${o.value},acpi=off` });
+    if (sound && o.name === "soundhw") {
+      out.push(...sound.opts);
+      continue;
+    }
+    if (machineAdds.length && !machineDone && (o.name === "machine" || o.name === "M") && o.value !== undefined) {
+      out.push({ ...o, value: [o.value, ...machineAdds].join(",") });
       machineDone = true;
       continue;
     }
     out.push(o);
   }
-  if (noAcpi && !machineDone) out.push(added("machine", "acpi=off"));
+  if (machineAdds.length && !machineDone) out.push(added("machine", machineAdds.join(",")));
   // One -run-with: QEMU takes its keys together (a value holding a comma would need doubling;
   // Ganeti's chroot directories and user names hold none).
   if (runWith.length) out.push(added("run-with", runWith.join(",")));
   return { opts: out, lines };
+}
+
+/**
+ * Ganeti's `-soundhw CARD` for a QEMU without it: one card, as `-audio` (which takes one), with
+ * no sound on the host unless the instance has SPICE, as Ganeti 3.1 does on such a QEMU; the PC
+ * speaker through the board's pcspk-audiodev. Several cards or `all`: refused in one line, rather
+ * than a VM with fewer cards than asked.
+ */
+function soundArgs(opts: readonly ArgvOption[]): { opts: ArgvOption[]; machine?: string; line: string } {
+  const card = opts.findLast((o) => o.name === "soundhw")?.value ?? "";
+  const driver = opts.some((o) => o.name === "spice") ? "spice" : "none";
+  const at = -1;
+  if (card === "pcspk") {
+    return {
+      opts: [{ name: "audiodev", word: "-audiodev", value: `${driver},id=soundhw`, at }],
+      machine: "pcspk-audiodev=soundhw",
+      line: `-soundhw pcspk (removed from this QEMU) as -audiodev ${driver},id=soundhw and pcspk-audiodev=soundhw in -machine`,
+    };
+  }
+  if (!AUDIO_MODELS.has(card)) {
+    throw new ArgvError(
+      `argument -soundhw ${card}: this QEMU has no -soundhw and takes one sound card (soundhw=${[...AUDIO_MODELS, "pcspk"].join("|")}); set the instance's soundhw to one of them`,
+    );
+  }
+  const value = `driver=${driver},model=${card},id=soundhw`;
+  return {
+    opts: [{ name: "audio", word: "-audio", value, at }],
+    line: `-soundhw ${card} (removed from this QEMU) as -audio ${value}`,
+  };
 }
 
 /** -chardev's boolean keys (QEMU's qemu_chardev_opts): a bare `key` means key=on, `nokey` key=off. */

@@ -118,5 +118,5 @@ function onPrimary(instance: string, pnode: string, record: QosRecord): string[]
   return r.stdout
     .trim()
     .split("\n")
-    .filter((l) => l && !/^-+$|^(cmd|node|return code)[:=]/.test(l));
+    .filter((l) => l && !/^-+$|^(cmd|node|return code)\s*[:=]/.test(l));
 }

@@ -301,15 +301,15 @@ t.test(
   },
 );
 
-t.test("use_chroot, security_model=user and acpi=false: what this QEMU removed is bridged by the launcher", async (t) => {
+t.test("use_chroot, security_model=user, acpi=false and soundhw: what this QEMU removed is bridged by the launcher", async (t) => {
   const OLD = "gqb1old.ganeti.test";
   const stockQemu = "/usr/bin/kvm.distrib";
   const help = execFileSync(stockQemu, ["-help"], { encoding: "utf8" });
-  const removed = ["chroot", "runas", "no-acpi"].filter((o) => !new RegExp(`^-${o}\\b`, "m").test(help));
+  const removed = ["chroot", "runas", "no-acpi", "soundhw"].filter((o) => !new RegExp(`^-${o}\\b`, "m").test(help));
   t.comment(
-    `this QEMU ${removed.length ? `has no ${removed.map((o) => `-${o}`).join(", ")}` : "still has -chroot, -runas and -no-acpi"}`,
+    `this QEMU ${removed.length ? `has no ${removed.map((o) => `-${o}`).join(", ")}` : "still has -chroot, -runas, -no-acpi and -soundhw"}`,
   );
-  const settings = "use_chroot=true,security_model=user,security_domain=nobody,acpi=false";
+  const settings = "use_chroot=true,security_model=user,security_domain=nobody,acpi=false,soundhw=ac97";
   addTestInstance(HERE, OLD, { template: "file", pnode: NODE, memory: "128M", hv: `kvm_path=${stockQemu},${settings}` });
   const oldCons = new Console(OLD);
   t.teardown(() => {
@@ -319,7 +319,7 @@ t.test("use_chroot, security_model=user and acpi=false: what this QEMU removed i
   // Stock Ganeti 3.0.2 with QEMU itself as kvm_path.
   const stock = gnt("gnt-instance", "start", OLD);
   if (removed.length === 0) {
-    t.equal(stock.code, 0, `stock 3.0.2 starts it on a QEMU with all three: ${lastLine(stock)}`);
+    t.equal(stock.code, 0, `stock 3.0.2 starts it on a QEMU with all four: ${lastLine(stock)}`);
     t.equal(gnt("gnt-instance", "shutdown", "--timeout=0", OLD).code, 0);
   } else {
     t.not(stock.code, 0, "stock 3.0.2 cannot start it on this QEMU");
@@ -335,6 +335,8 @@ t.test("use_chroot, security_model=user and acpi=false: what this QEMU removed i
   t.match(readFileSync(`/proc/${pid}/status`, "utf8"), /^Uid:\s+\d+\s+65534\b/m, "as nobody");
   const acpi = await withQmp(HERE, OLD, (q) => q.execute<string>("qom-get", { path: "/machine", property: "acpi" }));
   t.equal(acpi, "off", "with ACPI off");
+  const pci = await withQmp(HERE, OLD, (q) => q.execute<string>("human-monitor-command", { "command-line": "info pci" }));
+  t.match(pci, /Audio controller: PCI device 8086:2415/, "and its AC97 sound card");
 });
 
 t.test("the package upgraded while the instance runs: the same QEMU, still enabled, and the new hooks hot-add", async (t) => {
