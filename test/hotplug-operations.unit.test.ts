@@ -505,6 +505,80 @@ t.test(
   },
 );
 
+t.test("disk-add: the new disk's disk-qos: limits, set at once after device_add", async (t) => {
+  const attached = {
+    "blockdev-add": { return: {} },
+    device_add: { return: {} },
+    "query-block": (_a: unknown, n: number) => ({
+      return: [...IDS.map((id) => blockOf(id, id)), ...(n > 1 ? [blockOf(ID, ID)] : [])],
+    }),
+  };
+  const tagged = (t: Test, tags: string) => {
+    const s = scene(t, fixture("kvm-runtime.instance-start.json"));
+    return { s, env: { ...POST, GANETI_INSTANCE_TAGS: tags }, input: addInput(t) };
+  };
+  await t.test("set", async (t) => {
+    const { s, env, input } = tagged(t, "web disk-qos:disk2:iops:50");
+    const fake = await QmpFake.listen(t, socket(s), { ...vm(IDS), ...PCI, ...attached, block_set_io_throttle: { return: {} } });
+    t.equal(await runOperation(DISK_ADD, s.run(env, input), s.out), 0, s.said.join("; "));
+    t.match(fake.received.find((r) => r.execute === "block_set_io_throttle")?.arguments, {
+      id: `/machine/peripheral/${ID}/virtio-backend`,
+      iops: 50,
+      bps: 0,
+      group: ID,
+    });
+  });
+  await t.test("QEMU refuses it: the disk stays attached and recorded, the change fails with what to do", async (t) => {
+    const { s, env, input } = tagged(t, "disk-qos:disk2:iops:50");
+    await QmpFake.listen(t, socket(s), {
+      ...vm(IDS),
+      ...PCI,
+      ...attached,
+      block_set_io_throttle: { error: { class: "GenericError", desc: "no throttling here" } },
+    });
+    t.equal(await runOperation(DISK_ADD, s.run(env, input), s.out), 1);
+    t.equal(s.results[0]?.error?.code, "QOS_NOT_APPLIED");
+    t.match(
+      s.results[0]?.error?.message,
+      /disk\/2 is attached, without the I\/O limits .*no throttling here.*ganeti-qemu-blockdev qos/,
+    );
+    t.ok(runtimeDisks(s).includes(UUID), "recorded: QEMU has it");
+  });
+  await t.test("a malformed tag: invalid input, nothing sent", async (t) => {
+    const { s, env, input } = tagged(t, "disk-qos:disk2:iops:lots");
+    const fake = await QmpFake.listen(t, socket(s), { ...vm(IDS), ...PCI });
+    await t.rejects(runOperation(DISK_ADD, s.run(env, input), s.out), { code: "BAD_QOS_TAG" });
+    t.equal(fake.connections, 0);
+  });
+  await t.test("Ganeti 3.1 attached and recorded it itself: only its limits are set", async (t) => {
+    process.env[GANETI_SHARE_VARIABLE] = "/usr/share/ganeti/3.1";
+    t.teardown(asGaneti30);
+    const s = scene(t, WITH_HOT);
+    const input = {
+      disk: {
+        uuid: "f0647398-5c2c-4b5c-903a-76aaad150ecc",
+        dev_type: "file",
+        mode: "rw",
+        logical_id: ["loop", join(tempDir(t), "x")],
+      },
+      index: 2,
+    } as HotplugInput;
+    const fake = await QmpFake.listen(t, socket(s), {
+      ...vm([...IDS, HOT]),
+      ...PCI,
+      "query-block": { return: [...IDS, HOT].map((id) => blockOf(id, id)) },
+      block_set_io_throttle: { return: {} },
+    });
+    t.equal(
+      await runOperation(DISK_ADD, s.run({ ...POST, GANETI_INSTANCE_TAGS: "disk-qos:disk2:bps:1M" }, input), s.out),
+      0,
+      s.said.join("; "),
+    );
+    t.notOk(fake.commands.includes("blockdev-add"), "nothing added");
+    t.match(fake.received.find((r) => r.execute === "block_set_io_throttle")?.arguments, { bps: 1 << 20, group: HOT });
+  });
+});
+
 t.test("disk-add with disk_aio=io_uring on a QEMU built without it: refused as a failed hot-plug, nothing added", async (t) => {
   const doc = structuredClone(fixture("kvm-runtime.instance-start.json"));
   doc[2]["disk_aio"] = "io_uring";

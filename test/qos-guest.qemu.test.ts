@@ -8,8 +8,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { guestFiles, guestKernel, ioPass, markIoTest, mibps, nearCap, waitConsole } from "../lab/guest.js";
 import { QmpClient } from "../src/qmp/client.js";
-import { type EnvVars, loadEnv, ROOT, runHook } from "./helpers/hook.js";
-import { type BlockInfo, queryBlock } from "./helpers/inspect.js";
+import { type EnvVars, loadEnv, runHook } from "./helpers/hook.js";
 import { startInstance } from "./helpers/instance.js";
 import {
   daemon,
@@ -24,11 +23,10 @@ import {
   run,
 } from "./helpers/launcher.js";
 import { freePort } from "./helpers/qemu.js";
+import { DISK0, DISK1, migrateTo, PLUGIN_COMMAND, recordTags, type Throttle, throttleOf } from "./helpers/qos.js";
 import { tempDir } from "./helpers/tmp.js";
 
-const START = loadEnv("ganeti-3.0.2/instance-start-pre.env");
 const ADD = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
-const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
 const APPEND = "console=ttyS0 panic=-1 quiet";
 const MIB = 1 << 20;
 t.comment(`guest kernel: ${guestKernel()}`);
@@ -43,25 +41,17 @@ function near(t: Test, rate: number, cap: number, what: string): void {
 
 const consoleLength = (file: string) => (existsSync(file) ? readFileSync(file, "latin1").length : 0);
 
-/** query-block's throttle fields of one device. */
-async function enforcedOn(q: QmpClient, id: string): Promise<Record<string, unknown>> {
-  const b = (await queryBlock(q)).find((x: BlockInfo) => x.qdev === id || x.qdev?.startsWith(`/machine/peripheral/${id}/`));
-  const i = (b?.inserted ?? {}) as Record<string, unknown>;
-  return { bps: i["bps"], bps_wr: i["bps_wr"], iops_wr: i["iops_wr"], group: i["group"] };
-}
-
-/** The same, on a connection of its own (QEMU serves one client on the instance's socket). */
-async function enforced(qmpSocket: string, id: string): Promise<Record<string, unknown>> {
+/** QEMU's limits on a device, on a connection of its own (QEMU serves one client on the instance's socket). */
+async function enforced(qmpSocket: string, id: string): Promise<Throttle> {
   const q = await QmpClient.connect(qmpSocket, { timeoutMs: 5000 });
   try {
-    return await enforcedOn(q, id);
+    return await throttleOf(q, id);
   } finally {
     q.close();
   }
 }
 
-const DISK0 = "disk-077af63e-1010-4f10";
-const DISK1 = "disk-10aa34ab-09b5-44dc";
+const NONE = { bps: 0, bps_max: undefined, bps_wr: 0, iops: 0, iops_wr: 0, group: undefined };
 
 /** Ganeti's recorded start argv with the test guest booting, 256 MiB, and its console in a file. */
 function guestArgv(n: Node, files: ReturnType<typeof images>, consoleFile: string): string[] {
@@ -83,18 +73,16 @@ t.test("launcher start, a live change to one group, and a live migration: the gu
   const env = launcherEnv(dir);
   const console1 = join(dir, "console1.log");
   const argv = guestArgv(n1, files, console1);
-  const tags = (n: Node, value: string) =>
-    runHook("disk-qos", { ...START, GANETI_INSTANCE_TAGS: value }, { args: ["--qmp-dir", join(n.dir, "ctrl")] });
 
   // disk 0: 1 MiB/s in all; disk 1: 16 write requests a second (64 KiB each: 1 MiB/s), reads free.
-  t.equal((await tags(n1, "disk-qos:disk0:bps:1M disk-qos:disk1:iops-wr:16")).code, 0);
+  t.equal((await recordTags(n1, "disk-qos:disk0:bps:1M disk-qos:disk1:iops-wr:16")).code, 0);
   const r = await run(LAUNCHER, argv, env);
   t.equal(r.code, 0, r.stderr.toString());
   const vm = await daemon(t, n1);
   await vm.qmp.execute("cont"); // as Ganeti does once kvm_path returned
   vm.qmp.close();
-  t.same(await enforced(n1.qmp, DISK0), { bps: MIB, bps_wr: 0, iops_wr: 0, group: DISK0 }, "query-block: disk 0 at 1 MiB/s");
-  t.same(await enforced(n1.qmp, DISK1), { bps: 0, bps_wr: 0, iops_wr: 16, group: DISK1 }, "query-block: disk 1 at 16 write iops");
+  t.same(await enforced(n1.qmp, DISK0), { ...NONE, bps: MIB, group: DISK0 }, "query-block: disk 0 at 1 MiB/s");
+  t.same(await enforced(n1.qmp, DISK1), { ...NONE, iops_wr: 16, group: DISK1 }, "query-block: disk 1 at 16 write iops");
   const boot = await waitConsole(console1, /GUEST: BOOT-OK/, 90_000);
   const [d0, d1] = await passAfter(console1, ["D0", "D1"], boot.end);
   near(t, d0?.wr ?? 0, MIB, "disk 0 writes");
@@ -104,20 +92,20 @@ t.test("launcher start, a live change to one group, and a live migration: the gu
 
   // A live change: both disks share one group of 1 MiB/s.
   const changed = await run(
-    COMMAND,
+    PLUGIN_COMMAND,
     ["qos", "inst1.ganeti.test", "--qmp-dir", join(n1.dir, "ctrl"), "--tags", "disk-qos:all:bps:1M"],
     env,
   );
   t.equal(changed.code, 0, changed.stderr.toString());
   t.match(changed.stdout.toString(), /set disk0 .*bps 1M \(group disk-qos-all\), was bps 1M/);
   const at = consoleLength(console1);
-  for (const id of [DISK0, DISK1]) t.same(await enforced(n1.qmp, id), { bps: MIB, bps_wr: 0, iops_wr: 0, group: "disk-qos-all" });
+  for (const id of [DISK0, DISK1]) t.same(await enforced(n1.qmp, id), { ...NONE, bps: MIB, group: "disk-qos-all" });
   const [g0, g1] = await passAfter(console1, ["D0", "D1"], at);
   near(t, (g0?.wr ?? 0) + (g1?.wr ?? 0), MIB, "the group's writes, both disks at once");
   near(t, (g0?.rd ?? 0) + (g1?.rd ?? 0), MIB, "the group's reads, both disks at once");
 
   // A live migration: the target's launcher sets the recorded limits before the migration starts.
-  t.equal((await tags(n2, "disk-qos:all:bps:1M")).code, 0, "the migrate pre hook on the target");
+  t.equal((await recordTags(n2, "disk-qos:all:bps:1M")).code, 0, "the migrate pre hook on the target");
   const console2 = join(dir, "console2.log");
   const port = await freePort();
   const target = [
@@ -132,17 +120,11 @@ t.test("launcher start, a live change to one group, and a live migration: the gu
   const vm2 = await daemon(t, n2);
   const source = await QmpClient.connect(n1.qmp, { timeoutMs: 5000 });
   t.teardown(() => source.close());
-  await source.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
-  let status = "";
-  for (let i = 0; i < 1200 && status !== "completed" && status !== "failed"; i++) {
-    status = (await source.execute<{ status?: string }>("query-migrate")).status ?? "";
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  t.equal(status, "completed", "migrated");
+  t.equal(await migrateTo(source, port), "completed", "migrated");
   source.close();
   await vm.kill();
   vm2.qmp.close();
-  for (const id of [DISK0, DISK1]) t.same(await enforced(n2.qmp, id), { bps: MIB, bps_wr: 0, iops_wr: 0, group: "disk-qos-all" });
+  for (const id of [DISK0, DISK1]) t.same(await enforced(n2.qmp, id), { ...NONE, bps: MIB, group: "disk-qos-all" });
   const [m0, m1] = await passAfter(console2, ["D0", "D1"], 0);
   near(t, (m0?.wr ?? 0) + (m1?.wr ?? 0), MIB, "on the target: the group's writes");
 });
@@ -164,7 +146,7 @@ t.test("a hot-added disk gets its limits at once", async (t) => {
   const res = await runHook("disk-add", env, { args: inst.pathArgs });
   t.equal(res.code, 0, res.stderr);
   const id = (res.json?.disk?.[0]?.hvinfo?.id as string | undefined) ?? "";
-  t.same(await enforcedOn(inst.vm.qmp, id), { bps: 0, bps_wr: MIB, iops_wr: 0, group: id }, "query-block: 1 MiB/s of writes");
+  t.same(await throttleOf(inst.vm.qmp, id), { ...NONE, bps_wr: MIB, group: id }, "query-block: 1 MiB/s of writes");
   const [rates] = await passAfter(inst.consoleLog, ["D2"], boot.end);
   near(t, rates?.wr ?? 0, MIB, "the new disk's writes");
   t.ok((rates?.rd ?? 0) > 2 * MIB, `its reads are not limited: ${mibps(rates?.rd ?? 0)}`);

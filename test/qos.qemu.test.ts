@@ -7,8 +7,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { QmpClient } from "../src/qmp/client.js";
 import { qosRecordPath } from "../src/qos/record.js";
-import { type EnvVars, loadEnv, ROOT, runHook } from "./helpers/hook.js";
-import { type BlockInfo, queryBlock } from "./helpers/inspect.js";
+import { queryBlock } from "./helpers/inspect.js";
 import {
   daemon,
   images,
@@ -22,24 +21,11 @@ import {
   run,
 } from "./helpers/launcher.js";
 import { freePort } from "./helpers/qemu.js";
+import { DISK0, DISK1, migrateTo, PLUGIN_COMMAND, recordTags, throttleOf } from "./helpers/qos.js";
 import { tempDir } from "./helpers/tmp.js";
 
-const START = loadEnv("ganeti-3.0.2/instance-start-pre.env");
-const DISK0 = "disk-077af63e-1010-4f10";
-const DISK1 = "disk-10aa34ab-09b5-44dc";
-const COMMAND = join(ROOT, "bin/ganeti-qemu-blockdev");
 const MIB = 1 << 20;
-
-/** The disk-qos hook as Ganeti runs it before a start on this node, with these tags. */
-const recordTags = (n: Node, tags: string, env: EnvVars = START) =>
-  runHook("disk-qos", { ...env, GANETI_INSTANCE_TAGS: tags }, { args: ["--qmp-dir", join(n.dir, "ctrl")] });
-
-/** What QEMU enforces on a device: query-block's throttle fields (0 = none) and group. */
-async function limitsOf(q: Parameters<typeof queryBlock>[0], id: string) {
-  const b = (await queryBlock(q)).find((x: BlockInfo) => x.qdev === id || x.qdev?.startsWith(`/machine/peripheral/${id}/`));
-  const i = (b?.inserted ?? {}) as Record<string, unknown>;
-  return { bps: i["bps"], bps_max: i["bps_max"], iops: i["iops"], iops_wr: i["iops_wr"], group: i["group"] };
-}
+const NONE = { bps: 0, bps_max: undefined, bps_wr: 0, iops: 0, iops_wr: 0, group: undefined };
 
 function setup(t: Test) {
   const dir = tempDir(t);
@@ -69,10 +55,10 @@ t.test("per-disk limits are set at start, before the guest runs, and the node gr
   );
   const vm = await daemon(t, n);
   t.equal((await vm.qmp.execute<{ status: string }>("query-status")).status, "prelaunch", "the VM is still paused (-S)");
-  t.same(await limitsOf(vm.qmp, DISK0), { bps: 0, bps_max: undefined, iops: 500, iops_wr: 0, group: DISK0 }, "disk 0: 500 iops");
+  t.same(await throttleOf(vm.qmp, DISK0), { ...NONE, iops: 500, group: DISK0 }, "disk 0: 500 iops");
   t.same(
-    await limitsOf(vm.qmp, DISK1),
-    { bps: 2 * MIB, bps_max: 4 * MIB, iops: 0, iops_wr: 0, group: DISK1 },
+    await throttleOf(vm.qmp, DISK1),
+    { ...NONE, bps: 2 * MIB, bps_max: 4 * MIB, group: DISK1 },
     "disk 1: 2 MiB/s, bursts of 4",
   );
   const nodes = (await queryBlock(vm.qmp)).flatMap((b) => (b.inserted ? [b.inserted["node-name"]] : []));
@@ -88,11 +74,7 @@ t.test("disk-qos:all puts every disk in one group", async (t) => {
   t.equal((await run(LAUNCHER, argv, env)).code, 0);
   const vm = await daemon(t, n);
   for (const id of [DISK0, DISK1]) {
-    t.same(
-      await limitsOf(vm.qmp, id),
-      { bps: MIB, bps_max: undefined, iops: 0, iops_wr: 40, group: "disk-qos-all" },
-      `${id} in the shared group`,
-    );
+    t.same(await throttleOf(vm.qmp, id), { ...NONE, bps: MIB, iops_wr: 40, group: "disk-qos-all" }, `${id} in the shared group`);
   }
 });
 
@@ -104,7 +86,7 @@ t.test("without disk-qos: tags the launcher execs QEMU as before, and the hook r
   const r = await run(LAUNCHER, argv, env);
   t.equal(r.code, 0, r.stderr.toString());
   const vm = await daemon(t, n);
-  t.same(await limitsOf(vm.qmp, DISK0), { bps: 0, bps_max: undefined, iops: 0, iops_wr: 0, group: undefined }, "no limits");
+  t.same(await throttleOf(vm.qmp, DISK0), NONE, "no limits");
 });
 
 for (const [tags, field] of [
@@ -140,15 +122,9 @@ t.test("a live-migration target gets the limits before the migration starts", as
   const r = await run(LAUNCHER, target, env);
   t.equal(r.code, 0, `target started: ${r.stderr}`);
   const vm = await daemon(t, n2);
-  t.equal((await limitsOf(vm.qmp, DISK1)).iops, 300, "the incoming target enforces them already");
-  await source.qmp.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
-  let status = "";
-  for (let i = 0; i < 400 && status !== "completed" && status !== "failed"; i++) {
-    status = (await source.qmp.execute<{ status?: string }>("query-migrate")).status ?? "";
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  t.equal(status, "completed");
-  t.equal((await limitsOf(vm.qmp, DISK1)).iops, 300, "and after the migration");
+  t.equal((await throttleOf(vm.qmp, DISK1)).iops, 300, "the incoming target enforces them already");
+  t.equal(await migrateTo(source.qmp, port), "completed");
+  t.equal((await throttleOf(vm.qmp, DISK1)).iops, 300, "and after the migration");
 });
 
 t.test("`qos INSTANCE` changes the running VM's limits to the tags given, one line per change", async (t) => {
@@ -160,13 +136,16 @@ t.test("`qos INSTANCE` changes the running VM's limits to the tags given, one li
   const look = async (id: string) => {
     const q = await QmpClient.connect(n.qmp, { timeoutMs: 5000 });
     try {
-      return await limitsOf(q, id);
+      return await throttleOf(q, id);
     } finally {
       q.close();
     }
   };
   const qos = (...args: string[]) =>
-    run(COMMAND, ["qos", "inst1.ganeti.test", "--qmp-dir", join(n.dir, "ctrl"), ...args], { ...env, PATH: "/usr/bin:/bin" });
+    run(PLUGIN_COMMAND, ["qos", "inst1.ganeti.test", "--qmp-dir", join(n.dir, "ctrl"), ...args], {
+      ...env,
+      PATH: "/usr/bin:/bin",
+    });
   const shown = await qos();
   t.equal(shown.code, 0, shown.stderr.toString());
   t.match(shown.stdout.toString(), /limits from this node's record/, "without Ganeti: the node's record");
@@ -181,7 +160,7 @@ t.test("`qos INSTANCE` changes the running VM's limits to the tags given, one li
   t.equal((await look(DISK1)).bps, 0);
   const cleared = await qos("--tags", "");
   t.equal(cleared.code, 0, cleared.stderr.toString());
-  t.same(await look(DISK0), { bps: 0, bps_max: undefined, iops: 0, iops_wr: 0, group: undefined }, "no tags: no limits");
+  t.same(await look(DISK0), NONE, "no tags: no limits");
   t.notOk(existsSync(qosRecordPath(join(n.dir, "ctrl"), "inst1.ganeti.test")), "and no record for the next start");
   const bad = await qos("--tags", "disk-qos:disk0:iops:-1");
   t.equal(bad.code, 2);

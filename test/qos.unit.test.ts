@@ -1,5 +1,7 @@
 // The disk-qos: tag grammar and what it becomes for QEMU: pure, so every rule is tried here, and
 // the real-QEMU suites (qos.qemu.test.ts, qos-guest.qemu.test.ts) prove QEMU takes what it makes.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
 import {
   ALL_GROUP,
@@ -12,6 +14,7 @@ import {
   throttleTargets,
 } from "../src/blockdev/qos.js";
 import { PluginError } from "../src/errors.js";
+import { tempDir } from "./helpers/tmp.js";
 
 const K = 1024;
 
@@ -157,4 +160,38 @@ t.test("the master's verify: one line per running instance whose limits are not 
     /^instance web1: instance tag 'disk-qos:disk0:iops:x'/,
   );
   t.same(qosGaps(enforcing, new Map()), [], "an instance Ganeti does not list: nothing");
+});
+
+t.test("qos on the master: an instance on another node is handed to it, with Ganeti's tags and disks", async (t) => {
+  const { instanceQos } = await import("../src/qos/instance.js");
+  const dir = tempDir(t);
+  const path = process.env["PATH"];
+  t.teardown(() => {
+    process.env["PATH"] = path;
+  });
+  const uuid = "077af63e-1010-4f10-afbc-38b0886148d0";
+  // Stand-ins for Ganeti's CLI, where none runs: their output as Ganeti prints it.
+  writeFileSync(join(dir, "gnt-instance"), `#!/bin/sh\nprintf "disk-qos:disk0:iops:5|['${uuid}']|node2.example.org\\n"\n`, {
+    mode: 0o755,
+  });
+  const cluster = (code: number) =>
+    writeFileSync(
+      join(dir, "gnt-cluster"),
+      `#!/bin/sh\necho "$@" >"${dir}/args"\nprintf -- '------------------------------------------------\\ncmd: x\\nnode: node2.example.org\\nweb1: set disk0: iops 5\\nreturn code = ${code}\\n'\nexit ${code}\n`,
+      { mode: 0o755 },
+    );
+  cluster(0);
+  process.env["PATH"] = `${dir}:/usr/bin:/bin`;
+  const paths = { diskDir: dir, qmpDir: join(dir, "ctrl"), runtimeDir: dir, cacheDir: dir };
+  const req = { instance: "web1", paths, qmpTimeoutMs: 1000, lockTimeoutMs: 1000 };
+  t.same(await instanceQos(req, () => {}), ["web1: set disk0: iops 5"], "its output, without gnt-cluster command's own lines");
+  t.equal(
+    readFileSync(join(dir, "args"), "utf8").trim(),
+    `command -n node2.example.org ganeti-qemu-blockdev qos web1 --tags 'disk-qos:disk0:iops:5' --disk-uuids ${uuid}`,
+  );
+  cluster(1);
+  await t.rejects(
+    instanceQos(req, () => {}),
+    { code: "QOS_REMOTE_FAILED", message: /on its primary node node2.example.org: .*return code = 1/ },
+  );
 });

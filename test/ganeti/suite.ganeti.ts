@@ -301,43 +301,46 @@ t.test(
   },
 );
 
-t.test("use_chroot, security_model=user, acpi=false and soundhw: what this QEMU removed is bridged by the launcher", async (t) => {
-  const OLD = "gqb1old.ganeti.test";
-  const stockQemu = "/usr/bin/kvm.distrib";
-  const help = execFileSync(stockQemu, ["-help"], { encoding: "utf8" });
-  const removed = ["chroot", "runas", "no-acpi", "soundhw"].filter((o) => !new RegExp(`^-${o}\\b`, "m").test(help));
-  t.comment(
-    `this QEMU ${removed.length ? `has no ${removed.map((o) => `-${o}`).join(", ")}` : "still has -chroot, -runas, -no-acpi and -soundhw"}`,
-  );
-  const settings = "use_chroot=true,security_model=user,security_domain=nobody,acpi=false,soundhw=ac97";
-  addTestInstance(HERE, OLD, { template: "file", pnode: NODE, memory: "128M", hv: `kvm_path=${stockQemu},${settings}` });
-  const oldCons = new Console(OLD);
-  t.teardown(() => {
-    oldCons.close();
-    gnt("gnt-instance", "remove", "-f", "--shutdown-timeout=0", OLD);
-  });
-  // Stock Ganeti 3.0.2 with QEMU itself as kvm_path.
-  const stock = gnt("gnt-instance", "start", OLD);
-  if (removed.length === 0) {
-    t.equal(stock.code, 0, `stock 3.0.2 starts it on a QEMU with all four: ${lastLine(stock)}`);
-    t.equal(gnt("gnt-instance", "shutdown", "--timeout=0", OLD).code, 0);
-  } else {
-    t.not(stock.code, 0, "stock 3.0.2 cannot start it on this QEMU");
-    t.match(stock.out, new RegExp(`-(${removed.join("|")})`), `in QEMU's words: ${lastLine(stock)}`);
-  }
-  // The same instance with the launcher (/usr/bin/kvm, diverted to it) as kvm_path.
-  t.equal(gnt("gnt-instance", "modify", "-H", "kvm_path=/usr/bin/kvm", OLD).code, 0);
-  const r = gnt("gnt-instance", "start", OLD);
-  t.equal(r.code, 0, `through the launcher it starts: ${lastLine(r)}`);
-  await oldCons.boot(HERE);
-  const pid = qemuPid(HERE, OLD) as number;
-  t.match(readlinkSync(`/proc/${pid}/root`), /kvm-hypervisor\/chroot\//, "QEMU runs chrooted where Ganeti said");
-  t.match(readFileSync(`/proc/${pid}/status`, "utf8"), /^Uid:\s+\d+\s+65534\b/m, "as nobody");
-  const acpi = await withQmp(HERE, OLD, (q) => q.execute<string>("qom-get", { path: "/machine", property: "acpi" }));
-  t.equal(acpi, "off", "with ACPI off");
-  const pci = await withQmp(HERE, OLD, (q) => q.execute<string>("human-monitor-command", { "command-line": "info pci" }));
-  t.match(pci, /Audio controller: PCI device 8086:2415/, "and its AC97 sound card");
-});
+t.test(
+  "use_chroot, security_model=user, acpi=false and soundhw: what this QEMU removed is bridged by the launcher",
+  async (t) => {
+    const OLD = "gqb1old.ganeti.test";
+    const stockQemu = "/usr/bin/kvm.distrib";
+    const help = execFileSync(stockQemu, ["-help"], { encoding: "utf8" });
+    const removed = ["chroot", "runas", "no-acpi", "soundhw"].filter((o) => !new RegExp(`^-${o}\\b`, "m").test(help));
+    t.comment(
+      `this QEMU ${removed.length ? `has no ${removed.map((o) => `-${o}`).join(", ")}` : "still has -chroot, -runas, -no-acpi and -soundhw"}`,
+    );
+    const settings = "use_chroot=true,security_model=user,security_domain=nobody,acpi=false,soundhw=ac97";
+    addTestInstance(HERE, OLD, { template: "file", pnode: NODE, memory: "128M", hv: `kvm_path=${stockQemu},${settings}` });
+    const oldCons = new Console(OLD);
+    t.teardown(() => {
+      oldCons.close();
+      gnt("gnt-instance", "remove", "-f", "--shutdown-timeout=0", OLD);
+    });
+    // Stock Ganeti 3.0.2 with QEMU itself as kvm_path.
+    const stock = gnt("gnt-instance", "start", OLD);
+    if (removed.length === 0) {
+      t.equal(stock.code, 0, `stock 3.0.2 starts it on a QEMU with all four: ${lastLine(stock)}`);
+      t.equal(gnt("gnt-instance", "shutdown", "--timeout=0", OLD).code, 0);
+    } else {
+      t.not(stock.code, 0, "stock 3.0.2 cannot start it on this QEMU");
+      t.match(stock.out, new RegExp(`-(${removed.join("|")})`), `in QEMU's words: ${lastLine(stock)}`);
+    }
+    // The same instance with the launcher (/usr/bin/kvm, diverted to it) as kvm_path.
+    t.equal(gnt("gnt-instance", "modify", "-H", "kvm_path=/usr/bin/kvm", OLD).code, 0);
+    const r = gnt("gnt-instance", "start", OLD);
+    t.equal(r.code, 0, `through the launcher it starts: ${lastLine(r)}`);
+    await oldCons.boot(HERE);
+    const pid = qemuPid(HERE, OLD) as number;
+    t.match(readlinkSync(`/proc/${pid}/root`), /kvm-hypervisor\/chroot\//, "QEMU runs chrooted where Ganeti said");
+    t.match(readFileSync(`/proc/${pid}/status`, "utf8"), /^Uid:\s+\d+\s+65534\b/m, "as nobody");
+    const acpi = await withQmp(HERE, OLD, (q) => q.execute<string>("qom-get", { path: "/machine", property: "acpi" }));
+    t.equal(acpi, "off", "with ACPI off");
+    const pci = await withQmp(HERE, OLD, (q) => q.execute<string>("human-monitor-command", { "command-line": "info pci" }));
+    t.match(pci, /Audio controller: PCI device 8086:2415/, "and its AC97 sound card");
+  },
+);
 
 t.test("the package upgraded while the instance runs: the same QEMU, still enabled, and the new hooks hot-add", async (t) => {
   const pid = qemuPid(HERE, INST);
