@@ -14,7 +14,6 @@ import {
   LAUNCHER,
   launcherEnv,
   linkDisks,
-  type Node,
   node,
   onNode,
   recordedArgv,
