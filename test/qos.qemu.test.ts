@@ -8,17 +8,7 @@ import t, { type Test } from "tap";
 import { QmpClient } from "../src/qmp/client.js";
 import { qosRecordPath } from "../src/qos/record.js";
 import { queryBlock } from "./helpers/inspect.js";
-import {
-  daemon,
-  images,
-  LAUNCHER,
-  launcherEnv,
-  linkDisks,
-  node,
-  onNode,
-  recordedArgv,
-  run,
-} from "./helpers/launcher.js";
+import { daemon, images, LAUNCHER, launcherEnv, linkDisks, node, onNode, recordedArgv, run } from "./helpers/launcher.js";
 import { freePort } from "./helpers/qemu.js";
 import { DISK0, DISK1, migrateTo, PLUGIN_COMMAND, recordTags, throttleOf } from "./helpers/qos.js";
 import { tempDir } from "./helpers/tmp.js";
