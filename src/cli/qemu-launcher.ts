@@ -1,7 +1,7 @@
-import { spawnSync } from "node:child_process";
 import { realpathSync } from "node:fs";
 import { PluginError } from "../errors.js";
 import { blockdevTrees, type KvmArgv, readKvmArgv } from "../ganeti/kvm-argv.js";
+import { builtin } from "../host/builtin.js";
 import { configPath, DEFAULT_QEMU, readConfigFile } from "../host/config.js";
 import { checkBlockModules } from "../host/media-checks.js";
 import { pathKind } from "../host/path-kind.js";
@@ -94,6 +94,7 @@ async function startThrottled(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   // QEMU's stdout goes to our stderr: our stdout is the shell words the front reads.
+  const { spawnSync } = builtin<typeof import("node:child_process")>("node:child_process");
   const child = spawnSync(exec.path, out, { argv0: exec.name, stdio: ["inherit", 2, "inherit"] });
   if (child.error) throw new PluginError("QEMU_NOT_STARTED", `cannot run ${exec.path}: ${child.error.message}`);
   if (child.status !== 0) return child.status ?? 1;
