@@ -1,7 +1,9 @@
 #!/bin/bash
-# The package's life, run inside the bookworm chroot by package.sh: $1 the version, $2 the newer one.
+# The package's life, run inside the bookworm chroot by package.sh: $1 the version, $2 the newer one,
+# $3 how many hook links enable makes.
 set -euo pipefail
 P=ganeti-qemu-blockdev
+LINKS=$3
 LIB=/usr/lib/$P
 DIR=/tmp/gqb-package
 export DEBIAN_FRONTEND=noninteractive
@@ -62,7 +64,7 @@ ok "enable killed after the diversion: QEMU still at /usr/bin/kvm, status names 
 
 /usr/sbin/$P enable >/dev/null
 diverted || fail "enable: no diversion owned by the package"
-[ "$(links | wc -l)" = 6 ] || fail "enable: $(links | wc -l) hook links"
+[ "$(links | wc -l)" = "$LINKS" ] || fail "enable: $(links | wc -l) hook links"
 [ "$(readlink /usr/bin/kvm)" = "$LIB/hooks/qemu-launcher" ] || fail "enable: /usr/bin/kvm is not the launcher"
 probe || fail "a probe through the launcher"
 grep -q '"qemu": "/usr/bin/kvm.distrib"' /etc/$P/config.json || fail "the config does not name the real QEMU"
@@ -72,7 +74,7 @@ ok "enabled: hooks linked, /usr/bin/kvm diverted by the package, a probe reaches
 
 apt-get install -y -q --no-install-recommends "$DIR/${P}_$2_all.deb" >/dev/null
 [ "$(ours)" = "install ok installed $2" ] || fail "not upgraded: $(ours)"
-diverted && [ "$(links | wc -l)" = 6 ] && [ "$(readlink /usr/bin/kvm)" = "$LIB/hooks/qemu-launcher" ] ||
+diverted && [ "$(links | wc -l)" = "$LINKS" ] && [ "$(readlink /usr/bin/kvm)" = "$LIB/hooks/qemu-launcher" ] ||
   fail "the upgrade disabled the plugin"
 grep -q '"qemu": "/usr/bin/kvm.distrib"' /etc/$P/config.json || fail "the upgrade lost the config"
 probe || fail "a probe after the upgrade"

@@ -37,6 +37,8 @@ rm -rf "${ROOT:?}/tmp/gqb-package"
 mkdir -p "$ROOT/tmp/gqb-package"
 cp "$DEB" "dist/ganeti-qemu-blockdev_${NEXT}_all.deb" "$ROOT/tmp/gqb-package/"
 cp "$HERE/package-steps.sh" "$ROOT/tmp/gqb-package/"
+# How many hook links enable makes: one per hook directory a program is linked in (its bill of materials).
+LINKS=$(node -p "require('./dist/programs.json').PROGRAMS.flatMap((p) => (p.link ? [p.link].flat() : [])).length")
 # Whatever a failed step left goes, so that the next run starts clean: the package (even one whose
 # removal script fails), a diversion of /usr/bin/kvm, our hook links; never anything else.
 CLEANUP='
@@ -61,12 +63,12 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-inside bash /tmp/gqb-package/package-steps.sh "$V" "$NEXT"
+inside bash /tmp/gqb-package/package-steps.sh "$V" "$NEXT" "$LINKS"
 say "Debian 12: installed, enabled, upgraded, removed and purged with $(inside node --version)"
 
 bash "$TRIXIE" up >/dev/null
 trixie_up=1
 rm -rf "${trixie_root:?}/tmp/gqb-package"
 cp -r "$ROOT/tmp/gqb-package" "$trixie_root/tmp/gqb-package"
-bash "$TRIXIE" x bash /tmp/gqb-package/package-steps.sh "$V" "$NEXT"
+bash "$TRIXIE" x bash /tmp/gqb-package/package-steps.sh "$V" "$NEXT" "$LINKS"
 say "Debian 13: installed, enabled, upgraded, removed and purged with $(bash "$TRIXIE" x node --version)"
