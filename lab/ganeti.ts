@@ -147,11 +147,15 @@ export function addTestInstance(
     disks?: string[];
     /** The guest to boot directly; "none": no kernel, the firmware finds nothing to boot and waits. */
     guest?: { kernel: string; initrd: string } | "none";
+    /** The guest measures the I/O rates of its marked disks (lab/guest.ts markIoTest). */
+    io?: boolean;
   },
 ): void {
   const g = o.guest ?? guestFiles();
   const boot =
-    g === "none" ? "kernel_path=,initrd_path=" : `kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1`;
+    g === "none"
+      ? "kernel_path=,initrd_path="
+      : `kernel_path=${g.kernel},initrd_path=${g.initrd},kernel_args=panic=-1${o.io ? " gqb.io" : ""}`;
   const r = gnt(
     master,
     "gnt-instance",

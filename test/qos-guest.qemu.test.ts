@@ -27,7 +27,7 @@ import { DISK0, DISK1, migrateTo, PLUGIN_COMMAND, recordTags, type Throttle, thr
 import { tempDir } from "./helpers/tmp.js";
 
 const ADD = loadEnv("ganeti-3.0.2/instance-modify-disk-add-hotplug-post.env");
-const APPEND = "console=ttyS0 panic=-1 quiet";
+const APPEND = "console=ttyS0 panic=-1 quiet gqb.io"; // gqb.io: the guest measures its marked disks
 const MIB = 1 << 20;
 t.comment(`guest kernel: ${guestKernel()}`);
 

@@ -91,6 +91,7 @@ t.test("from a stock 3.1 node to the launcher's node and back: the same machine,
     memory: "128M",
     hv: `disk_type=paravirtual,cdrom_disk_type=ide,cdrom_image_path=${INSIDE.media}/one.iso,kvm_path=${PAIR_KVM_PATH}`,
     guest: GUEST,
+    io: true, // its guest measures I/O limits below
   });
   await boot(t, N1, "start");
   const stock = await storage(N1, INST);

@@ -48,8 +48,8 @@ const checks = new Migrations(N1, [N1, N2], consoleOf);
 const migrate = checks.migrate.bind(checks);
 const hotAdd = checks.hotAdd.bind(checks);
 
-const addInstance = (name: string, hv: string) =>
-  addTestInstance(N1, name, { template: "sharedfile", pnode: N1.name, memory: "128M", hv });
+const addInstance = (name: string, hv: string, io = false) =>
+  addTestInstance(N1, name, { template: "sharedfile", pnode: N1.name, memory: "128M", hv, io });
 
 /** Starts (or reboots) an instance and waits for its guest to boot. */
 async function boot(t: Test, on: NamedNode, inst: string, ...cmd: string[]) {
@@ -117,7 +117,7 @@ t.test(
 );
 
 t.test("an instance started after the install: -blockdev, migrated to node 2 and back", async (t) => {
-  addInstance(NEW, "disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci");
+  addInstance(NEW, "disk_type=scsi-hd,scsi_controller_type=virtio-scsi-pci", true); // its guest measures I/O limits below
   await boot(t, N1, NEW, "start");
   const started = await allBlockdev(t, N1, NEW, "start");
   t.same(await qemuIdentity(N1, NEW), stockIdentity, "argv[0], comm, binary and the KVM attempt in its log: as stock");

@@ -68,7 +68,7 @@ setUp(
     installPackage(HERE);
     pluginCommand(HERE, "enable");
     writePluginConfig({ qemu: "/usr/bin/kvm.distrib", timeouts: { unplug: 3 } });
-    addTestInstance(HERE, INST, { template: "file", pnode: NODE, memory: "256M", hv: "disk_type=paravirtual" });
+    addTestInstance(HERE, INST, { template: "file", pnode: NODE, memory: "256M", hv: "disk_type=paravirtual", io: true });
   },
   () => {
     cons.close();
