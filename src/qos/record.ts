@@ -1,6 +1,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { diskDeviceId } from "../blockdev/ids.js";
 import { type QosPolicy, qosPolicy, qosTags, type ThrottleTarget, throttleTargets } from "../blockdev/qos.js";
+import { PluginError } from "../errors.js";
 import { qosDirOf } from "../ganeti/paths.js";
 import { writeAtomically } from "../host/atomic-write.js";
 import { ownedAlone, privateDir } from "../host/cache-dir.js";
@@ -28,7 +29,9 @@ export function writeQosRecord(qmpDir: string, instance: string, record: QosReco
     rmSync(path, { force: true });
     return undefined;
   }
-  if (!privateDir(qosDirOf(qmpDir))) throw new Error(`${qosDirOf(qmpDir)} is not root's alone; the limits were not recorded`);
+  if (!privateDir(qosDirOf(qmpDir))) {
+    throw new PluginError("QOS_DIR_UNTRUSTED", `${qosDirOf(qmpDir)} is not root's alone; the limits were not recorded`);
+  }
   writeAtomically(path, `${JSON.stringify(record)}\n`, 0o600);
   return path;
 }
